@@ -1,0 +1,190 @@
+import type { Digest } from './digest.js';
+import { UsageError } from './errors.js';
+import { buildLayer, type AddSpec, type BuiltLayer, type LayerOptions } from './image/layer.js';
+import { formatPlatform } from './image/manifest.js';
+import { appendLayer, type ConfigEdits, creationTime, encodeImage, hasEdits, type NewLayer, replaceIndexChildren } from './image/mutate.js';
+import { isAttestation, platformMatches, type PlatformSpec } from './image/platform.js';
+import { type BlobOutcome, type BlobToPush, pushBlobs, type PushEvents } from './image/push.js';
+import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteIndex } from './image/remote.js';
+import { silentLogger, type Logger } from './logger.js';
+import { type ImageReference, manifestReference, parseReference, repositoryName } from './reference.js';
+import type { RegistryClient } from './registry/client.js';
+
+export interface AddRequest {
+  from: string;
+  to: string;
+  adds: AddSpec[];
+  layerOptions?: Omit<LayerOptions, 'sourceDateEpoch'>;
+  edits?: ConfigEdits;
+  /** Only these platforms of a multi-platform base get the change; the others are kept as they are. */
+  platforms?: PlatformSpec[];
+  sourceDateEpoch?: number;
+  /** The registry client for a registry host; the same object for the same host. */
+  clientFor: (registry: string) => RegistryClient;
+  logger?: Logger;
+  events?: PushEvents;
+  concurrency?: number;
+}
+
+export interface AddResult {
+  /** `registry/repository@sha256:…` of what was pushed. */
+  reference: string;
+  tag: string;
+  digest: Digest;
+  mediaType: string;
+  /** The platforms that got the change, as `os/arch[/variant]`. */
+  platforms: string[];
+  layer?: { digest: Digest; diffId: Digest; size: number };
+  blobs: Record<BlobOutcome, number>;
+}
+
+interface PushTarget {
+  client: RegistryClient;
+  ref: ImageReference;
+}
+
+function destinationReference(text: string): ImageReference {
+  const ref = parseReference(text);
+  if (ref.digest) {
+    throw new UsageError(`--to ${text} names a digest`, 'the destination must be a tag (a digest is the result, not a name to push to), e.g. --to registry:5000/app:v2');
+  }
+  return ref;
+}
+
+/** Appends files (and config edits) to the image at `from` and pushes it as `to`. */
+export async function addToImage(request: AddRequest): Promise<AddResult> {
+  const logger = request.logger ?? silentLogger;
+  const edits = request.edits ?? {};
+  if (request.adds.length === 0 && !hasEdits(edits)) {
+    throw new UsageError('nothing to change: no --add and no config edit was given', 'add files with --add SRC:DEST, or change the config with --workdir, --user, --env, --label, --entrypoint or --cmd');
+  }
+  const fromRef = parseReference(request.from);
+  const toRef = destinationReference(request.to);
+  const source = { client: request.clientFor(fromRef.registry), repository: fromRef.repository };
+  const target: PushTarget = { client: request.clientFor(toRef.registry), ref: toRef };
+
+  // The layer is built while the base manifest is fetched: neither waits for the other.
+  const layerPromise = request.adds.length
+    ? buildLayer(request.adds, { ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch })
+    : Promise.resolve(undefined);
+  layerPromise.catch(() => {});
+  let base: RemoteImage | RemoteIndex;
+  let layer: BuiltLayer | undefined;
+  try {
+    base = await fetchRemote(source, manifestReference(fromRef));
+    layer = await layerPromise;
+  } catch (error) {
+    await (await layerPromise.catch(() => undefined))?.dispose();
+    throw error;
+  }
+  try {
+    logger.debug(`base ${repositoryName(fromRef)}@${base.digest} (${base.mediaType})`);
+    const created = creationTime(request.sourceDateEpoch);
+    const newLayer: NewLayer | undefined = layer && { digest: layer.digest, diffId: layer.diffId, size: layer.size, createdBy: layer.createdBy };
+    const counts: Record<BlobOutcome, number> = { existed: 0, mounted: 0, uploaded: 0, copied: 0 };
+    const context = { request, target, layer, newLayer, edits, created, counts };
+
+    let digest: Digest;
+    let platforms: string[];
+    if (base.kind === 'image') {
+      const wanted = request.platforms;
+      const platform = { os: base.config.os, architecture: base.config.architecture, variant: base.config.variant };
+      if (wanted?.length && !wanted.some((spec) => platformMatches(platform, spec))) {
+        throw new UsageError(`the base ${request.from} is a single-platform image for ${formatPlatform(platform)}, which --platform does not include`, 'drop --platform, or name the platform the base has');
+      }
+      ({ digest } = await pushChangedImage(context, base, toRef.tag!));
+      platforms = [formatPlatform(platform)];
+    } else {
+      ({ digest, platforms } = await pushChangedIndex(context, base));
+    }
+    return {
+      reference: `${repositoryName(toRef)}@${digest}`,
+      tag: toRef.tag!,
+      digest,
+      mediaType: base.mediaType,
+      platforms,
+      ...(layer ? { layer: { digest: layer.digest, diffId: layer.diffId, size: layer.size } } : {}),
+      blobs: counts,
+    };
+  } finally {
+    await layer?.dispose();
+  }
+}
+
+interface PushContext {
+  request: AddRequest;
+  target: PushTarget;
+  layer: BuiltLayer | undefined;
+  newLayer: NewLayer | undefined;
+  edits: ConfigEdits;
+  created: string;
+  counts: Record<BlobOutcome, number>;
+}
+
+async function pushAll(context: PushContext, blobs: BlobToPush[]): Promise<void> {
+  const outcomes = await pushBlobs(context.target.client, context.target.ref.repository, blobs, {
+    concurrency: context.request.concurrency,
+    logger: context.request.logger,
+    events: context.request.events,
+  });
+  for (const outcome of outcomes.values()) context.counts[outcome]++;
+}
+
+/** Mutates one image, pushes its blobs, then its manifest under `reference` (a tag or its digest). */
+async function pushChangedImage(context: PushContext, base: RemoteImage, reference: string | 'digest'): Promise<{ digest: Digest; size: number }> {
+  const changed = encodeImage(
+    appendLayer({ manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config }, context.newLayer, context.edits, context.created),
+  );
+  const blobs: BlobToPush[] = base.manifest.layers.map((descriptor) => ({
+    digest: descriptor.digest as Digest,
+    size: descriptor.size,
+    content: { kind: 'remote', client: base.client, repository: base.repository },
+    label: 'base layer',
+  }));
+  if (context.layer) blobs.push({ digest: context.layer.digest, size: context.layer.size, content: { kind: 'file', path: context.layer.blobPath }, label: 'new layer' });
+  blobs.push({ digest: changed.configDigest, size: changed.configBytes.length, content: { kind: 'bytes', bytes: changed.configBytes }, label: 'config' });
+  await pushAll(context, blobs);
+  const tag = reference === 'digest' ? changed.manifestDigest : reference;
+  const digest = await context.target.client.putManifest(context.target.ref.repository, tag, changed.manifestBytes, base.mediaType);
+  return { digest, size: changed.manifestBytes.length };
+}
+
+/** Copies an unchanged child manifest (another platform, an attestation) into the destination repository. */
+async function copyUnchangedImage(context: PushContext, child: RemoteImage): Promise<void> {
+  const blobs: BlobToPush[] = [child.manifest.config, ...child.manifest.layers].map((descriptor) => ({
+    digest: descriptor.digest as Digest,
+    size: descriptor.size,
+    content: { kind: 'remote', client: child.client, repository: child.repository },
+  }));
+  await pushAll(context, blobs);
+  await context.target.client.putManifest(context.target.ref.repository, child.digest, child.bytes, child.mediaType);
+}
+
+async function pushChangedIndex(context: PushContext, base: RemoteIndex): Promise<{ digest: Digest; platforms: string[] }> {
+  const wanted = context.request.platforms;
+  const runnable = base.index.manifests.filter((descriptor) => !isAttestation(descriptor.platform, descriptor.annotations));
+  const selected = runnable.filter((descriptor) => !wanted?.length || wanted.some((spec) => platformMatches(descriptor.platform, spec)));
+  for (const spec of wanted ?? []) {
+    if (!runnable.some((descriptor) => platformMatches(descriptor.platform, spec))) {
+      const available = runnable.map((descriptor) => (descriptor.platform ? formatPlatform(descriptor.platform) : descriptor.digest)).join(', ');
+      throw new UsageError(`the base ${context.request.from} has no platform ${formatPlatform(spec)}`, `it has: ${available}`);
+    }
+  }
+  if (selected.length === 0) throw new UsageError(`the base index ${context.request.from} lists no runnable image`);
+
+  const replacements = new Map<string, { digest: Digest; size: number; mediaType: string }>();
+  const platforms: string[] = [];
+  for (const descriptor of base.index.manifests) {
+    const child = await fetchRemoteImage(base, descriptor.digest as Digest);
+    if (!selected.includes(descriptor)) {
+      await copyUnchangedImage(context, child);
+      continue;
+    }
+    const pushed = await pushChangedImage(context, child, 'digest');
+    replacements.set(descriptor.digest, { ...pushed, mediaType: child.mediaType });
+    platforms.push(descriptor.platform ? formatPlatform(descriptor.platform) : formatPlatform(child.config));
+  }
+  const next = replaceIndexChildren(base.index, replacements);
+  const digest = await context.target.client.putManifest(context.target.ref.repository, context.target.ref.tag!, next.bytes, base.mediaType);
+  return { digest, platforms };
+}

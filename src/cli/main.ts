@@ -1,0 +1,325 @@
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { addToImage } from '../add.js';
+import { ImgbuildError, InputError, UsageError, VerifyFailure } from '../errors.js';
+import { parseAddSpec, parseChmod, parseChown } from '../image/layer.js';
+import { parseCommand } from '../image/mutate.js';
+import { parsePlatform } from '../image/platform.js';
+import { inspectImage } from '../inspect.js';
+import { parseReference } from '../reference.js';
+import { readFileFromImage } from '../verify.js';
+import { createContext, type CommandContext, type RegistryFlags } from './context.js';
+import { formatBytes, shortDigest, terminalProgress } from './progress.js';
+
+const VERSION = '0.1.0';
+
+type OutputFormat = 'text' | 'json';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function registryOptions(command: Command): Command {
+  return command
+    .option('--insecure', 'allow plain HTTP and skip TLS certificate checks for the registries named')
+    .option('--ca-file <PEM>', 'trust the CA certificates in this PEM file for TLS')
+    .option('--username <NAME>', 'registry user (with --password-stdin); otherwise docker config and credential helpers are used')
+    .option('--password-stdin', 'read the password for --username from standard input')
+    .addOption(new Option('-o, --output <FORMAT>', 'result format on stdout').choices(['text', 'json']).default('text'))
+    .option('-v, --verbose', 'log each registry step on stderr')
+    .option('-q, --quiet', 'log only warnings and errors on stderr');
+}
+
+function sourceDateEpoch(): number | undefined {
+  const value = process.env.SOURCE_DATE_EPOCH;
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`SOURCE_DATE_EPOCH="${value}" is not a number of seconds`, 'set it to an integer such as $(git log -1 --format=%ct), or unset it');
+  return Number(value);
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function withContext<T>(flags: RegistryFlags, credentialRegistry: string | undefined, run: (context: CommandContext) => Promise<T>): Promise<T> {
+  const context = await createContext(flags, credentialRegistry);
+  try {
+    return await run(context);
+  } finally {
+    await context.close();
+  }
+}
+
+interface AddFlags extends RegistryFlags {
+  from: string;
+  to: string;
+  add: string[];
+  chmod?: string;
+  chown?: string;
+  workdir?: string;
+  user?: string;
+  env: string[];
+  label: string[];
+  entrypoint?: string;
+  cmd?: string;
+  platform: string[];
+  compressionLevel?: string;
+  output: OutputFormat;
+}
+
+async function runAdd(flags: AddFlags): Promise<void> {
+  const adds = flags.add.map(parseAddSpec);
+  const level = flags.compressionLevel === undefined ? undefined : Number(flags.compressionLevel);
+  if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 9)) {
+    throw new UsageError(`--compression-level ${flags.compressionLevel} is not 0-9`, 'use 1 (fast, the default) to 9 (smallest)');
+  }
+  const destination = parseReference(flags.to);
+  await withContext(flags, destination.registry, async (context) => {
+    const result = await addToImage({
+      from: flags.from,
+      to: flags.to,
+      adds,
+      layerOptions: {
+        chmod: flags.chmod === undefined ? undefined : parseChmod(flags.chmod),
+        chown: flags.chown === undefined ? undefined : parseChown(flags.chown),
+        compressionLevel: level,
+        tmpDir: context.workDir(),
+      },
+      edits: {
+        workdir: flags.workdir,
+        user: flags.user,
+        env: flags.env,
+        labels: flags.label,
+        entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
+        cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
+      },
+      platforms: flags.platform.map(parsePlatform),
+      sourceDateEpoch: sourceDateEpoch(),
+      clientFor: context.clientFor,
+      logger: context.logger,
+      events: process.stderr.isTTY && !flags.quiet ? terminalProgress() : undefined,
+    });
+    if (flags.output === 'json') {
+      printJson(result);
+      return;
+    }
+    const { blobs } = result;
+    context.logger.info(
+      `pushed ${flags.to} (${result.platforms.join(', ')}): ${blobs.uploaded} uploaded, ${blobs.mounted} mounted, ${blobs.existed} already there${blobs.copied ? `, ${blobs.copied} copied` : ''}`,
+    );
+    process.stdout.write(`${result.reference}\n`);
+  });
+}
+
+interface InspectFlags extends RegistryFlags {
+  raw?: boolean;
+  output: OutputFormat;
+}
+
+async function runInspect(reference: string, flags: InspectFlags): Promise<void> {
+  const ref = parseReference(reference);
+  await withContext(flags, ref.registry, async (context) => {
+    const result = await inspectImage(reference, context.clientFor);
+    if (flags.raw) {
+      process.stdout.write(result.raw);
+      return;
+    }
+    if (flags.output === 'json') {
+      const { raw: _raw, ...rest } = result;
+      printJson(rest);
+      return;
+    }
+    const lines = [`${result.reference}`, `media type: ${result.mediaType}`];
+    if (result.index) lines.push(`platforms: ${result.images.map((image) => image.platform).join(', ')}`);
+    for (const image of result.images) {
+      lines.push('', `${image.platform}  ${image.digest}`);
+      if (result.index) lines.push(`  media type: ${image.mediaType}`);
+      const run = image.config;
+      if (run.created) lines.push(`  created: ${run.created}`);
+      if (run.user) lines.push(`  user: ${run.user}`);
+      if (run.workingDir) lines.push(`  workdir: ${run.workingDir}`);
+      if (run.entrypoint) lines.push(`  entrypoint: ${JSON.stringify(run.entrypoint)}`);
+      if (run.cmd) lines.push(`  cmd: ${JSON.stringify(run.cmd)}`);
+      for (const env of run.env ?? []) lines.push(`  env: ${env}`);
+      for (const [key, value] of Object.entries(run.labels ?? {})) lines.push(`  label: ${key}=${value}`);
+      lines.push(`  layers (${image.layers.length}, ${formatBytes(image.totalSize)}):`);
+      for (const layer of image.layers) lines.push(`    ${shortDigest(layer.digest)}  ${formatBytes(layer.size).padStart(8)}  ${layer.mediaType}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  });
+}
+
+interface VerifyFlags extends RegistryFlags {
+  file: string;
+  expectFile?: string;
+  expectText?: string;
+  platform?: string;
+  output: OutputFormat;
+}
+
+/** Text as text; anything that is not valid UTF-8 without NULs as base64. */
+function contentField(content: Buffer): { content: string } | { contentBase64: string } {
+  const text = content.toString('utf8');
+  return !text.includes('\0') && Buffer.from(text, 'utf8').equals(content) ? { content: text } : { contentBase64: content.toString('base64') };
+}
+
+async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
+  if (flags.expectFile !== undefined && flags.expectText !== undefined) {
+    throw new UsageError('--expect-file and --expect-text both given', 'compare against one of them');
+  }
+  let expected: Buffer | undefined;
+  if (flags.expectText !== undefined) expected = Buffer.from(flags.expectText);
+  if (flags.expectFile !== undefined) {
+    expected = await readFile(flags.expectFile).catch((error: NodeJS.ErrnoException) => {
+      throw new InputError(`cannot read --expect-file ${flags.expectFile}: ${error.code ?? error.message}`, { hint: 'give a local file that holds the expected content' });
+    });
+  }
+  const ref = parseReference(reference);
+  await withContext(flags, ref.registry, async (context) => {
+    const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined);
+    const lookup = result.lookup;
+    const matches = lookup.found && (expected === undefined || lookup.content.equals(expected));
+    if (flags.output === 'json') {
+      printJson({
+        reference: result.reference,
+        platform: result.platform,
+        path: result.path,
+        found: lookup.found,
+        ...(lookup.found
+          ? { size: lookup.content.length, layer: lookup.layerDigest, ...contentField(lookup.content) }
+          : { reason: lookup.reason }),
+        ...(expected === undefined ? {} : { matches }),
+        layersRead: result.layersRead,
+        layerCount: result.layerCount,
+      });
+    } else if (lookup.found) {
+      process.stdout.write(lookup.content);
+    }
+    if (!lookup.found) {
+      const why = lookup.reason === 'whiteout' ? 'it was deleted by a whiteout in a layer' : (lookup.detail ?? 'no layer has it');
+      throw new VerifyFailure(`${flags.file} is not in ${result.reference} (${result.platform}): ${why}`, {
+        hint: 'check the path, and the platform with --platform; `imgbuild inspect` shows the layers',
+      });
+    }
+    context.logger.debug(`read ${flags.file} from layer ${lookup.layerDigest} (${result.layersRead} of ${result.layerCount} layers fetched)`);
+    if (!matches) {
+      throw new VerifyFailure(`${flags.file} in ${result.reference} differs from the expected content (${lookup.content.length} bytes, expected ${expected!.length})`, {
+        hint: 'the image does not hold what you expected: rebuild it, or check that --to and the verified reference are the same',
+      });
+    }
+    if (expected !== undefined) context.logger.info(`${flags.file}: matches`);
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('imgbuild')
+    .description('Build and push container images without a Docker daemon or privileged pods.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  registryOptions(
+    program
+      .command('add')
+      .summary('add files and config changes to an image in a registry, and push the result')
+      .description(
+        'Append one layer built from local files to an existing image and push it under a new name.\n' +
+          'Base layers are never downloaded: they stay in the registry or are mounted across repositories.\n' +
+          'A multi-platform base gets the layer on every platform (or those named with --platform).',
+      )
+      .requiredOption('--from <REF>', 'the base image, e.g. registry:5000/ones/plugin-host-node:v6.33.1')
+      .requiredOption('--to <REF>', 'the tag to push, e.g. registry:5000/new-image:latest')
+      .option('--add <SRC:DEST>', 'copy a local file or directory to DEST (absolute; ending in / means into that directory); repeatable', collect, [])
+      .option('--chmod <MODE>', 'permission bits for the added files, e.g. 0644')
+      .option('--chown <UID:GID>', 'numeric owner of the added files (default 0:0)')
+      .option('--workdir <DIR>', 'set the working directory (WORKDIR)')
+      .option('--user <USER>', 'set the user (USER), e.g. root or 1000:1000')
+      .option('--env <KEY=VALUE>', 'set an environment variable; repeatable', collect, [])
+      .option('--label <KEY=VALUE>', 'set a label; repeatable', collect, [])
+      .option('--entrypoint <CMD>', 'set the entrypoint: a JSON array (exec form) or a shell command')
+      .option('--cmd <CMD>', 'set the command: a JSON array (exec form) or a shell command')
+      .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
+      .option('--compression-level <0-9>', 'gzip level of the new layer (default 1)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  # the seed job: add hello.txt, set USER and WORKDIR, push under a new name
+  imgbuild add --from registry.local:5000/ones/plugin-host-node:v6.33.1 \\
+    --add ./hello.txt:/opt/app/hello.txt --user root --workdir /opt/app \\
+    --to registry.local:5000/new-kaniko-image:latest
+
+  # a CA bundle into a directory, on a registry with a private CA
+  imgbuild add --from reg:443/app:1 --add ./ca.crt:/usr/local/share/ca-certificates/ \\
+    --ca-file ./registry-ca.pem --to reg:443/app:1-ca
+
+Prints the pushed image as REPOSITORY@sha256:DIGEST (--output json for more).
+Credentials come from docker's config (DOCKER_CONFIG, ~/.docker/config.json, credential
+helpers) or REGISTRY_AUTH_FILE; or pass --username NAME --password-stdin.
+SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
+    )
+    .action(runAdd);
+
+  registryOptions(
+    program
+      .command('inspect')
+      .summary('show an image: media type, platforms, layers, config')
+      .argument('<REF>', 'image reference')
+      .option('--raw', 'print the manifest bytes exactly as the registry serves them'),
+  )
+    .addHelpText('after', '\nExamples:\n  imgbuild inspect localhost:5000/new-kaniko-image:latest\n  imgbuild inspect --raw localhost:5000/app:1 | jq .')
+    .action(runInspect);
+
+  registryOptions(
+    program
+      .command('verify')
+      .summary('read a file out of an image in the registry and check its content')
+      .argument('<REF>', 'image reference')
+      .requiredOption('--file <PATH>', 'absolute path of the file in the image')
+      .option('--expect-file <LOCAL>', 'exit 1 unless the file equals this local file')
+      .option('--expect-text <TEXT>', 'exit 1 unless the file equals this text')
+      .option('--platform <OS/ARCH>', 'platform of a multi-platform image (default: this machine)'),
+  )
+    .description(
+      'Read a file from the image without pulling it: layers are read top down (whiteouts honoured),\n' +
+        'only as far as needed. Prints the file on stdout; exits 1 when it is absent or differs.',
+    )
+    .addHelpText('after', '\nExamples:\n  imgbuild verify localhost:5000/new-kaniko-image:latest --file /opt/app/hello.txt --expect-file ./hello.txt')
+    .action(runVerify);
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      return 2; // commander has printed the problem
+    }
+    if (error instanceof ImgbuildError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`internal error: ${(error as Error)?.stack ?? String(error)}\nThis is a bug in imgbuild; please report it with the command you ran.\n`);
+    return 70;
+  }
+}
+
+// A closed pipe on stdout (`imgbuild inspect ... | head`) is the reader's choice, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  () => {
+    process.exitCode = 70;
+  },
+);

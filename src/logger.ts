@@ -1,0 +1,19 @@
+/** Logs and progress go to stderr; results go to stdout. */
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'silent';
+
+const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, silent: 3 };
+
+export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+  const at = (wanted: LogLevel, prefix: string) => (message: string) => {
+    if (ORDER[wanted] >= ORDER[level]) write(`${prefix}${message}\n`);
+  };
+  return { debug: at('debug', 'debug: '), info: at('info', ''), warn: at('warn', 'warning: ') };
+}
+
+export const silentLogger: Logger = createLogger('silent');

@@ -1,0 +1,275 @@
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, type Dispatcher } from 'undici';
+import { InputError, RegistryError, TlsError } from '../errors.js';
+import { isLoopbackRegistry } from '../reference.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * HTTP for one registry host: scheme discovery (https, with docker's plain-HTTP fallback for
+ * loopback and --insecure registries), TLS trust, and retries with backoff. Knows nothing of
+ * images or auth.
+ */
+
+export interface TlsOptions {
+  /** Allow plain HTTP and skip certificate checks for this registry. */
+  insecure?: boolean;
+  /** PEM file with extra CA certificates to trust. */
+  caFile?: string;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 250, maxDelayMs: 8000 };
+
+export type Body = Buffer | string | Readable;
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path and query, or an absolute URL (upload locations may be absolute). */
+  url: string;
+  headers?: Record<string, string>;
+  /** Called for each attempt, so a streamed body can be opened anew on retry. */
+  body?: () => Body;
+  /** Statuses that are answers, not failures worth retrying (e.g. 404 for HEAD). */
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  url: string;
+}
+
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const RETRYABLE_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** The error codes of `error` and the causes it wraps. */
+export function errorCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+function isPlainHttpAnswer(error: unknown): boolean {
+  const text = String((error as Error)?.message ?? '') + errorCodes(error).join(' ');
+  return /wrong version number|ERR_SSL_WRONG_VERSION_NUMBER|EPROTO|packet length too long/i.test(text);
+}
+
+export function isRetryableError(error: unknown): boolean {
+  return errorCodes(error).some((code) => RETRYABLE_ERROR_CODES.has(code));
+}
+
+/** Delay before retry `attempt` (1-based): exponential with jitter, or what Retry-After asks. */
+export function retryDelayMs(attempt: number, policy: RetryPolicy, retryAfter?: string, now = Date.now()): number {
+  if (retryAfter) {
+    const seconds = Number(retryAfter);
+    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 60_000);
+    const date = Date.parse(retryAfter);
+    if (!Number.isNaN(date)) return Math.min(Math.max(date - now, 0), 60_000);
+  }
+  const exponential = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs);
+  return exponential / 2 + Math.random() * (exponential / 2);
+}
+
+export function headerValue(headers: HttpResponse['headers'], name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export class RegistryHttp {
+  private origin: Promise<string> | undefined;
+  private dispatcher: Dispatcher | undefined;
+  private readonly ready: Promise<void>;
+
+  constructor(
+    readonly registry: string,
+    private readonly apiHost: string,
+    private readonly tls: TlsOptions,
+    private readonly logger: Logger,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+  ) {
+    this.ready = this.createDispatcher();
+    // Surface the error on first use, not as an unhandled rejection.
+    this.ready.catch(() => {});
+  }
+
+  private async createDispatcher(): Promise<void> {
+    let ca: string | undefined;
+    if (this.tls.caFile) {
+      try {
+        ca = await readFile(this.tls.caFile, 'utf8');
+      } catch (error) {
+        throw new InputError(`cannot read CA file ${this.tls.caFile}: ${(error as Error).message}`, {
+          hint: 'pass --ca-file a PEM file that holds the certificate of the CA that signed the registry certificate',
+        });
+      }
+    }
+    this.dispatcher = new Agent({
+      connect: {
+        ...(ca ? { ca: [ca] } : {}),
+        rejectUnauthorized: !this.tls.insecure,
+      },
+      keepAliveTimeout: 10_000,
+      connections: 16,
+    });
+  }
+
+  /** Whether plain HTTP may be tried when HTTPS fails, as docker allows for these registries. */
+  private get plainHttpAllowed(): boolean {
+    return this.tls.insecure === true || isLoopbackRegistry(this.registry);
+  }
+
+  /**
+   * Finds the scheme once: HTTPS first; plain HTTP only for loopback or --insecure registries
+   * when the server does not speak TLS. Certificate failures are never "fixed" by falling back.
+   */
+  private resolveOrigin(signal?: AbortSignal): Promise<string> {
+    this.origin ??= this.discoverOrigin(signal);
+    return this.origin;
+  }
+
+  private async discoverOrigin(signal?: AbortSignal): Promise<string> {
+    await this.ready;
+    const https = `https://${this.apiHost}`;
+    try {
+      await this.sendOnce({ method: 'GET', url: '/v2/', signal }, https).then((response) => response.body.dump());
+      return https;
+    } catch (error) {
+        if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
+      if (!this.plainHttpAllowed) throw this.connectionError(error, https);
+      if (!isPlainHttpAnswer(error)) {
+        // Not a plain-HTTP answer (e.g. refused): http gets the same chance, with retries, and reports its own error.
+        this.logger.debug(`https to ${this.registry} failed (${(error as Error).message}); trying http`);
+      }
+      this.logger.debug(`${this.registry}: using plain HTTP`);
+      return `http://${this.apiHost}`;
+    }
+  }
+
+  private tlsError(error: unknown): TlsError {
+    const code = errorCodes(error).find((c) => TLS_VERIFY_CODES.has(c)) ?? 'TLS';
+    return new TlsError(`TLS verification of ${this.registry} failed (${code}): ${(error as Error).message}`, {
+      hint:
+        `if the registry uses a private CA, pass --ca-file /path/to/ca.pem; ` +
+        `if you trust the network and accept no verification, pass --insecure`,
+      cause: error,
+    });
+  }
+
+  private connectionError(error: unknown, origin: string): RegistryError {
+    return new RegistryError(`cannot reach registry ${this.registry} at ${origin}: ${(error as Error).message}`, {
+      hint: 'check the registry address and that it is running; for a plain-HTTP registry pass --insecure',
+      cause: error,
+    });
+  }
+
+  private async sendOnce(request: HttpRequest, origin: string): Promise<HttpResponse> {
+    const url = new URL(request.url, origin);
+    const response = await this.dispatcher!.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: request.method,
+      headers: { 'user-agent': USER_AGENT, ...request.headers },
+      body: request.body ? request.body() : null,
+      signal: request.signal,
+      headersTimeout: 60_000,
+      bodyTimeout: 120_000,
+    });
+    return { status: response.statusCode, headers: response.headers, body: response.body, url: url.toString() };
+  }
+
+  /** Absolute URL of a path on this registry (after scheme discovery). */
+  async urlFor(path: string): Promise<string> {
+    return new URL(path, await this.resolveOrigin()).toString();
+  }
+
+  /**
+   * Sends a request, retrying on 408/429/5xx and connection failures with backoff.
+   * The returned response may have any other status; the caller decides what it means.
+   */
+  async send(request: HttpRequest): Promise<HttpResponse> {
+    const origin = await this.resolveOrigin(request.signal);
+    for (let attempt = 1; ; attempt++) {
+      let response: HttpResponse;
+      try {
+        response = await this.sendOnce(request, origin);
+      } catch (error) {
+        if (request.signal?.aborted) throw error;
+        if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
+        if (!isRetryableError(error) || attempt >= this.retry.attempts) {
+          if (error instanceof RegistryError) throw error;
+          throw this.connectionError(error, origin);
+        }
+        const delay = retryDelayMs(attempt, this.retry);
+        this.logger.debug(`${request.method} ${request.url}: ${(error as Error).message}; retry ${attempt} in ${Math.round(delay)} ms`);
+        await sleep(delay, undefined, { signal: request.signal });
+        continue;
+      }
+      if (!RETRYABLE_STATUS.has(response.status) || attempt >= this.retry.attempts) return response;
+      await response.body.dump();
+      const delay = retryDelayMs(attempt, this.retry, headerValue(response.headers, 'retry-after'));
+      this.logger.debug(`${request.method} ${request.url}: HTTP ${response.status}; retry ${attempt} in ${Math.round(delay)} ms`);
+      await sleep(delay, undefined, { signal: request.signal });
+    }
+  }
+
+  /**
+   * One attempt, no retry: for requests whose retry needs the caller's judgement
+   * (a resumable upload chunk asks the registry where to continue from).
+   */
+  async sendWithoutRetry(request: HttpRequest): Promise<HttpResponse> {
+    const origin = await this.resolveOrigin(request.signal);
+    try {
+      return await this.sendOnce(request, origin);
+    } catch (error) {
+      if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
+      throw error;
+    }
+  }
+
+  get retryPolicy(): RetryPolicy {
+    return this.retry;
+  }
+
+  async close(): Promise<void> {
+    await this.ready.catch(() => {});
+    await this.dispatcher?.close();
+  }
+}
+
+export const USER_AGENT = 'imgbuild/0.1';

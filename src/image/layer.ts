@@ -1,0 +1,281 @@
+// Builds one image layer from local files: a deterministic tar, gzip-compressed into a
+// temporary file, with the blob digest and the diff_id computed in the same single pass.
+//
+// Semantics (see also tar-entries.ts):
+// - `--add SRC:DEST`: a file SRC lands at DEST, or at DEST/<name> when DEST ends with `/`;
+//   a directory SRC has its contents copied into DEST, as Dockerfile COPY does.
+// - No entries are written for DEST or its parent directories: the base image may already
+//   have them, possibly as symlinks (`/var/run -> /run`), and an entry would shadow them.
+//   Extractors create missing parents themselves. The cost: a parent that does not exist in
+//   the base gets the extractor's default mode (typically 0755, root-owned), not SRC's.
+// - Owner is 0:0 unless --chown is given; local uids/gids and user names never leak.
+// - Timestamps: with sourceDateEpoch every entry gets that mtime and the digest depends only
+//   on names, contents and modes; without it each entry keeps its source mtime (as COPY
+//   does), so the same files touched again give a different digest.
+// - Entries are sorted by the byte order of their path; no atime/ctime is written; PAX
+//   headers appear only for names or link targets a ustar header cannot hold.
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import tarStream from 'tar-stream';
+import { DigestingStream, type Digest } from '../digest.js';
+import { ImgbuildError, InputError, UsageError } from '../errors.js';
+import { collectEntries, mergeEntries, parseAddSpec, type AddSpec, type PlannedEntry } from './tar-entries.js';
+
+export { parseAddSpec, type AddSpec };
+
+export interface LayerOptions {
+  /** Permission bits for every added file and directory (symlinks stay 0777), e.g. 0o644. */
+  chmod?: number;
+  /** Owner of every added entry; default 0:0. */
+  chown?: { uid: number; gid: number };
+  /** Seconds since the epoch; when set, every entry gets this mtime. */
+  sourceDateEpoch?: number;
+  /** zlib level 0-9; default 1 (see DEFAULT_COMPRESSION_LEVEL). */
+  compressionLevel?: number;
+  /** Directory for the blob file; default os.tmpdir(). */
+  tmpDir?: string;
+}
+
+export interface BuiltLayer {
+  /** File holding the gzip-compressed tar. */
+  blobPath: string;
+  /** sha256 of blobPath's bytes. */
+  digest: Digest;
+  /** sha256 of the uncompressed tar. */
+  diffId: Digest;
+  /** Bytes in blobPath. */
+  size: number;
+  /** Tar entries written (PAX extension headers not counted). */
+  entries: number;
+  /** History text, e.g. "imgbuild add hello.txt:/opt/app/hello.txt --chmod 0644". */
+  createdBy: string;
+  /** Removes the blob file. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Level 1 over zlib's default 6: measured on this project's 2-core machine, 164 MB of source
+ * text compressed in ~1.3 s at level 1 vs ~3 s at 6 (output 20% vs 16.5% of input), and
+ * 200 MB of mixed binaries in ~3.4 s vs ~4-5 s (61% vs 59%). The level changes the digest,
+ * so it must stay fixed for a reproducible build.
+ */
+export const DEFAULT_COMPRESSION_LEVEL = 1;
+
+/** Largest id a ustar header holds (6 octal digits); larger ones go in a PAX record. */
+const USTAR_MAX_ID = 0o777777;
+const MAX_LINUX_ID = 4294967294; // (uid_t)-1 means "no change" to the kernel
+/** tar-stream truncates mtimes to 32-bit signed seconds; later times are clamped (year 2038). */
+const MAX_TAR_MTIME = 2 ** 31 - 1;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+
+export function parseChmod(text: string): number {
+  if (!/^[0-7]{3,4}$/.test(text)) {
+    throw new UsageError(`--chmod '${text}' is not an octal permission mode`, 'write 3 or 4 octal digits, e.g. --chmod 0644 or --chmod 755');
+  }
+  return Number.parseInt(text, 8);
+}
+
+export function parseChown(text: string): { uid: number; gid: number } {
+  const match = /^(\d+):(\d+)$/.exec(text);
+  const hint = 'write numeric UID:GID, e.g. --chown 1000:1000 (user names are not looked up: imgbuild never reads the base image\'s /etc/passwd)';
+  if (!match) {
+    throw new UsageError(`--chown '${text}' is not UID:GID`, hint);
+  }
+  const uid = Number(match[1]);
+  const gid = Number(match[2]);
+  if (uid > MAX_LINUX_ID || gid > MAX_LINUX_ID) {
+    throw new UsageError(`--chown '${text}': ids go up to ${MAX_LINUX_ID}`, hint);
+  }
+  return { uid, gid };
+}
+
+function validateOptions(options: LayerOptions): void {
+  if (options.chmod !== undefined && (!Number.isInteger(options.chmod) || options.chmod < 0 || options.chmod > 0o7777)) {
+    throw new UsageError(`chmod ${options.chmod} is not a permission mode between 0 and 07777`);
+  }
+  for (const [name, id] of Object.entries(options.chown ?? {})) {
+    if (!Number.isInteger(id) || id < 0 || id > MAX_LINUX_ID) {
+      throw new UsageError(`chown ${name} ${id} is not an id between 0 and ${MAX_LINUX_ID}`);
+    }
+  }
+  const epoch = options.sourceDateEpoch;
+  if (epoch !== undefined && (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_TAR_MTIME)) {
+    throw new UsageError(
+      `SOURCE_DATE_EPOCH ${epoch} is not a whole number of seconds between 1970 and 2038`,
+      'set it to e.g. $(git log -1 --format=%ct)',
+    );
+  }
+  const level = options.compressionLevel;
+  if (level !== undefined && (!Number.isInteger(level) || level < 0 || level > 9)) {
+    throw new UsageError(`compression level ${level} is not between 0 and 9`);
+  }
+}
+
+function formatChmod(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
+}
+
+/** The history line of the layer: the command that made it, reproducible from the text. */
+function describeLayer(specs: readonly AddSpec[], options: LayerOptions): string {
+  const words = ['imgbuild', 'add', ...specs.map((spec) => spec.text)];
+  if (options.chmod !== undefined) words.push('--chmod', formatChmod(options.chmod));
+  if (options.chown !== undefined) words.push('--chown', `${options.chown.uid}:${options.chown.gid}`);
+  return words.join(' ');
+}
+
+type TarHeader = Partial<tarStream.Header> & { name: string; pax?: Record<string, string> };
+
+function toTarHeader(entry: PlannedEntry, options: LayerOptions): TarHeader {
+  const uid = options.chown?.uid ?? 0;
+  const gid = options.chown?.gid ?? 0;
+  const permissions = entry.kind === 'symlink' ? 0o777 : (options.chmod ?? entry.mode);
+  const fileType = entry.kind === 'file' ? S_IFREG : entry.kind === 'directory' ? S_IFDIR : S_IFLNK;
+  const mtimeSeconds = options.sourceDateEpoch ?? Math.min(entry.mtimeSeconds, MAX_TAR_MTIME);
+  const pax: Record<string, string> = {};
+  // tar-stream writes too-large ids as 777777 silently; a PAX record carries the real value.
+  if (uid > USTAR_MAX_ID) pax.uid = String(uid);
+  if (gid > USTAR_MAX_ID) pax.gid = String(gid);
+  const header: TarHeader = {
+    // A trailing slash on directories, as Docker and Go's archive/tar write them.
+    name: entry.kind === 'directory' ? `${entry.path}/` : entry.path,
+    type: entry.kind,
+    // The file-type bits keep a 0000 mode from being replaced by tar-stream's default; only
+    // the permission bits reach the header.
+    mode: fileType | permissions,
+    uid: Math.min(uid, USTAR_MAX_ID),
+    gid: Math.min(gid, USTAR_MAX_ID),
+    uname: '',
+    gname: '',
+    mtime: new Date(mtimeSeconds * 1000),
+    size: entry.kind === 'file' ? entry.size : 0,
+  };
+  if (entry.kind === 'symlink') {
+    header.linkname = entry.target;
+    // ustar stores the link target as raw bytes; PAX makes a non-ASCII target unambiguous UTF-8.
+    if (Buffer.byteLength(entry.target) !== entry.target.length) pax.linkpath = entry.target;
+  }
+  if (Object.keys(pax).length > 0) header.pax = pax;
+  return header;
+}
+
+/** Writes one entry to the pack and resolves when tar-stream has taken all of it. */
+async function writeEntry(pack: tarStream.Pack, entry: PlannedEntry, options: LayerOptions): Promise<void> {
+  const header = toTarHeader(entry, options);
+  let settle!: (error?: Error | null) => void;
+  const accepted = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error ? reject(error) : resolve());
+  });
+  // Awaited below; this handler only keeps an early rejection from counting as unhandled.
+  accepted.catch(() => {});
+  if (entry.kind === 'file' && entry.size > 0) {
+    const sink = pack.entry(header, (error) => settle(error));
+    // `end` caps the read at the size in the header; a file that shrank fails with "Size mismatch".
+    const content = createReadStream(path.resolve(entry.sourcePath), { start: 0, end: entry.size - 1 });
+    try {
+      await pipeline(content, sink);
+    } catch (error) {
+      sink.destroy(error as Error);
+      throw wrapReadError(error, entry);
+    }
+  } else if (entry.kind === 'file') {
+    pack.entry(header, Buffer.alloc(0), (error) => settle(error));
+  } else {
+    pack.entry(header, (error) => settle(error));
+  }
+  try {
+    await accepted;
+  } catch (error) {
+    throw wrapReadError(error, entry);
+  }
+}
+
+function wrapReadError(error: unknown, entry: PlannedEntry): Error {
+  if (error instanceof ImgbuildError) return error;
+  const message = (error as Error).message ?? String(error);
+  if (message === 'Size mismatch') {
+    return new InputError(`${entry.sourcePath} changed size while it was being added`, {
+      hint: 'stop whatever is writing to it and run the command again',
+      cause: error,
+    });
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EISDIR') {
+    return new InputError(`cannot read ${entry.sourcePath}: ${message}`, {
+      hint: 'check that the file still exists and is readable by the user running imgbuild',
+      cause: error,
+    });
+  }
+  return error as Error;
+}
+
+/**
+ * Builds a gzip-compressed layer tar from the specs into a temporary file. Memory stays
+ * bounded whatever the file sizes: contents stream from disk through the tar packer, a
+ * hash of the tar, gzip and a hash of the gzip, into the file. On failure nothing is left.
+ */
+export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): Promise<BuiltLayer> {
+  if (specs.length === 0) {
+    throw new UsageError('nothing to add', 'give at least one --add SRC:DEST');
+  }
+  validateOptions(options);
+  // Walk every source before creating anything, so input errors leave no file behind.
+  const perSpec: PlannedEntry[][] = [];
+  for (const spec of specs) perSpec.push(await collectEntries(spec));
+  const entries = mergeEntries(perSpec);
+
+  const directory = options.tmpDir ?? tmpdir();
+  const blobPath = path.join(directory, `imgbuild-layer-${randomBytes(8).toString('hex')}.tar.gz`);
+  let handle;
+  try {
+    handle = await open(blobPath, 'wx', 0o600);
+  } catch (error) {
+    throw new InputError(`cannot create the layer file ${blobPath}: ${(error as Error).message}`, {
+      hint: 'point the temporary directory (tmpDir, or TMPDIR) at a writable directory with room for the layer',
+      cause: error,
+    });
+  }
+
+  const pack = tarStream.pack();
+  const tarHash = new DigestingStream();
+  const gzip = createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL });
+  const blobHash = new DigestingStream();
+  try {
+    const written = pipeline(pack, tarHash, gzip, blobHash, handle.createWriteStream());
+    const fed = (async () => {
+      for (const entry of entries) await writeEntry(pack, entry, options);
+      pack.finalize();
+    })();
+    // If feeding fails, the pack must be torn down or the write pipeline waits forever.
+    fed.catch((error: unknown) => pack.destroy(error as Error));
+    // Wait for both sides, so the file is closed before it is removed on failure.
+    const [feeding, writing] = await Promise.allSettled([fed, written]);
+    if (feeding.status === 'rejected') throw feeding.reason;
+    if (writing.status === 'rejected') throw writing.reason;
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await rm(blobPath, { force: true });
+    throw error;
+  }
+
+  let disposed = false;
+  return {
+    blobPath,
+    digest: blobHash.digest(),
+    diffId: tarHash.digest(),
+    size: blobHash.size,
+    entries: entries.length,
+    createdBy: describeLayer(specs, options),
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await rm(blobPath, { force: true });
+    },
+  };
+}

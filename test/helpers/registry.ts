@@ -41,6 +41,11 @@ export interface StartRegistryOptions {
   tls?: boolean;
   auth?: boolean;
   deleteEnabled?: boolean;
+  /**
+   * The registry's whole `auth:` section (e.g. `{ token: { realm, service, issuer, rootcertbundle } }`),
+   * instead of the htpasswd one `auth: true` writes. The caller then knows the credentials itself.
+   */
+  authConfig?: Record<string, unknown>;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -170,6 +175,7 @@ function registryConfigYaml(options: {
   deleteEnabled: boolean;
   tls?: TestCertificates;
   htpasswdFile?: string;
+  authConfig?: Record<string, unknown>;
 }): string {
   // JSON is valid YAML, and needs no quoting rules of its own.
   const config: Record<string, unknown> = {
@@ -188,7 +194,9 @@ function registryConfigYaml(options: {
       ...(options.tls ? { tls: { certificate: options.tls.serverCertFile, key: options.tls.serverKeyFile } } : {}),
     },
   };
-  if (options.htpasswdFile) {
+  if (options.authConfig) {
+    config.auth = options.authConfig;
+  } else if (options.htpasswdFile) {
     config.auth = { htpasswd: { realm: 'imgbuild-test', path: options.htpasswdFile } };
   }
   return JSON.stringify(config, null, 2);
@@ -292,7 +300,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   };
 
   const writeConfig = () =>
-    writeFile(configFile, registryConfigYaml({ port, dataDir, httpSecret, deleteEnabled: options.deleteEnabled ?? false, tls, htpasswdFile }));
+    writeFile(configFile, registryConfigYaml({ port, dataDir, httpSecret, deleteEnabled: options.deleteEnabled ?? false, tls, htpasswdFile, authConfig: options.authConfig }));
 
   let ready = false;
   for (let attempt = 1; attempt <= PORT_ATTEMPTS && !ready; attempt++) {
@@ -341,8 +349,13 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       stopped = true;
       if (isRunning()) {
         child?.kill('SIGTERM');
-        const timeout = delay(STOP_TIMEOUT_MS).then(() => 'timeout' as const);
-        if ((await Promise.race([exited, timeout])) === 'timeout') {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS);
+        });
+        const outcome = await Promise.race([exited, timeout]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
           child?.kill('SIGKILL');
           await exited;
         }

@@ -67,14 +67,15 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   const layerPromise = request.adds.length
     ? buildLayer(request.adds, { ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch })
     : Promise.resolve(undefined);
-  layerPromise.catch(() => {});
+  const basePromise = fetchRemote(source, manifestReference(fromRef));
   let base: RemoteImage | RemoteIndex;
   let layer: BuiltLayer | undefined;
   try {
-    base = await fetchRemote(source, manifestReference(fromRef));
-    layer = await layerPromise;
+    // Whichever fails first is reported: a missing local file does not wait for registry retries.
+    [base, layer] = await Promise.all([basePromise, layerPromise]);
   } catch (error) {
-    await (await layerPromise.catch(() => undefined))?.dispose();
+    basePromise.catch(() => {});
+    layerPromise.then((built) => built?.dispose(), () => {});
     throw error;
   }
   try {

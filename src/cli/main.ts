@@ -318,6 +318,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    // On failure, work still in flight (a base fetch retrying in the background) must not hold the exit.
+    if (code !== 0) process.exit(code);
   },
   () => {
     process.exitCode = 70;

@@ -20,9 +20,9 @@ import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { DigestingStream, type Digest } from '../digest.js';
+import { AdaptiveGzip } from './adaptive-gzip.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { collectEntries, mergeEntries, parseAddSpec, type AddSpec, type PlannedEntry } from './tar-entries.js';
 
@@ -244,7 +244,7 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
 
   const pack = tarStream.pack();
   const tarHash = new DigestingStream();
-  const gzip = createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL });
+  const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
   const blobHash = new DigestingStream();
   try {
     const written = pipeline(pack, tarHash, gzip, blobHash, handle.createWriteStream());

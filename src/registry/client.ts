@@ -145,6 +145,21 @@ export class RegistryClient {
     });
   }
 
+  /** The credentials are good but do not grant what the request needs (a token with too few actions). */
+  private notPermitted(credential: Credential, scopes: readonly string[]): AuthError {
+    const who = `user "${credential.username ?? '<identity token>'}"`;
+    const wanted = mergeScopes(scopes)
+      .map((scope) => /^repository:(.+):([^:]+)$/.exec(scope))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map(([, repository, actions]) => `${actions!.includes('push') ? 'push to' : 'pull from'} ${repository}`)
+      .join(' and ');
+    return new AuthError(`${who} is not allowed to ${wanted || scopes.join(' ')} on registry ${this.registry}`, {
+      status: 401,
+      code: 'insufficient_scope',
+      hint: 'the credentials were accepted but lack permission: ask the registry administrator for access, or use an account that has it',
+    });
+  }
+
   /**
    * Sends an API request with auth. On a 401 it asks for a token with the scopes the
    * registry named in its challenge merged with ours, once.
@@ -159,7 +174,10 @@ export class RegistryClient {
       if (response.status !== 401 || attempt > 0) {
         if (response.status === 401) {
           await response.body.dump();
-          throw this.refusedCredentials(await this.getCredential(), 401);
+          const challenge = parseChallenges(response.headers['www-authenticate']).find((c) => c.scheme === 'bearer');
+          const credential = await this.getCredential();
+          if (credential && challenge?.params.error === 'insufficient_scope') throw this.notPermitted(credential, scopes);
+          throw this.refusedCredentials(credential, 401);
         }
         return response;
       }
@@ -424,7 +442,12 @@ export class RegistryClient {
           offset = status.offset;
           this.logger.debug(`resuming upload of ${digest} at byte ${offset}`);
         } else {
-          location = await this.startUpload(repository);
+          location = await this.startUpload(repository).catch((restartError: unknown) => {
+            throw new RegistryError(`upload of ${digest} to ${repository} failed at byte ${start} of ${size} and could not be restarted: ${(restartError as Error).message}`, {
+              hint: 'the registry stopped answering; run the command again (blobs already uploaded are not sent again)',
+              cause: restartError,
+            });
+          });
           offset = 0;
           this.logger.debug(`upload session lost; restarting ${digest} from byte 0`);
         }
@@ -445,8 +468,9 @@ export class RegistryClient {
     if (response.status !== 204) return undefined;
     const range = headerValue(response.headers, 'range');
     const match = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
-    const offset = match ? Number(match[1]) + 1 : 0;
-    return { offset, location: await this.location(response, 'an upload status request').catch(() => location) };
+    // distribution answers "0-0" both for nothing stored and for one byte: start over rather than guess.
+    if (!match || match[1] === '0') return undefined;
+    return { offset: Number(match[1]) + 1, location: await this.location(response, 'an upload status request').catch(() => location) };
   }
 
   async close(): Promise<void> {

@@ -193,7 +193,9 @@ export class RegistryHttp {
 
   private connectionError(error: unknown, origin: string): RegistryError {
     return new RegistryError(`cannot reach registry ${this.registry} at ${origin}: ${(error as Error).message}`, {
-      hint: 'check the registry address and that it is running; for a plain-HTTP registry pass --insecure',
+      hint: origin.startsWith('http:')
+        ? 'check the registry address and that it is running'
+        : 'check the registry address and that it is running; for a plain-HTTP registry pass --insecure',
       cause: error,
     });
   }

@@ -1,0 +1,79 @@
+// The seed job against a registry with TLS from a private CA and htpasswd auth, with
+// credentials from each place imgbuild reads them: DOCKER_CONFIG, --username with
+// --password-stdin, and a podman-style REGISTRY_AUTH_FILE.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { describeResult, ensureCliBuilt, runCli, type CliOptions } from '../helpers/cli.js';
+import { pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
+import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { skopeoInspect } from '../helpers/tools.js';
+
+const HELLO = 'built-by: kaniko\nmessage: hello from kaniko build\n';
+
+describe('imgbuild add on a TLS registry with htpasswd auth', () => {
+  let registry: RunningRegistry;
+  let workDir: string;
+
+  before(async () => {
+    [registry, workDir] = await Promise.all([
+      startRegistry({ tls: true, auth: true }),
+      mkdtemp(path.join(tmpdir(), 'imgbuild-tls-auth-test-')),
+      ensureCliBuilt(),
+    ]);
+    await writeFile(path.join(workDir, 'hello.txt'), HELLO);
+    await pushSeedBase(registry);
+  });
+  after(async () => {
+    await registry?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  /** The seed add to `repository:latest`, then a verify of the result, both with the same credentials. */
+  async function addAndVerify(repository: string, credentialFlags: string[], options: CliOptions): Promise<void> {
+    const target = `${registry.host}/${repository}:latest`;
+    const added = await runCli(
+      [
+        'add', '--ca-file', registry.caFile!, ...credentialFlags,
+        '--from', `${registry.host}/${SEED_BASE}`,
+        '--add', 'hello.txt:/opt/app/hello.txt', '--workdir', '/opt/app', '--user', 'root',
+        '--to', target,
+      ],
+      { cwd: workDir, ...options },
+    );
+    assert.equal(added.code, 0, describeResult(added));
+    const match = /^(\S+)@(sha256:[0-9a-f]{64})\n$/.exec(added.stdout);
+    assert.ok(match, `unexpected stdout ${JSON.stringify(added.stdout)}`);
+    assert.equal(match[1], `${registry.host}/${repository}`);
+    // skopeo, with its own credentials and trust, sees the same digest.
+    assert.equal((await skopeoInspect(`${repository}:latest`, registry, 'summary')).Digest, match[2]);
+    const config = await skopeoInspect(`${repository}:latest`, registry, 'config');
+    assert.equal(config.config.WorkingDir, '/opt/app');
+
+    const verified = await runCli(
+      ['verify', '--ca-file', registry.caFile!, ...credentialFlags, target, '--file', '/opt/app/hello.txt', '--expect-file', 'hello.txt'],
+      { cwd: workDir, ...options },
+    );
+    assert.equal(verified.code, 0, describeResult(verified));
+    assert.equal(verified.stdout, HELLO);
+  }
+
+  test('with DOCKER_CONFIG and --ca-file', async () => {
+    await addAndVerify('docker-config/new-kaniko-image', [], { env: { DOCKER_CONFIG: registry.dockerConfigDir } });
+  });
+
+  test('with --username and --password-stdin, and no docker config', async () => {
+    await addAndVerify('password-stdin/new-kaniko-image', ['--username', registry.auth!.username, '--password-stdin'], {
+      stdin: `${registry.auth!.password}\n`,
+    });
+  });
+
+  test('with REGISTRY_AUTH_FILE in podman auth.json form', async () => {
+    const authFile = path.join(workDir, 'auth.json');
+    const encoded = Buffer.from(`${registry.auth!.username}:${registry.auth!.password}`).toString('base64');
+    await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth: encoded } } }));
+    await addAndVerify('auth-file/new-kaniko-image', [], { env: { REGISTRY_AUTH_FILE: authFile } });
+  });
+});

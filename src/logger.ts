@@ -10,10 +10,16 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, silent: 3 };
 
 export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
-  const at = (wanted: LogLevel, prefix: string) => (message: string) => {
-    if (ORDER[wanted] >= ORDER[level]) write(`${prefix}${message}\n`);
+  const start = performance.now();
+  const at = (wanted: LogLevel, prefix: () => string) => (message: string) => {
+    if (ORDER[wanted] >= ORDER[level]) write(`${prefix()}${message}\n`);
   };
-  return { debug: at('debug', 'debug: '), info: at('info', ''), warn: at('warn', 'warning: ') };
+  return {
+    // Debug lines carry the time since start, to show where a slow command spends it.
+    debug: at('debug', () => `debug +${Math.round(performance.now() - start)}ms: `),
+    info: at('info', () => ''),
+    warn: at('warn', () => 'warning: '),
+  };
 }
 
 export const silentLogger: Logger = createLogger('silent');

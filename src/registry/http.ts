@@ -202,6 +202,7 @@ export class RegistryHttp {
 
   private async sendOnce(request: HttpRequest, origin: string): Promise<HttpResponse> {
     const url = new URL(request.url, origin);
+    const started = performance.now();
     const response = await this.dispatcher!.request({
       origin: url.origin,
       path: url.pathname + url.search,
@@ -212,6 +213,8 @@ export class RegistryHttp {
       headersTimeout: 60_000,
       bodyTimeout: 120_000,
     });
+    // Path only: query strings of upload locations and token requests are noise in a log.
+    this.logger.debug(`${request.method} ${url.origin}${url.pathname} → ${response.statusCode} (${Math.round(performance.now() - started)} ms)`);
     return { status: response.statusCode, headers: response.headers, body: response.body, url: url.toString() };
   }
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# CI entry point for the cluster tests:
+#   install (Debian packages, cached Go builds) -> up -> test/cluster/*.sh -> always down.
+# Exits non-zero, with the failing component's logs, if anything does not work. Never skips.
+# Env: IMGBUILD_CACHE (default /var/cache/imgbuild) keeps the Go builds between runs.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TB=$ROOT/testbed/testbed
+PKGS=(containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static
+      openssl iptables conntrack jq curl ca-certificates iproute2 golang-go)
+t0=$SECONDS
+say() { echo "ci: $* [$((SECONDS - t0))s]" >&2; }
+
+[[ $(id -u) == 0 ]] || { echo "ci: must run as root (the testbed runs a kubelet)" >&2; exit 1; }
+
+missing=()
+for p in "${PKGS[@]}"; do
+  [[ $p == golang-go ]] && { command -v go >/dev/null && continue; }
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "apt-get install ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+    { echo "ci: apt-get install failed" >&2; exit 1; }
+fi
+command -v go >/dev/null || { echo "ci: no Go toolchain" >&2; exit 1; }
+
+dump() {
+  echo "===== testbed status =====" >&2; "$TB" status >&2 || true
+  LINES_PER_LOG=${LINES_PER_LOG:-60} "$TB" logs "$@" >&2 || true
+}
+cleanup() { say "down"; "$TB" down >&2 || true; }
+trap cleanup EXIT
+
+say "build (cached under ${IMGBUILD_CACHE:-/var/cache/imgbuild})"
+if ! "$TB" build >&2; then echo "ci: build failed" >&2; exit 1; fi
+say "up"
+if ! kubeconfig=$("$TB" up); then echo "ci: cluster did not come up" >&2; dump; exit 1; fi
+say "cluster up: $kubeconfig"
+rc=0
+for t in "$ROOT"/test/cluster/*.sh; do
+  say "test $(basename "$t")"
+  if ! "$t"; then echo "ci: FAILED $(basename "$t")" >&2; rc=1; dump kubelet containerd kube-proxy coredns registry-tls registry-http; fi
+done
+say "done rc=$rc"
+exit $rc

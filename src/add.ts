@@ -1,10 +1,12 @@
+import { createReadStream } from 'node:fs';
 import type { Digest } from './digest.js';
 import { UsageError } from './errors.js';
 import { buildLayer, type AddSpec, type BuiltLayer, type LayerOptions } from './image/layer.js';
 import { formatPlatform } from './image/manifest.js';
 import { appendLayer, type ConfigEdits, creationTime, encodeImage, hasEdits, type NewLayer, replaceIndexChildren } from './image/mutate.js';
 import { isAttestation, platformMatches, type PlatformSpec } from './image/platform.js';
-import { type BlobOutcome, type BlobToPush, pushBlobs, type PushEvents } from './image/push.js';
+import { type BlobContent, type BlobOutcome, type BlobToPush, EarlyUpload, pushBlobs, type PushEvents } from './image/push.js';
+import { GrowingFile } from './image/growing-file.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteIndex } from './image/remote.js';
 import { silentLogger, type Logger } from './logger.js';
 import { type ImageReference, manifestReference, parseReference, repositoryName } from './reference.js';
@@ -63,10 +65,13 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   const source = { client: request.clientFor(fromRef.registry), repository: fromRef.repository };
   const target: PushTarget = { client: request.clientFor(toRef.registry), ref: toRef };
 
-  // The layer is built while the base manifest is fetched: neither waits for the other.
+  // The layer is built while the base manifest is fetched, and a large layer is uploaded
+  // while it is being built: none of these waits for the others.
+  const follower = followLayerFile();
   const layerPromise = request.adds.length
-    ? buildLayer(request.adds, { ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch })
+    ? buildLayer(request.adds, { ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch, onBlobProgress: follower.onBlobProgress })
     : Promise.resolve(undefined);
+  const earlyUpload = request.adds.length ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise)) : undefined;
   const basePromise = fetchRemote(source, manifestReference(fromRef));
   let base: RemoteImage | RemoteIndex;
   let layer: BuiltLayer | undefined;
@@ -83,7 +88,7 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     const created = creationTime(request.sourceDateEpoch);
     const newLayer: NewLayer | undefined = layer && { digest: layer.digest, diffId: layer.diffId, size: layer.size, createdBy: layer.createdBy };
     const counts: Record<BlobOutcome, number> = { existed: 0, mounted: 0, uploaded: 0, copied: 0 };
-    const context = { request, target, layer, newLayer, edits, created, counts };
+    const context = { request, target, layer, newLayer, edits, created, counts, earlyUpload };
 
     let digest: Digest;
     let platforms: string[];
@@ -112,7 +117,51 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   }
 }
 
+/** Tracks the layer file while the layer builder writes it. */
+function followLayerFile() {
+  let file: GrowingFile | undefined;
+  let announce!: (file: GrowingFile) => void;
+  const created = new Promise<GrowingFile>((resolve) => {
+    announce = resolve;
+  });
+  return {
+    created,
+    onBlobProgress(blobPath: string, bytes: number) {
+      if (!file) announce((file = new GrowingFile(blobPath)));
+      file.grew(bytes);
+    },
+    get file() {
+      return file;
+    },
+  };
+}
+
+/**
+ * Sends a layer that turns out larger than one monolithic upload while it is still being
+ * written. Resolves true when it did; false when the layer was small (pushed the usual way).
+ */
+async function uploadWhileBuilding(target: PushTarget, follower: ReturnType<typeof followLayerFile>, layerPromise: Promise<BuiltLayer | undefined>): Promise<boolean> {
+  layerPromise.then(
+    (layer) => layer && follower.file?.finish(layer.size),
+    (error: unknown) => follower.file?.fail(error),
+  );
+  const file = await Promise.race([follower.created, layerPromise.then(() => follower.file)]);
+  if (!file) return false;
+  const client = target.client;
+  const state = await file.waitFor(client.monolithicUploadLimit + 1);
+  if (state.complete && state.available <= client.monolithicUploadLimit) return false;
+  await client.uploadGrowingBlob(
+    target.ref.repository,
+    { open: (start, end) => createReadStream(file.path, { start, end: end - 1, highWaterMark: 1024 * 1024 }), waitFor: (offset) => file.waitFor(offset) },
+    async () => (await layerPromise)!.digest,
+    undefined,
+    'new layer',
+  );
+  return true;
+}
+
 interface PushContext {
+  earlyUpload: EarlyUpload | undefined;
   request: AddRequest;
   target: PushTarget;
   layer: BuiltLayer | undefined;
@@ -142,7 +191,11 @@ async function pushChangedImage(context: PushContext, base: RemoteImage, referen
     content: { kind: 'remote', client: base.client, repository: base.repository },
     label: 'base layer',
   }));
-  if (context.layer) blobs.push({ digest: context.layer.digest, size: context.layer.size, content: { kind: 'file', path: context.layer.blobPath }, label: 'new layer' });
+  if (context.layer) {
+    const path = context.layer.blobPath;
+    const content: BlobContent = context.earlyUpload ? { kind: 'uploading', upload: context.earlyUpload, path } : { kind: 'file', path };
+    blobs.push({ digest: context.layer.digest, size: context.layer.size, content, label: 'new layer' });
+  }
   blobs.push({ digest: changed.configDigest, size: changed.configBytes.length, content: { kind: 'bytes', bytes: changed.configBytes }, label: 'config' });
   await pushAll(context, blobs);
   const tag = reference === 'digest' ? changed.manifestDigest : reference;

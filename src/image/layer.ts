@@ -16,9 +16,10 @@
 //   headers appear only for names or link targets a ustar header cannot hold.
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { type FileHandle, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { DigestingStream, type Digest } from '../digest.js';
@@ -39,6 +40,8 @@ export interface LayerOptions {
   compressionLevel?: number;
   /** Directory for the blob file; default os.tmpdir(). */
   tmpDir?: string;
+  /** Told the blob file's path once created, then each time more bytes have reached it. */
+  onBlobProgress?: (blobPath: string, bytesWritten: number) => void;
 }
 
 export interface BuiltLayer {
@@ -215,6 +218,25 @@ function wrapReadError(error: unknown, entry: PlannedEntry): Error {
   return error as Error;
 }
 
+/** Writes to the file and reports each write once it is in the file, so a reader may follow. */
+function fileSink(handle: FileHandle, blobPath: string, onProgress: LayerOptions['onBlobProgress']): Writable {
+  if (!onProgress) return handle.createWriteStream();
+  let total = 0;
+  return new Writable({
+    highWaterMark: 4 * 1024 * 1024,
+    write(chunk: Buffer, _encoding, callback) {
+      handle.write(chunk).then(({ bytesWritten }) => {
+        total += bytesWritten;
+        onProgress(blobPath, total);
+        callback();
+      }, callback);
+    },
+    final(callback) {
+      handle.close().then(() => callback(), callback);
+    },
+  });
+}
+
 /**
  * Builds a gzip-compressed layer tar from the specs into a temporary file. Memory stays
  * bounded whatever the file sizes: contents stream from disk through the tar packer, a
@@ -247,7 +269,7 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
   const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
   const blobHash = new DigestingStream();
   try {
-    const written = pipeline(pack, tarHash, gzip, blobHash, handle.createWriteStream());
+    const written = pipeline(pack, tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
     const fed = (async () => {
       for (const entry of entries) await writeEntry(pack, entry, options);
       pack.finalize();

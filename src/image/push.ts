@@ -18,7 +18,28 @@ export type BlobContent =
   | { kind: 'file'; path: string }
   | { kind: 'bytes'; bytes: Buffer }
   /** Already in a repository; mounted when on the same registry, copied otherwise. */
-  | { kind: 'remote'; client: RegistryClient; repository: string };
+  | { kind: 'remote'; client: RegistryClient; repository: string }
+  /** Maybe being uploaded already (a layer sent while it was built); else uploaded from `path`. */
+  | { kind: 'uploading'; upload: EarlyUpload; path: string };
+
+/**
+ * An upload that may have started before the push. `done` resolves true once the blob is in
+ * place, false when no early upload was made; the first push that waits for it reports it.
+ */
+export class EarlyUpload {
+  private reported = false;
+
+  constructor(readonly done: Promise<boolean>) {
+    done.catch(() => {}); // awaited by the push; this only avoids an early unhandled rejection
+  }
+
+  async outcome(): Promise<BlobOutcome | undefined> {
+    if (!(await this.done)) return undefined;
+    if (this.reported) return 'existed';
+    this.reported = true;
+    return 'uploaded';
+  }
+}
 
 export interface BlobToPush {
   digest: Digest;
@@ -69,10 +90,15 @@ function openFileRange(file: string) {
 async function pushBlob(destination: RegistryClient, repository: string, blob: BlobToPush, options: PushOptions): Promise<BlobOutcome> {
   const logger = options.logger ?? silentLogger;
   const progress = (bytes: number) => options.events?.blobProgress?.(blob, bytes);
-  if ((await destination.headBlob(repository, blob.digest)) !== undefined) return 'existed';
   const content = blob.content;
+  if (content.kind === 'uploading') {
+    const outcome = await content.upload.outcome();
+    if (outcome) return outcome;
+  }
+  if ((await destination.headBlob(repository, blob.digest)) !== undefined) return 'existed';
   switch (content.kind) {
     case 'file':
+    case 'uploading':
       await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(content.path), progress);
       return 'uploaded';
     case 'bytes':

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthError, NotFoundError, RegistryError } from '../errors.js';
 import { assertDigest, type Digest, DigestingStream, isDigest, sha256Digest } from '../digest.js';
 import { registryApiHost } from '../reference.js';
+import type { GrowthState } from '../image/growing-file.js';
 import { MANIFEST_ACCEPT } from '../image/mediatypes.js';
 import { silentLogger, type Logger } from '../logger.js';
 import {
@@ -37,12 +38,18 @@ export interface RegistryClientOptions extends TlsOptions {
 /** Opens bytes [start, end) of a blob; called again to resume after a failure. */
 export type BlobSource = (start: number, end: number) => Readable;
 
+/** A blob whose bytes may still be arriving (see GrowingFile). */
+export interface GrowingBlobSource {
+  open: BlobSource;
+  waitFor(offset: number): Promise<GrowthState>;
+}
+
 export interface UploadProgress {
   (uploadedBytes: number): void;
 }
 
 const DEFAULT_MONOLITHIC_LIMIT = 32 * 1024 * 1024;
-const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
+const DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024;
 
 interface CachedToken {
   authorization: string;
@@ -240,6 +247,9 @@ export class RegistryClient {
     }
     const bytes = Buffer.from(await response.body.arrayBuffer());
     if (isDigest(reference)) assertDigest(bytes, reference, `manifest ${repository}@${reference}`);
+    // By tag there is no digest to ask for, but the registry states one: the bytes must match it.
+    const stated = headerValue(response.headers, 'docker-content-digest');
+    if (stated && isDigest(stated)) assertDigest(bytes, stated, `manifest ${repository}:${reference}`);
     const mediaType = (headerValue(response.headers, 'content-type') ?? '').split(';')[0]!.trim() || mediaTypeFromBody(bytes);
     return { bytes, digest: sha256Digest(bytes), mediaType };
   }
@@ -384,16 +394,35 @@ export class RegistryClient {
       onProgress?.(size);
       return;
     }
-    await this.uploadChunked(repository, digest, size, open, onProgress);
+    const complete = { available: size, complete: true };
+    await this.uploadGrowingBlob(repository, { open, waitFor: async () => complete }, async () => digest, onProgress, digest);
   }
 
-  private async uploadChunked(repository: string, digest: Digest, size: number, open: BlobSource, onProgress?: UploadProgress): Promise<void> {
+  /** Blobs larger than this go in chunks (and so may start before they are complete). */
+  get monolithicUploadLimit(): number {
+    return this.monolithicLimit;
+  }
+
+  /**
+   * Uploads a blob in PATCH chunks while it may still be growing (a layer being built): each
+   * chunk is sent once its bytes exist, and the digest is asked for only to complete the
+   * upload. After a failure the upload resumes from the offset the registry reports it has.
+   */
+  async uploadGrowingBlob(
+    repository: string,
+    source: GrowingBlobSource,
+    finalDigest: () => Promise<Digest>,
+    onProgress?: UploadProgress,
+    label = 'blob',
+  ): Promise<Digest> {
     let location = await this.startUpload(repository);
     let offset = 0;
     let failures = 0;
     const policy = this.http.retryPolicy;
-    while (offset < size) {
-      const end = Math.min(offset + this.chunkSize, size);
+    for (;;) {
+      const state = await source.waitFor(offset + this.chunkSize);
+      if (state.complete && offset >= state.available) break;
+      const end = Math.min(offset + this.chunkSize, state.available);
       const start = offset;
       try {
         const authorization = await this.authorization([pushScope(repository)]);
@@ -406,11 +435,11 @@ export class RegistryClient {
             'content-range': `${start}-${end - 1}`,
             ...(authorization ? { authorization } : {}),
           },
-          body: () => open(start, end),
+          body: () => source.open(start, end),
         });
         if (response.status !== 202) {
           if (response.status < 500 && response.status !== 408 && response.status !== 429 && response.status !== 416) {
-            throw await this.failure(response, `uploading chunk ${start}-${end - 1} of ${digest}`);
+            throw await this.failure(response, `uploading bytes ${start}-${end - 1} of ${label}`);
           }
           await response.body.dump();
           throw new RegistryError(`chunk ${start}-${end - 1}: HTTP ${response.status}`, { status: response.status });
@@ -426,7 +455,7 @@ export class RegistryClient {
         }
         failures++;
         if (failures >= policy.attempts) {
-          throw new RegistryError(`upload of ${digest} to ${repository} failed at byte ${start} of ${size}: ${(error as Error).message}`, {
+          throw new RegistryError(`upload of ${label} to ${repository} failed at byte ${start}: ${(error as Error).message}`, {
             hint: 'the registry stopped answering; run the command again (blobs already uploaded are not sent again)',
             cause: error,
           });
@@ -440,25 +469,27 @@ export class RegistryClient {
         if (status) {
           location = status.location;
           offset = status.offset;
-          this.logger.debug(`resuming upload of ${digest} at byte ${offset}`);
+          this.logger.debug(`resuming upload of ${label} at byte ${offset}`);
         } else {
           location = await this.startUpload(repository).catch((restartError: unknown) => {
-            throw new RegistryError(`upload of ${digest} to ${repository} failed at byte ${start} of ${size} and could not be restarted: ${(restartError as Error).message}`, {
+            throw new RegistryError(`upload of ${label} to ${repository} failed at byte ${start} and could not be restarted: ${(restartError as Error).message}`, {
               hint: 'the registry stopped answering; run the command again (blobs already uploaded are not sent again)',
               cause: restartError,
             });
           });
           offset = 0;
-          this.logger.debug(`upload session lost; restarting ${digest} from byte 0`);
+          this.logger.debug(`upload session lost; restarting ${label} from byte 0`);
         }
       }
     }
+    const digest = await finalDigest();
     const response = await this.request(
       { method: 'PUT', url: RegistryClient.withDigest(location, digest), headers: { 'content-length': '0' } },
       [pushScope(repository)],
     );
     if (response.status !== 201) throw await this.failure(response, `completing upload of ${digest}`);
     await response.body.dump();
+    return digest;
   }
 
   /** Where an upload session stands: the next offset to send and its current location. */

@@ -120,8 +120,9 @@ describe('the registry killed during a 300 MB upload', () => {
     await sleep(300);
     await registry.restart();
     const result = await cli.result;
-    const resumedAt = /resuming upload of sha256:[0-9a-f]{64} at byte (\d+)/.exec(result.stderr);
-    const restartedFromZero = /restarting sha256:[0-9a-f]{64} from byte 0/.test(result.stderr);
+    // The label is the blob's digest, or "new layer" when the layer was sent while being built.
+    const resumedAt = /resuming upload of (?:sha256:[0-9a-f]{64}|new layer) at byte (\d+)/.exec(result.stderr);
+    const restartedFromZero = /restarting (?:sha256:[0-9a-f]{64}|new layer) from byte 0/.test(result.stderr);
     t.diagnostic(
       `killed after ${seen} bytes; ${resumedAt ? `resumed at byte ${resumedAt[1]}` : restartedFromZero ? 'restarted from byte 0' : 'no resume logged'}`,
     );

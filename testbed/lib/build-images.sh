@@ -8,6 +8,8 @@ CACHE=${IMGBUILD_CACHE:-/var/cache/imgbuild}
 KANIKO_VERSION=${KANIKO_VERSION:-v1.24.0}
 EXECUTOR=$CACHE/kaniko-$KANIKO_VERSION/bin/executor
 PAUSE=$CACHE/pause/bin/pause
+K8S_VERSION=${K8S_VERSION:-v1.34.12}
+KUBECTL=$CACHE/k8s-$K8S_VERSION/bin/kubectl
 BUSYBOX=/bin/busybox
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 IMG=$CACHE/images
@@ -73,6 +75,12 @@ b_plugin_host_node() {
     --config.label org.opencontainers.image.title=plugin-host-node
 }
 
+b_kubectl() { # busybox + kubectl, for in-cluster API checks with a ServiceAccount token
+  busybox_root "$1"; mkdir -p "$1/usr/local/bin"; cp "$KUBECTL" "$1/usr/local/bin/kubectl"
+  new_image "$2" "$3" "$1" --config.cmd sh \
+    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+}
+
 b_pause() { mkdir -p "$1"; cp "$PAUSE" "$1/pause"; new_image "$2" "$3" "$1" --config.entrypoint /pause --config.user 65535:65535; }
 
 b_kaniko() { # laid out like the upstream executor "-debug" image
@@ -90,9 +98,10 @@ b_kaniko() { # laid out like the upstream executor "-debug" image
     --config.label org.opencontainers.image.version=$KANIKO_VERSION-debug
 }
 
-for f in "$EXECUTOR" "$PAUSE" "$BUSYBOX" "$CA_BUNDLE"; do [[ -f $f ]] || { log "missing $f"; exit 1; }; done
+for f in "$EXECUTOR" "$PAUSE" "$BUSYBOX" "$CA_BUNDLE" "$KUBECTL"; do [[ -f $f ]] || { log "missing $f"; exit 1; }; done
 # output: <oci src> <destination repo:tag> <manifest format>
 echo "$(build busybox 1.35 "$(inputs_hash "$BUSYBOX")" b_busybox) busybox:1.35 oci"
 echo "$(build plugin-host-node v6.33.1 "$(inputs_hash "$BUSYBOX")" b_plugin_host_node) ones/plugin-host-node:v6.33.1 v2s2"
 echo "$(build pause 3.10 "$(inputs_hash "$PAUSE")" b_pause) pause:3.10 oci"
+echo "$(build kubectl "$K8S_VERSION" "$(inputs_hash "$BUSYBOX" "$KUBECTL")" b_kubectl) kubectl:$K8S_VERSION oci"
 echo "$(build kaniko-executor "$KANIKO_VERSION-debug" "$(inputs_hash "$EXECUTOR" "$BUSYBOX" "$CA_BUNDLE")" b_kaniko) kaniko-project/executor:$KANIKO_VERSION-debug oci"

@@ -7,7 +7,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TB=$ROOT/testbed/testbed
 PKGS=(containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static
-      openssl iptables conntrack jq curl ca-certificates iproute2 golang-go)
+      openssl iptables conntrack jq curl ca-certificates iproute2 util-linux)
 t0=$SECONDS
 say() { echo "ci: $* [$((SECONDS - t0))s]" >&2; }
 
@@ -15,7 +15,6 @@ say() { echo "ci: $* [$((SECONDS - t0))s]" >&2; }
 
 missing=()
 for p in "${PKGS[@]}"; do
-  [[ $p == golang-go ]] && { command -v go >/dev/null && continue; }
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -23,7 +22,7 @@ if ((${#missing[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
     { echo "ci: apt-get install failed" >&2; exit 1; }
 fi
-command -v go >/dev/null || { echo "ci: no Go toolchain" >&2; exit 1; }
+command -v go >/dev/null || { echo "ci: no Go toolchain (Go >= 1.25 needed; Debian's golang-go is too old)" >&2; exit 1; }
 
 dump() {
   echo "===== testbed status =====" >&2; "$TB" status >&2 || true

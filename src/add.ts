@@ -71,7 +71,9 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   const layerPromise = request.adds.length
     ? buildLayer(request.adds, { ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch, onBlobProgress: follower.onBlobProgress })
     : Promise.resolve(undefined);
-  const earlyUpload = request.adds.length ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise)) : undefined;
+  const earlyUpload = request.adds.length
+    ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise, request.events?.earlyLayerProgress))
+    : undefined;
   const basePromise = fetchRemote(source, manifestReference(fromRef));
   let base: RemoteImage | RemoteIndex;
   let layer: BuiltLayer | undefined;
@@ -140,7 +142,12 @@ function followLayerFile() {
  * Sends a layer that turns out larger than one monolithic upload while it is still being
  * written. Resolves true when it did; false when the layer was small (pushed the usual way).
  */
-async function uploadWhileBuilding(target: PushTarget, follower: ReturnType<typeof followLayerFile>, layerPromise: Promise<BuiltLayer | undefined>): Promise<boolean> {
+async function uploadWhileBuilding(
+  target: PushTarget,
+  follower: ReturnType<typeof followLayerFile>,
+  layerPromise: Promise<BuiltLayer | undefined>,
+  onProgress?: (bytes: number) => void,
+): Promise<boolean> {
   layerPromise.then(
     (layer) => layer && follower.file?.finish(layer.size),
     (error: unknown) => follower.file?.fail(error),
@@ -154,7 +161,7 @@ async function uploadWhileBuilding(target: PushTarget, follower: ReturnType<type
     target.ref.repository,
     { open: (start, end) => createReadStream(file.path, { start, end: end - 1, highWaterMark: 1024 * 1024 }), waitFor: (offset) => file.waitFor(offset) },
     async () => (await layerPromise)!.digest,
-    undefined,
+    onProgress,
     'new layer',
   );
   return true;

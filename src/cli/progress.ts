@@ -31,6 +31,10 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
   let lastDraw = 0;
   const clearLine = () => stream.write('\r\x1b[K');
   return {
+    earlyLayerProgress(bytes: number) {
+      clearLine();
+      stream.write(`uploading new layer while building it: ${formatBytes(bytes)}`);
+    },
     blobProgress(blob: BlobToPush, bytes: number) {
       uploaded.set(blob.digest, bytes);
       const now = Date.now();

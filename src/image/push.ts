@@ -52,6 +52,8 @@ export interface BlobToPush {
 export type BlobOutcome = 'existed' | 'mounted' | 'uploaded' | 'copied';
 
 export interface PushEvents {
+  /** Bytes of the new layer sent while it is still being built (its digest is not known yet). */
+  earlyLayerProgress?(bytes: number): void;
   blobStart?(blob: BlobToPush): void;
   blobProgress?(blob: BlobToPush, bytes: number): void;
   blobDone?(blob: BlobToPush, outcome: BlobOutcome): void;

@@ -1,0 +1,477 @@
+#!/usr/bin/env bash
+# Benchmark: add one file to an image that is already in a registry, with imgbuild, crane
+# append and buildah (bud + push), all against ONE local registry started here.
+# Prints a markdown table of medians and the goal checks on stdout; progress goes to stderr.
+#
+# Knobs (environment):
+#   BENCH_RUNS=3                      runs per cell; the table shows the median
+#   BENCH_SIZES="10M 200M 1G"         base image sizes (random, incompressible bytes)
+#   BENCH_TOOLS="imgbuild crane buildah"
+#   BENCH_FILES="1K 200M"             sizes of the file that is added
+#   BENCH_SLOW_RUNS=$BENCH_RUNS       runs for buildah on bases of 1 GiB or more (cold pull of the
+#                                     whole base each run makes these cells the slowest)
+#   BENCH_PAYLOAD=random              content of the added file: random (incompressible) or base64
+#                                     (base64 of random bytes: text that gzip shrinks to ~3/4)
+#   BENCH_QUICK=1                     smoke test: 10M base, 1K file, 1 run (knobs above still win)
+#   BENCH_KEEP_LOGS=1                 keep the per-run logs even when everything succeeded
+#   BENCH_IMGBUILD="node dist/imgbuild.mjs"   command that runs imgbuild (by default a copy of
+#                                     dist/imgbuild.mjs taken at start, so a rebuild during the
+#                                     run cannot mix two builds in one table)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then
+  RUNS=${BENCH_RUNS:-1}
+  SIZES=${BENCH_SIZES:-10M}
+  FILES=${BENCH_FILES:-1K}
+else
+  RUNS=${BENCH_RUNS:-3}
+  SIZES=${BENCH_SIZES:-10M 200M 1G}
+  FILES=${BENCH_FILES:-1K 200M}
+fi
+TOOLS=${BENCH_TOOLS:-imgbuild crane buildah}
+SLOW_RUNS=${BENCH_SLOW_RUNS:-$RUNS}
+PAYLOAD=${BENCH_PAYLOAD:-random}
+# One GiB: bases at least this big count as slow for buildah (see BENCH_SLOW_RUNS).
+SLOW_BASE_BYTES=$((1024 * 1024 * 1024))
+
+fail_usage() {
+  echo "bench: $*" >&2
+  exit 2
+}
+
+progress() { echo "bench: $*" >&2; }
+
+# ---- validate knobs and tools before doing anything expensive ----------------------------
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || fail_usage "BENCH_RUNS must be a positive integer, got '$RUNS'"
+[[ $SLOW_RUNS =~ ^[1-9][0-9]*$ ]] || fail_usage "BENCH_SLOW_RUNS must be a positive integer, got '$SLOW_RUNS'"
+[[ $PAYLOAD == random || $PAYLOAD == base64 ]] || fail_usage "BENCH_PAYLOAD must be 'random' or 'base64', got '$PAYLOAD'"
+
+declare -A BYTES_OF # size label (as given, e.g. 200M) -> bytes
+for size in $SIZES $FILES; do
+  bytes=$(numfmt --from=iec "$size" 2>/dev/null) ||
+    fail_usage "size '$size' is not understood; use a number with an optional K, M or G suffix (e.g. 200M)"
+  ((bytes > 0)) || fail_usage "size '$size' must be more than zero bytes"
+  BYTES_OF[$size]=$bytes
+done
+for tool in $TOOLS; do
+  case $tool in
+  imgbuild | crane | buildah) ;;
+  *) fail_usage "unknown tool '$tool' in BENCH_TOOLS; choose from: imgbuild crane buildah" ;;
+  esac
+done
+has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
+
+[[ -x /usr/bin/docker-registry ]] || fail_usage "/usr/bin/docker-registry is missing; run: bash bench/setup.sh"
+[[ -x $CRANE_BIN ]] || fail_usage "crane $CRANE_VERSION is missing at $CRANE_BIN; run: bash bench/setup.sh"
+[[ -x /bin/busybox ]] || fail_usage "/bin/busybox is missing (the bases contain it); run: bash bench/setup.sh"
+if has_tool buildah; then
+  command -v buildah >/dev/null || fail_usage "buildah is missing; run: bash bench/setup.sh"
+fi
+if has_tool imgbuild && [[ -z ${BENCH_IMGBUILD:-} && ! -f $REPO_ROOT/dist/imgbuild.mjs ]]; then
+  fail_usage "$REPO_ROOT/dist/imgbuild.mjs is missing; run 'npm run build' in $REPO_ROOT (or drop imgbuild from BENCH_TOOLS)"
+fi
+
+# ---- work area, logs, cleanup --------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgbuild-bench.XXXXXX")
+LOGS=$(mktemp -d "${TMPDIR:-/tmp}/imgbuild-bench-logs.XXXXXX")
+REGISTRY_PID=
+FAILURES=0
+# The script's own stderr: a signal can run the exit trap while a tool's output is redirected
+# to its log, and the "logs kept" line must still reach the terminal.
+exec 3>&2
+
+cleanup() {
+  local status=$?
+  if [[ -n $REGISTRY_PID ]]; then
+    kill "$REGISTRY_PID" 2>/dev/null || true
+    wait "$REGISTRY_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+  if ((FAILURES > 0 || status != 0)) || [[ ${BENCH_KEEP_LOGS:-0} == 1 ]]; then
+    echo "bench: logs kept in $LOGS" >&3
+  else
+    rm -rf "$LOGS"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+IMGBUILD_BUILD="command from BENCH_IMGBUILD"
+if [[ -n ${BENCH_IMGBUILD:-} ]]; then
+  read -r -a IMGBUILD_CMD <<<"$BENCH_IMGBUILD"
+elif has_tool imgbuild; then
+  # The bundle is self-contained; a private copy pins this run to one build.
+  cp "$REPO_ROOT/dist/imgbuild.mjs" "$WORK/imgbuild.mjs"
+  IMGBUILD_CMD=(node "$WORK/imgbuild.mjs")
+  "${IMGBUILD_CMD[@]}" --version >/dev/null 2>&1 ||
+    fail_usage "the copy of dist/imgbuild.mjs does not run (was it being rebuilt?); run 'npm run build' and retry"
+  IMGBUILD_BUILD="dist/imgbuild.mjs sha256 $(sha256sum "$WORK/imgbuild.mjs" | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/imgbuild.mjs" +%Y-%m-%dT%H:%M:%SZ)"
+fi
+
+# ---- registry ----------------------------------------------------------------------------
+free_port() {
+  node -e 'const s = require("node:net").createServer();
+    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+start_registry() {
+  local port
+  port=$(free_port)
+  mkdir -p "$WORK/registry-storage"
+  # Request logging off: it costs CPU on every request, for every tool alike.
+  cat >"$WORK/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry-storage
+http:
+  addr: 127.0.0.1:$port
+EOF
+  /usr/bin/docker-registry serve "$WORK/registry.yml" >"$LOGS/registry.log" 2>&1 &
+  REGISTRY_PID=$!
+  REGISTRY=127.0.0.1:$port
+  local attempt
+  for attempt in $(seq 50); do
+    if curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$REGISTRY_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "bench: the registry did not start on $REGISTRY; its log:" >&2
+  cat "$LOGS/registry.log" >&2
+  exit 1
+}
+
+crane() { "$CRANE_BIN" --insecure "$@"; }
+
+lower() { tr '[:upper:]' '[:lower:]' <<<"$1"; }
+
+# ---- inputs: bases (pushed with crane, never imgbuild) and the files to add -----------------
+# A base is busybox-static plus one layer of random bytes split over four files, so neither
+# gzip nor any tool can shrink it; every tool starts from the same pushed base.
+build_base() {
+  local size=$1 label dir quarter i
+  label=$(lower "$size")
+  dir=$WORK/base-$label
+  mkdir -p "$dir/busybox/bin" "$dir/random/data"
+  cp /bin/busybox "$dir/busybox/bin/busybox"
+  ln -s busybox "$dir/busybox/bin/sh"
+  quarter=$((BYTES_OF[$size] / 4))
+  for i in 0 1 2 3; do
+    head -c "$quarter" /dev/urandom >"$dir/random/data/random-$i"
+  done
+  tar -C "$dir/busybox" -cf "$dir/busybox.tar" .
+  tar -C "$dir/random" -cf "$dir/random.tar" .
+  {
+    crane append -f "$dir/busybox.tar" -f "$dir/random.tar" -t "$REGISTRY/bench/base-$label:staging"
+    crane mutate "$REGISTRY/bench/base-$label:staging" --set-platform linux/amd64 \
+      --cmd /bin/sh --env PATH=/bin -t "$REGISTRY/bench/base-$label:v1"
+  } >"$LOGS/base-$label.log" 2>&1 || {
+    echo "bench: pushing the $size base failed; log: $LOGS/base-$label.log" >&2
+    tail -n 20 "$LOGS/base-$label.log" >&2
+    FAILURES=$((FAILURES + 1))
+    exit 1
+  }
+  rm -rf "$dir"
+}
+
+# The added file's name in the image, e.g. file1k, file200m.
+file_name() { echo "file$(lower "$1")"; }
+
+prepare_payload() {
+  local size=$1 name
+  name=$(file_name "$size")
+  mkdir -p "$WORK/payload" "$WORK/crane-stage-$name/opt/app" "$WORK/buildah-context-$name"
+  if [[ $PAYLOAD == random ]]; then
+    head -c "${BYTES_OF[$size]}" /dev/urandom >"$WORK/payload/$name"
+  else
+    # 3 random bytes become 4 characters, plus newlines: enough to cut the exact size from.
+    head -c "$((BYTES_OF[$size] * 3 / 4 + 3))" /dev/urandom | base64 -w 76 >"$WORK/payload/$name"
+    truncate -s "${BYTES_OF[$size]}" "$WORK/payload/$name"
+  fi
+  # Hard links: every tool reads the very same inode, equally warm in the page cache.
+  ln "$WORK/payload/$name" "$WORK/crane-stage-$name/opt/app/$name"
+  ln "$WORK/payload/$name" "$WORK/buildah-context-$name/$name"
+}
+
+# ---- the timed commands --------------------------------------------------------------------
+# Each gets: base reference, payload size label, destination reference, scratch directory.
+tool_imgbuild() {
+  local base=$1 size=$2 dest=$3 name
+  name=$(file_name "$size")
+  "${IMGBUILD_CMD[@]}" add --from "$base" --add "$WORK/payload/$name:/opt/app/$name" \
+    --to "$dest" --insecure
+}
+
+# crane append wants a tar of the new layer; imgbuild takes the file itself, so building the
+# tar is part of crane's timed work.
+tool_crane() {
+  local base=$1 size=$2 dest=$3 scratch=$4 name
+  name=$(file_name "$size")
+  tar -C "$WORK/crane-stage-$name" -cf "$scratch/layer.tar" opt &&
+    crane append -b "$base" -f "$scratch/layer.tar" -t "$dest"
+}
+
+# A fresh --root/--runroot per run: buildah pulls the whole base every time, like a new CI
+# builder or a Kaniko Job pod would.
+tool_buildah() {
+  local base=$1 size=$2 dest=$3 scratch=$4 name context
+  name=$(file_name "$size")
+  context=$WORK/buildah-context-$name
+  printf 'FROM %s\nCOPY %s /opt/app/%s\n' "$base" "$name" "$name" >"$scratch/Dockerfile"
+  local storage=(--root "$scratch/root" --runroot "$scratch/runroot" --storage-driver vfs)
+  buildah "${storage[@]}" bud --tls-verify=false -f "$scratch/Dockerfile" -t "$dest" "$context" &&
+    buildah "${storage[@]}" push --tls-verify=false "$dest"
+}
+
+LAST_SECONDS=
+# Runs one tool once; sets LAST_SECONDS; returns the tool's status. Scratch space is made
+# before and removed after the clock.
+time_one_run() {
+  local tool=$1 base=$2 size=$3 dest=$4 log=$5 scratch start end status=0
+  scratch=$(mktemp -d "$WORK/scratch.XXXXXX")
+  start=$(date +%s%N)
+  "tool_$tool" "$base" "$size" "$dest" "$scratch" >"$log" 2>&1 || status=$?
+  end=$(date +%s%N)
+  rm -rf "$scratch"
+  LAST_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  return "$status"
+}
+
+LAST_LAYER_BYTES=
+# Untimed check that the pushed image has the base's layers plus one layer holding the file
+# with the right size; a tool that skipped work must not win.
+verify_output() {
+  local dest=$1 size=$2 log=$3 name manifest counts base_layers layers last_digest listing
+  name=$(file_name "$size")
+  {
+    manifest=$(crane manifest "$dest") || return 1
+    counts=$(node -e '
+      const m = JSON.parse(process.argv[1]);
+      console.log(m.layers.length, m.layers[m.layers.length - 1].digest);' "$manifest") || return 1
+    read -r layers last_digest <<<"$counts"
+    base_layers=$(crane manifest "$CURRENT_BASE" | node -e '
+      let s = ""; process.stdin.on("data", (d) => (s += d));
+      process.stdin.on("end", () => console.log(JSON.parse(s).layers.length));') || return 1
+    if ((layers != base_layers + 1)); then
+      echo "verify: expected $((base_layers + 1)) layers in $dest, found $layers"
+      return 1
+    fi
+    crane blob "${dest%:*}@$last_digest" >"$WORK/verify-layer" || return 1
+    LAST_LAYER_BYTES=$(stat -c %s "$WORK/verify-layer")
+    listing=$(tar -tvf "$WORK/verify-layer") || return 1
+    rm -f "$WORK/verify-layer"
+    if ! awk -v want="$name" -v bytes="${BYTES_OF[$size]}" '
+        $NF ~ ("(^|/)opt/app/" want "$") && $3 == bytes { found = 1 }
+        END { exit !found }' <<<"$listing"; then
+      echo "verify: the last layer of $dest has no opt/app/$name of ${BYTES_OF[$size]} bytes; it lists:"
+      echo "$listing"
+      return 1
+    fi
+    echo "verify: $dest has opt/app/$name (${BYTES_OF[$size]} bytes) in its new top layer"
+  } >>"$log" 2>&1
+}
+
+median() {
+  tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '
+    { v[NR] = $1 }
+    END {
+      if (NR == 0) exit 1
+      if (NR % 2) printf "%.3f", v[(NR + 1) / 2]
+      else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
+
+# ---- run -------------------------------------------------------------------------------------
+declare -A TIMES    # "size|file|tool" -> space-separated seconds of the successful runs
+declare -A OUTCOME  # "size|file|tool" -> ok | failed | unverified
+declare -A LAYER_BYTES # "size|file|tool" -> compressed size of the new layer, from run 1
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+SECONDS=0
+
+start_registry
+progress "registry on $REGISTRY (pid $REGISTRY_PID); logs in $LOGS"
+for file in $FILES; do
+  prepare_payload "$file"
+done
+
+for size in $SIZES; do
+  progress "pushing the $size base"
+  build_base "$size"
+  base_label=$(lower "$size")
+  CURRENT_BASE=$REGISTRY/bench/base-$base_label:v1
+  for file in $FILES; do
+    file_label=$(lower "$file")
+    for tool in $TOOLS; do
+      OUTCOME["$size|$file|$tool"]=ok
+      TIMES["$size|$file|$tool"]=""
+    done
+    # Tools take turns inside each round, so drift in background load hits them all alike.
+    for run in $(seq "$RUNS"); do
+      for tool in $TOOLS; do
+        key="$size|$file|$tool"
+        if [[ $tool == buildah ]] && ((BYTES_OF[$size] >= SLOW_BASE_BYTES && run > SLOW_RUNS)); then
+          continue
+        fi
+        [[ ${OUTCOME[$key]} == ok ]] || continue
+        # A fresh repository per run: blobs pushed by an earlier run must not make a later
+        # one cheaper. Same registry as the base, so tools may cross-repo mount its layers.
+        dest=$REGISTRY/bench/out-$tool-$base_label-run$run:$file_label
+        log=$LOGS/$tool-base$base_label-file$file_label-run$run.log
+        if time_one_run "$tool" "$CURRENT_BASE" "$file" "$dest" "$log"; then
+          progress "$tool, $size base, $file file, run $run: ${LAST_SECONDS}s"
+          TIMES[$key]+=" $LAST_SECONDS"
+          if ((run == 1)); then
+            if verify_output "$dest" "$file" "$log"; then
+              LAYER_BYTES[$key]=$LAST_LAYER_BYTES
+            else
+              OUTCOME[$key]=unverified
+              FAILURES=$((FAILURES + 1))
+              progress "$tool produced a wrong image ($dest); see $log"
+            fi
+          fi
+        else
+          OUTCOME[$key]=failed
+          FAILURES=$((FAILURES + 1))
+          progress "$tool failed ($size base, $file file, run $run); last lines of $log:"
+          tail -n 15 "$log" | sed 's/^/    /' >&2
+        fi
+      done
+    done
+  done
+done
+
+# ---- report ----------------------------------------------------------------------------------
+declare -A MEDIAN # "size|file|tool" -> median seconds, only for cells that fully succeeded
+for key in "${!OUTCOME[@]}"; do
+  if [[ ${OUTCOME[$key]} == ok && -n ${TIMES[$key]} ]]; then
+    MEDIAN[$key]=$(median "${TIMES[$key]}")
+  fi
+done
+
+megabytes_per_second() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
+
+tool_version() {
+  case $1 in
+  imgbuild) "${IMGBUILD_CMD[@]}" --version 2>/dev/null | head -n1 || echo unknown ;;
+  crane) echo "$CRANE_VERSION" ;;
+  buildah) buildah --version | awk '{ print $3 }' ;;
+  esac
+}
+
+echo "## imgbuild benchmark"
+echo
+echo "- started $STARTED_AT, took ${SECONDS}s; $(nproc) CPUs; load average (1/5/15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- registry: $(/usr/bin/docker-registry --version 2>/dev/null | awk '{ print $NF }') on $REGISTRY (plain HTTP, filesystem storage)"
+versions=""
+for tool in $TOOLS; do versions+="$tool $(tool_version "$tool"), "; done
+echo "- tools: ${versions%, }"
+has_tool imgbuild && echo "- imgbuild: $IMGBUILD_BUILD"
+echo "- added file content: $PAYLOAD"
+echo "- runs per cell: $RUNS (buildah on bases of 1 GiB or more: $SLOW_RUNS); seconds are wall time of the whole command, median of the runs"
+echo
+echo "| base | file | tool | runs (s) | median (s) | MB/s | vs imgbuild | new layer (MB) |"
+echo "|---|---|---|---|---|---|---|---|"
+for size in $SIZES; do
+  for file in $FILES; do
+    for tool in $TOOLS; do
+      key="$size|$file|$tool"
+      runs=$(sed 's/^ //' <<<"${TIMES[$key]}")
+      if [[ ${OUTCOME[$key]} != ok ]]; then
+        echo "| $size | $file | $tool | ${runs:-—} | ${OUTCOME[$key]} | — | — | — |"
+        continue
+      fi
+      med=${MEDIAN[$key]}
+      rate="—"
+      # Throughput only means something for the big file; for 1K it is all overhead.
+      ((BYTES_OF[$file] >= 1000000)) && rate=$(megabytes_per_second "${BYTES_OF[$file]}" "$med")
+      ratio="—"
+      if [[ -n ${MEDIAN["$size|$file|imgbuild"]:-} ]]; then
+        ratio=$(awk -v t="$med" -v i="${MEDIAN["$size|$file|imgbuild"]}" 'BEGIN { printf "%.2fx", t / i }')
+      fi
+      layer=$(awk -v b="${LAYER_BYTES[$key]:-0}" 'BEGIN { printf "%.3f", b / 1e6 }')
+      echo "| $size | $file | $tool | $runs | $med | $rate | $ratio | $layer |"
+    done
+  done
+done
+echo
+echo "vs imgbuild = tool's median / imgbuild's median (above 1 = slower than imgbuild). MB/s = file bytes / 10^6 / median seconds. new layer = compressed size of the pushed layer (run 1)."
+echo
+
+# Goal lines: PASS / FAIL from this run's medians, SKIP when the cell was not measured.
+GOAL_FAILS=0
+goal_line() { # verdict, text
+  echo "- $1: $2"
+  [[ $1 == FAIL ]] && GOAL_FAILS=$((GOAL_FAILS + 1))
+  return 0
+}
+cell_median() { echo "${MEDIAN["$1|$2|$3"]:-}"; }
+missing_reason() { # size file tool
+  if ! has_tool "$3"; then echo "$3 not in BENCH_TOOLS"; else echo "$3 ${OUTCOME["$1|$2|$3"]:-not run}"; fi
+}
+# A goal whose imgbuild cell is missing fails, unless imgbuild was left out on purpose.
+imgbuild_missing_verdict() { if has_tool imgbuild; then echo FAIL; else echo SKIP; fi; }
+
+echo "### Goals"
+echo
+small=1K
+big=200M
+for size in $SIZES; do
+  text="1K file on the $size base, imgbuild wall time <= crane append's"
+  if [[ " $FILES " != *" $small "* ]]; then
+    goal_line SKIP "$text (1K not in BENCH_FILES)"
+  elif [[ -z $(cell_median "$size" $small imgbuild) ]]; then
+    goal_line "$(imgbuild_missing_verdict)" "$text ($(missing_reason "$size" $small imgbuild))"
+  elif [[ -z $(cell_median "$size" $small crane) ]]; then
+    goal_line SKIP "$text ($(missing_reason "$size" $small crane))"
+  else
+    i=$(cell_median "$size" $small imgbuild)
+    c=$(cell_median "$size" $small crane)
+    verdict=$(awk -v i="$i" -v c="$c" 'BEGIN { print (i <= c) ? "PASS" : "FAIL" }')
+    goal_line "$verdict" "$text (imgbuild ${i}s, crane ${c}s)"
+  fi
+done
+
+text="1K file on the 1G base, imgbuild at least 20x faster than buildah bud + push"
+if [[ " $SIZES " != *" 1G "* || " $FILES " != *" $small "* ]]; then
+  goal_line SKIP "$text (1G base or 1K file not measured)"
+elif [[ -z $(cell_median 1G $small imgbuild) ]]; then
+  goal_line "$(imgbuild_missing_verdict)" "$text ($(missing_reason 1G $small imgbuild))"
+elif [[ -z $(cell_median 1G $small buildah) ]]; then
+  goal_line SKIP "$text ($(missing_reason 1G $small buildah))"
+else
+  i=$(cell_median 1G $small imgbuild)
+  b=$(cell_median 1G $small buildah)
+  verdict=$(awk -v i="$i" -v b="$b" 'BEGIN { print (b / i >= 20) ? "PASS" : "FAIL" }')
+  goal_line "$verdict" "$text (imgbuild ${i}s, buildah ${b}s, $(awk -v i="$i" -v b="$b" 'BEGIN { printf "%.1fx", b / i }'))"
+fi
+
+for size in $SIZES; do
+  text="200M file on the $size base, imgbuild throughput >= crane append's"
+  if [[ " $FILES " != *" $big "* ]]; then
+    goal_line SKIP "$text (200M not in BENCH_FILES)"
+  elif [[ -z $(cell_median "$size" $big imgbuild) ]]; then
+    goal_line "$(imgbuild_missing_verdict)" "$text ($(missing_reason "$size" $big imgbuild))"
+  elif [[ -z $(cell_median "$size" $big crane) ]]; then
+    goal_line SKIP "$text ($(missing_reason "$size" $big crane))"
+  else
+    i=$(cell_median "$size" $big imgbuild)
+    c=$(cell_median "$size" $big crane)
+    verdict=$(awk -v i="$i" -v c="$c" 'BEGIN { print (i <= c) ? "PASS" : "FAIL" }')
+    goal_line "$verdict" "$text (imgbuild $(megabytes_per_second "${BYTES_OF[$big]}" "$i") MB/s, crane $(megabytes_per_second "${BYTES_OF[$big]}" "$c") MB/s)"
+  fi
+done
+
+if ((FAILURES > 0)); then
+  progress "$FAILURES tool run(s) failed or produced a wrong image; logs in $LOGS"
+  exit 1
+fi
+# Goals are reported, not enforced: a slow run on a busy machine is not a broken benchmark.
+exit 0

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what bench/run.sh needs and is missing: Debian's registry, buildah, skopeo and
+# busybox-static, and a pinned crane built from its Go module into $IMGBUILD_CACHE.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+missing_packages=()
+for need in "${BENCH_APT_NEEDS[@]}"; do
+  binary=${need%%:*}
+  package=${need#*:}
+  [[ -x $binary ]] || missing_packages+=("$package")
+done
+if ((${#missing_packages[@]})); then
+  echo "setup: installing ${missing_packages[*]} with apt-get" >&2
+  if ((EUID != 0)); then
+    echo "setup: apt-get needs root; run as root or install: ${missing_packages[*]}" >&2
+    exit 1
+  fi
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing_packages[@]}"
+else
+  echo "setup: docker-registry, buildah, skopeo, busybox-static already installed" >&2
+fi
+
+if [[ -x $CRANE_BIN ]]; then
+  echo "setup: crane $CRANE_VERSION already built at $CRANE_BIN" >&2
+else
+  if ! command -v go >/dev/null; then
+    echo "setup: 'go' not found; install Go (1.21 or newer) to build crane $CRANE_VERSION" >&2
+    exit 1
+  fi
+  echo "setup: building crane $CRANE_VERSION into $(dirname "$CRANE_BIN")" >&2
+  mkdir -p "$(dirname "$CRANE_BIN")"
+  GOBIN=$(dirname "$CRANE_BIN") go install "$CRANE_MODULE@$CRANE_VERSION"
+fi
+
+if [[ ! -f $REPO_ROOT/dist/imgbuild.mjs ]]; then
+  echo "setup: note: $REPO_ROOT/dist/imgbuild.mjs is missing; run 'npm run build' before benchmarking imgbuild" >&2
+fi
+echo "setup: done" >&2

@@ -85,5 +85,5 @@ export const imageConfigSchema = z
 export type ImageConfig = z.infer<typeof imageConfigSchema>;
 
 export function formatPlatform(platform: Pick<Platform, 'os' | 'architecture' | 'variant'>): string {
-  return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
+  return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/') || 'unknown platform';
 }

@@ -90,15 +90,20 @@ export class RegistryClient {
   /** Learns how the registry wants to be authenticated, once (GET /v2/). */
   private async learnChallenge(): Promise<void> {
     if (this.challengeKnown) return;
-    const response = await this.http.send({ method: 'GET', url: '/v2/' });
-    await response.body.dump();
-    this.setChallenge(response);
+    const ping = await this.http.ping();
+    if (ping) {
+      this.setChallenge(ping.status, ping.wwwAuthenticate);
+    } else {
+      const response = await this.http.send({ method: 'GET', url: '/v2/' });
+      await response.body.dump();
+      this.setChallenge(response.status, response.headers['www-authenticate']);
+    }
     this.challengeKnown = true;
   }
 
-  private setChallenge(response: HttpResponse): void {
-    if (response.status !== 401) return;
-    const challenges = parseChallenges(response.headers['www-authenticate']);
+  private setChallenge(status: number, wwwAuthenticate: string | string[] | undefined): void {
+    if (status !== 401) return;
+    const challenges = parseChallenges(wwwAuthenticate);
     this.challenge = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
   }
 
@@ -190,7 +195,7 @@ export class RegistryClient {
       }
       await response.body.dump();
       const previous = this.challenge;
-      this.setChallenge(response);
+      this.setChallenge(response.status, response.headers['www-authenticate']);
       this.challengeKnown = true;
       const extra = this.challenge?.params.scope ? [this.challenge.params.scope] : [];
       if (!this.challenge || (previous?.scheme === 'basic' && authorization)) {

@@ -29,6 +29,11 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 250, maxDe
 
 export type Body = Buffer | string | Readable;
 
+export interface Ping {
+  status: number;
+  wwwAuthenticate: string | string[] | undefined;
+}
+
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path and query, or an absolute URL (upload locations may be absolute). */
@@ -85,11 +90,6 @@ export function errorCodes(error: unknown): string[] {
   return codes;
 }
 
-function isPlainHttpAnswer(error: unknown): boolean {
-  const text = String((error as Error)?.message ?? '') + errorCodes(error).join(' ');
-  return /wrong version number|ERR_SSL_WRONG_VERSION_NUMBER|EPROTO|packet length too long/i.test(text);
-}
-
 export function isRetryableError(error: unknown): boolean {
   return errorCodes(error).some((code) => RETRYABLE_ERROR_CODES.has(code));
 }
@@ -112,7 +112,7 @@ export function headerValue(headers: HttpResponse['headers'], name: string): str
 }
 
 export class RegistryHttp {
-  private origin: Promise<string> | undefined;
+  private discovery: Promise<{ origin: string; ping?: Ping }> | undefined;
   private dispatcher: Dispatcher | undefined;
   private readonly ready: Promise<void>;
 
@@ -159,25 +159,41 @@ export class RegistryHttp {
    * when the server does not speak TLS. Certificate failures are never "fixed" by falling back.
    */
   private resolveOrigin(signal?: AbortSignal): Promise<string> {
-    this.origin ??= this.discoverOrigin(signal);
-    return this.origin;
+    this.discovery ??= this.discoverOrigin(signal);
+    return this.discovery.then((found) => found.origin);
   }
 
-  private async discoverOrigin(signal?: AbortSignal): Promise<string> {
+  /** The answer to `GET /v2/` got while finding the scheme: it carries the auth challenge. */
+  async ping(): Promise<Ping | undefined> {
+    this.discovery ??= this.discoverOrigin();
+    return (await this.discovery).ping;
+  }
+
+  /**
+   * Finds the scheme once: HTTPS, or plain HTTP only for loopback or --insecure registries
+   * when the server does not speak TLS (both are asked at once; HTTPS wins when it answers).
+   * Certificate failures are never "fixed" by falling back.
+   */
+  private async discoverOrigin(signal?: AbortSignal): Promise<{ origin: string; ping?: Ping }> {
     await this.ready;
+    const ping = async (origin: string): Promise<Ping> => {
+      const response = await this.sendOnce({ method: 'GET', url: '/v2/', signal }, origin);
+      await response.body.dump();
+      return { status: response.status, wwwAuthenticate: response.headers['www-authenticate'] };
+    };
     const https = `https://${this.apiHost}`;
+    const http = `http://${this.apiHost}`;
+    const overHttps = ping(https);
+    const overHttp = this.plainHttpAllowed ? ping(http) : undefined;
+    overHttp?.catch(() => {});
     try {
-      await this.sendOnce({ method: 'GET', url: '/v2/', signal }, https).then((response) => response.body.dump());
-      return https;
+      return { origin: https, ping: await overHttps };
     } catch (error) {
-        if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
-      if (!this.plainHttpAllowed) throw this.connectionError(error, https);
-      if (!isPlainHttpAnswer(error)) {
-        // Not a plain-HTTP answer (e.g. refused): http gets the same chance, with retries, and reports its own error.
-        this.logger.debug(`https to ${this.registry} failed (${(error as Error).message}); trying http`);
-      }
-      this.logger.debug(`${this.registry}: using plain HTTP`);
-      return `http://${this.apiHost}`;
+      if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
+      if (!overHttp) throw this.connectionError(error, https);
+      this.logger.debug(`${this.registry}: using plain HTTP (https: ${String((error as Error).message).split("\n")[0]})`);
+      // If plain HTTP failed too, requests retry and report it themselves.
+      return { origin: http, ping: await overHttp.catch(() => undefined) };
     }
   }
 

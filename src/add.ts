@@ -4,7 +4,8 @@ import { UsageError } from './errors.js';
 import { buildLayer, type AddSpec, type BuiltLayer, type LayerOptions } from './image/layer.js';
 import { formatPlatform } from './image/manifest.js';
 import { appendLayer, type ConfigEdits, creationTime, encodeImage, hasEdits, type NewLayer, replaceIndexChildren } from './image/mutate.js';
-import { isAttestation, platformMatches, type PlatformSpec } from './image/platform.js';
+import { hostPlatform, isAttestation, platformMatches, type PlatformSpec } from './image/platform.js';
+import { SCRATCH, scratchImage } from './image/scratch.js';
 import { type BlobContent, type BlobOutcome, type BlobToPush, EarlyUpload, pushBlobs, type PushEvents } from './image/push.js';
 import { GrowingFile } from './image/growing-file.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteIndex } from './image/remote.js';
@@ -60,9 +61,11 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   if (request.adds.length === 0 && !hasEdits(edits)) {
     throw new UsageError('nothing to change: no --add and no config edit was given', 'add files with --add SRC:DEST, or change the config with --workdir, --user, --env, --label, --entrypoint or --cmd');
   }
-  const fromRef = parseReference(request.from);
+  const fromScratch = request.from === SCRATCH;
+  if (fromScratch && (request.platforms?.length ?? 0) > 1) {
+    throw new UsageError('--from scratch builds one platform, but several --platform were given', 'name one --platform, or none for this machine\'s');
+  }
   const toRef = destinationReference(request.to);
-  const source = { client: request.clientFor(fromRef.registry), repository: fromRef.repository };
   const target: PushTarget = { client: request.clientFor(toRef.registry), ref: toRef };
 
   // The layer is built while the base manifest is fetched, and a large layer is uploaded
@@ -74,7 +77,9 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   const earlyUpload = request.adds.length
     ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise, request.events?.earlyLayerProgress))
     : undefined;
-  const basePromise = fetchRemote(source, manifestReference(fromRef));
+  const basePromise: Promise<RemoteImage | RemoteIndex> = fromScratch
+    ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client))
+    : fetchBase(request);
   let base: RemoteImage | RemoteIndex;
   let layer: BuiltLayer | undefined;
   try {
@@ -86,7 +91,7 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     throw error;
   }
   try {
-    logger.debug(`base ${repositoryName(fromRef)}@${base.digest} (${base.mediaType})`);
+    logger.debug(`base ${request.from} @ ${base.digest} (${base.mediaType})`);
     const created = creationTime(request.sourceDateEpoch);
     const newLayer: NewLayer | undefined = layer && { digest: layer.digest, diffId: layer.diffId, size: layer.size, createdBy: layer.createdBy };
     const counts: Record<BlobOutcome, number> = { existed: 0, mounted: 0, uploaded: 0, copied: 0 };
@@ -117,6 +122,11 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   } finally {
     await layer?.dispose();
   }
+}
+
+function fetchBase(request: AddRequest): Promise<RemoteImage | RemoteIndex> {
+  const fromRef = parseReference(request.from);
+  return fetchRemote({ client: request.clientFor(fromRef.registry), repository: fromRef.repository }, manifestReference(fromRef));
 }
 
 /** Tracks the layer file while the layer builder writes it. */

@@ -225,7 +225,7 @@ export function buildProgram(): Command {
           'Base layers are never downloaded: they stay in the registry or are mounted across repositories.\n' +
           'A multi-platform base gets the layer on every platform (or those named with --platform).',
       )
-      .requiredOption('--from <REF>', 'the base image, e.g. registry:5000/ones/plugin-host-node:v6.33.1')
+      .requiredOption('--from <REF>', 'the base image, e.g. registry:5000/ones/plugin-host-node:v6.33.1, or scratch for none')
       .requiredOption('--to <REF>', 'the tag to push, e.g. registry:5000/new-image:latest')
       .option('--add <SRC:DEST>', 'copy a local file or directory to DEST (absolute; ending in / means into that directory); repeatable', collect, [])
       .option('--chmod <MODE>', 'permission bits for the added files, e.g. 0644')

@@ -18,7 +18,7 @@ export SOURCE_DATE_EPOCH=0
 log() { echo "images: $*" >&2; }
 
 # tar a directory as a reproducible layer (root-owned, fixed mtime, sorted)
-layer_tar() { tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$1" -cf "$2" .; }
+layer_tar() { chmod 755 "$1"; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$1" -cf "$2" .; }
 
 # new_image NAME TAG ROOTFS_DIR -- umoci config flags...
 new_image() {
@@ -57,6 +57,8 @@ build() { # NAME TAG KEY builder-fn
     local root; root=$(mktemp -d)
     "$fn" "$root" "$dir" "$tag"
     rm -rf "$root"
+    local old; for old in "$IMG/$name"-*; do   # drop superseded builds of this image
+      [[ $old == "$dir" || $old == *.tmp ]] || rm -rf "$old"; done
   fi
   echo "$dir/oci:$tag"
 }
@@ -83,18 +85,23 @@ b_kubectl() { # busybox + kubectl, for in-cluster API checks with a ServiceAccou
 
 b_pause() { mkdir -p "$1"; cp "$PAUSE" "$1/pause"; new_image "$2" "$3" "$1" --config.entrypoint /pause --config.user 65535:65535; }
 
-b_kaniko() { # laid out like the upstream executor "-debug" image
+b_kaniko() { # laid out like the upstream executor "-debug" image (deploy/Dockerfile_debug), minus credential helpers
   local r=$1
-  mkdir -p "$r/kaniko/ssl/certs" "$r/kaniko/.docker" "$r/busybox" "$r/workspace" "$r/etc" "$r/root"
+  mkdir -p "$r/kaniko/ssl/certs" "$r/kaniko/.docker" "$r/busybox" "$r/workspace" "$r/etc" "$r/bin"
+  chmod 777 "$r/kaniko"   # world-writable, as upstream, for non-root runs
   cp "$EXECUTOR" "$r/kaniko/executor"
   cp "$CA_BUNDLE" "$r/kaniko/ssl/certs/ca-certificates.crt"
   cp "$BUSYBOX" "$r/busybox/busybox"
   for a in $("$BUSYBOX" --list); do [[ $a == busybox ]] || ln -sf busybox "$r/busybox/$a"; done
+  ln -s /busybox/sh "$r/bin/sh"
   printf 'hosts: files dns\n' > "$r/etc/nsswitch.conf"
+  # VOLUME /busybox: the runtime mounts it, so kaniko ignores it while unpacking a base image onto /
   new_image "$2" "$3" "$r" --config.entrypoint /kaniko/executor --config.workingdir /workspace \
+    --config.volume /busybox \
     --config.env HOME=/root --config.env USER=root \
-    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox:/kaniko \
+    --config.env PATH=/usr/local/bin:/kaniko:/busybox \
     --config.env SSL_CERT_DIR=/kaniko/ssl/certs --config.env DOCKER_CONFIG=/kaniko/.docker/ \
+    --config.env DOCKER_CREDENTIAL_GCR_CONFIG=/kaniko/.config/gcloud/docker_credential_gcr_config.json \
     --config.label org.opencontainers.image.version=$KANIKO_VERSION-debug
 }
 

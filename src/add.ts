@@ -6,6 +6,7 @@ import { formatPlatform } from './image/manifest.js';
 import { appendLayer, type ConfigEdits, creationTime, encodeImage, hasEdits, type NewLayer, replaceIndexChildren } from './image/mutate.js';
 import { hostPlatform, isAttestation, platformMatches, type PlatformSpec } from './image/platform.js';
 import { SCRATCH, scratchImage } from './image/scratch.js';
+import type { ManifestFamily } from './image/mediatypes.js';
 import { type BlobContent, type BlobOutcome, type BlobToPush, EarlyUpload, pushBlobs, type PushEvents } from './image/push.js';
 import { GrowingFile } from './image/growing-file.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteIndex } from './image/remote.js';
@@ -22,6 +23,8 @@ export interface AddRequest {
   /** Only these platforms of a multi-platform base get the change; the others are kept as they are. */
   platforms?: PlatformSpec[];
   sourceDateEpoch?: number;
+  /** Media types of an image built `--from scratch` (default OCI); other bases keep theirs. */
+  format?: ManifestFamily;
   /** The registry client for a registry host; the same object for the same host. */
   clientFor: (registry: string) => RegistryClient;
   logger?: Logger;
@@ -62,6 +65,9 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     throw new UsageError('nothing to change: no --add and no config edit was given', 'add files with --add SRC:DEST, or change the config with --workdir, --user, --env, --label, --entrypoint or --cmd');
   }
   const fromScratch = request.from === SCRATCH;
+  if (request.format && !fromScratch) {
+    throw new UsageError('--format applies only to --from scratch', 'drop --format: the result keeps the media types of its base');
+  }
   if (fromScratch && (request.platforms?.length ?? 0) > 1) {
     throw new UsageError('--from scratch builds one platform, but several --platform were given', 'name one --platform, or none for this machine\'s');
   }
@@ -78,7 +84,7 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise, request.events?.earlyLayerProgress))
     : undefined;
   const basePromise: Promise<RemoteImage | RemoteIndex> = fromScratch
-    ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client))
+    ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client, request.format))
     : fetchBase(request);
   let base: RemoteImage | RemoteIndex;
   let layer: BuiltLayer | undefined;

@@ -62,6 +62,7 @@ interface AddFlags extends RegistryFlags {
   cmd?: string;
   platform: string[];
   compressionLevel?: string;
+  format?: 'oci' | 'docker';
   output: OutputFormat;
 }
 
@@ -92,6 +93,7 @@ async function runAdd(flags: AddFlags): Promise<void> {
         cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
       },
       platforms: flags.platform.map(parsePlatform),
+      format: flags.format,
       sourceDateEpoch: sourceDateEpoch(),
       clientFor: context.clientFor,
       logger: context.logger,
@@ -237,7 +239,8 @@ export function buildProgram(): Command {
       .option('--entrypoint <CMD>', 'set the entrypoint: a JSON array (exec form) or a shell command')
       .option('--cmd <CMD>', 'set the command: a JSON array (exec form) or a shell command')
       .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
-      .option('--compression-level <0-9>', 'gzip level of the new layer (default 1)'),
+      .option('--compression-level <0-9>', 'gzip level of the new layer (default 1)')
+      .addOption(new Option('--format <TYPE>', 'media types of an image built --from scratch (other bases keep theirs)').choices(['oci', 'docker'])),
   )
     .addHelpText(
       'after',

@@ -54,6 +54,21 @@ describe('imgbuild add --from scratch', () => {
     assert.equal(run.stdout, `${FIXTURE_PASSWD}OK\n`);
   });
 
+  test('--format docker gives Docker v2 schema 2 media types', async () => {
+    const result = await runCli(['add', '--from', 'scratch', '--format', 'docker', '--add', `${path.join(workDir, 'rootfs')}:/`, '--to', `${registry.host}/scratch/docker:1`]);
+    assert.equal(result.code, 0, describeResult(result));
+    const manifest = await skopeoInspect('scratch/docker:1', registry);
+    assert.equal(manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.equal(manifest.config.mediaType, 'application/vnd.docker.container.image.v1+json');
+    assert.equal(manifest.layers[0].mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+  });
+
+  test('--format with a real base is a usage error', async () => {
+    const result = await runCli(['add', '--from', `${registry.host}/scratch/docker:1`, '--format', 'oci', '--env', 'A=1', '--to', `${registry.host}/scratch/x:1`]);
+    assert.equal(result.code, 2, describeResult(result));
+    assert.match(result.stderr, /--format applies only to --from scratch/);
+  });
+
   test('several --platform with scratch is a usage error', async () => {
     const result = await runCli(['add', '--from', 'scratch', '--add', `${path.join(workDir, 'rootfs')}:/`, '--platform', 'linux/amd64', '--platform', 'linux/arm64', '--to', `${registry.host}/scratch/x:1`]);
     assert.equal(result.code, 2, describeResult(result));

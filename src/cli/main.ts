@@ -1,8 +1,10 @@
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addToImage } from '../add.js';
 import { ImgbuildError, InputError, UsageError, VerifyFailure } from '../errors.js';
-import { parseAddSpec, parseChmod, parseChown } from '../image/layer.js';
+import { type AddSpec, parseAddSpec, parseChmod, parseChown } from '../image/layer.js';
 import { parseCommand } from '../image/mutate.js';
 import { parsePlatform } from '../image/platform.js';
 import { inspectImage } from '../inspect.js';
@@ -66,6 +68,19 @@ interface AddFlags extends RegistryFlags {
   output: OutputFormat;
 }
 
+/**
+ * A file added to a DEST without an extension, from a SRC with one (`hello.txt:/opt/app`),
+ * is usually meant to go into a directory; the base is not read, so only a warning is possible.
+ */
+function looksLikeDirectoryMeant(spec: AddSpec): boolean {
+  if (spec.destination.endsWith('/') || path.extname(spec.destination) !== '' || path.extname(spec.source) === '') return false;
+  try {
+    return statSync(spec.source).isFile();
+  } catch {
+    return false;
+  }
+}
+
 async function runAdd(flags: AddFlags): Promise<void> {
   const adds = flags.add.map(parseAddSpec);
   const level = flags.compressionLevel === undefined ? undefined : Number(flags.compressionLevel);
@@ -74,6 +89,13 @@ async function runAdd(flags: AddFlags): Promise<void> {
   }
   const destination = parseReference(flags.to);
   await withContext(flags, destination.registry, async (context) => {
+    for (const spec of adds) {
+      if (looksLikeDirectoryMeant(spec)) {
+        context.logger.warn(
+          `--add ${spec.text} writes the file as ${spec.destination}; if ${spec.destination} is a directory in the base, end DEST with / to copy into it`,
+        );
+      }
+    }
     const result = await addToImage({
       from: flags.from,
       to: flags.to,

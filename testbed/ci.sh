@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI entry point for the cluster tests:
-#   install (Debian packages, cached Go builds) -> up -> test/cluster/*.sh -> always down.
+#   install (Debian packages, cached Go builds, imgbuild if not built) -> up -> test/cluster/*.sh -> always down.
 # Exits non-zero, with the failing component's logs, if anything does not work. Never skips.
 # Env: IMGBUILD_CACHE (default /var/cache/imgbuild) keeps the Go builds between runs.
 set -uo pipefail
@@ -23,6 +23,14 @@ if ((${#missing[@]})); then
     { echo "ci: apt-get install failed" >&2; exit 1; }
 fi
 command -v go >/dev/null || { echo "ci: no Go toolchain (Go >= 1.25 needed; Debian's golang-go is too old)" >&2; exit 1; }
+command -v node >/dev/null || { echo "ci: no node on PATH (imgbuild, Node >= 20, builds the testbed images)" >&2; exit 1; }
+# imgbuild builds the testbed's images: build it if 'npm ci' has not (never fall back to other tools)
+if [[ ! -f $ROOT/dist/imgbuild.mjs ]]; then
+  say "npm run build (dist/imgbuild.mjs missing)"
+  [[ -d $ROOT/node_modules ]] || { echo "ci: $ROOT/node_modules missing: run 'npm ci' first" >&2; exit 1; }
+  (cd "$ROOT" && npm run build >&2) && [[ -f $ROOT/dist/imgbuild.mjs ]] ||
+    { echo "ci: 'npm run build' did not produce dist/imgbuild.mjs" >&2; exit 1; }
+fi
 
 dump() {
   echo "===== testbed status =====" >&2; "$TB" status >&2 || true

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Build the testbed's container images as OCI layouts with umoci (no daemon, no registry pull).
-# Each image is cached in $CACHE/images/<name>/ keyed by a hash of its inputs.
-# Usage: build-images.sh         -> prints "<oci-layout-dir>:<tag> <registry-repo:tag> <format>" lines
+# The testbed's container images.
+#   build-images.sh build           build the cached OCI layouts (umoci) of the images imgbuild cannot make yet
+#   build-images.sh push REGISTRY   push every image to REGISTRY (localhost:5000, once it is up): imgbuild builds
+#                                   busybox, plugin-host-node, pause and kubectl from root filesystems staged in a
+#                                   temp dir; the cached layouts (the Kaniko executor) go with skopeo.
+# Layouts are cached in $CACHE/images/<name>-<key>/ keyed by a hash of their inputs. imgbuild images are not
+# cached: they are rebuilt at every push (about a second for all), reproducibly (SOURCE_DATE_EPOCH=0).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${IMGBUILD_CACHE:-/var/cache/imgbuild}
@@ -13,6 +17,8 @@ KUBECTL=$CACHE/k8s-$K8S_VERSION/bin/kubectl
 BUSYBOX=/bin/busybox
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 IMG=$CACHE/images
+IMGBUILD_CLI=${IMGBUILD_CLI:-$(cd "$HERE/../.." && pwd)/dist/imgbuild.mjs}
+STD_PATH=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p "$IMG"
 export SOURCE_DATE_EPOCH=0
 log() { echo "images: $*" >&2; }
@@ -63,28 +69,6 @@ build() { # NAME TAG KEY builder-fn
   echo "$dir/oci:$tag"
 }
 
-b_busybox() { busybox_root "$1"; new_image "$2" "$3" "$1" --config.cmd sh \
-  --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; }
-
-b_plugin_host_node() {
-  busybox_root "$1"
-  echo 'node:x:1000:1000:node:/home/node:/bin/sh' >> "$1/etc/passwd"
-  echo 'node:x:1000:' >> "$1/etc/group"
-  mkdir -p "$1/home/node" "$1/opt"; chown 1000:1000 "$1/home/node"
-  # layer_tar forces root ownership; that is fine for a test base image.
-  new_image "$2" "$3" "$1" --config.cmd sh --config.user node --config.workingdir /home/node \
-    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    --config.label org.opencontainers.image.title=plugin-host-node
-}
-
-b_kubectl() { # busybox + kubectl, for in-cluster API checks with a ServiceAccount token
-  busybox_root "$1"; mkdir -p "$1/usr/local/bin"; cp "$KUBECTL" "$1/usr/local/bin/kubectl"
-  new_image "$2" "$3" "$1" --config.cmd sh \
-    --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-}
-
-b_pause() { mkdir -p "$1"; cp "$PAUSE" "$1/pause"; new_image "$2" "$3" "$1" --config.entrypoint /pause --config.user 65535:65535; }
-
 b_kaniko() { # laid out like the upstream executor "-debug" image (deploy/Dockerfile_debug), minus credential helpers
   local r=$1
   mkdir -p "$r/kaniko/ssl/certs" "$r/kaniko/.docker" "$r/busybox" "$r/workspace" "$r/etc" "$r/bin"
@@ -105,10 +89,65 @@ b_kaniko() { # laid out like the upstream executor "-debug" image (deploy/Docker
     --config.label org.opencontainers.image.version=$KANIKO_VERSION-debug
 }
 
+# ------------------------------------------------------------ imgbuild images
+# imgbuild_push DIR imgbuild-add-args...: one layer with DIR's contents at /, pushed; prints REPO@sha256:...
+# Run from DIR so the image history says "imgbuild add .:/" and not the random temp dir (reproducible digests).
+imgbuild_push() { local dir=$1; shift; (cd "$dir" && node "$IMGBUILD_CLI" add -q --add .:/ "$@"); }
+
+push_busybox() { # $1 stage dir, $2 registry
+  busybox_root "$1/busybox"
+  imgbuild_push "$1/busybox" --from scratch --cmd '["sh"]' --env "$STD_PATH" --to "$2/busybox:1.35"
+}
+
+push_plugin_host_node() { # a layer on the busybox image: the node user, its home, /opt
+  local r=$1/plugin-host-node reg=$2
+  mkdir -p "$r/etc" "$r/home/node" "$r/opt"
+  # --chown applies to every entry, so /home/node is root-owned like the rest (fine for a test base image)
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\nnode:x:1000:1000:node:/home/node:/bin/sh\n' >"$r/etc/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\nnode:x:1000:\n' >"$r/etc/group"
+  local oci; oci=$(imgbuild_push "$r" --from "$reg/busybox:1.35" --user node --workdir /home/node \
+    --label org.opencontainers.image.title=plugin-host-node --to "$reg/ones/plugin-host-node:v6.33.1-oci")
+  # The field report's base is a Docker v2 schema 2 image; imgbuild keeps the base's manifest family and
+  # has no option to choose it, so skopeo converts (registry to registry: no layer is re-uploaded) and the
+  # OCI manifest is deleted again.
+  skopeo copy -q --format v2s2 --src-tls-verify=false --dest-tls-verify=false \
+    "docker://$reg/ones/plugin-host-node:v6.33.1-oci" "docker://$reg/ones/plugin-host-node:v6.33.1" >&2
+  curl -fsS -X DELETE "http://$reg/v2/ones/plugin-host-node/manifests/${oci#*@}" >&2
+  echo "$reg/ones/plugin-host-node:v6.33.1 (Docker v2 schema 2)"
+}
+
+push_pause() {
+  mkdir -p "$1/pause"; cp "$PAUSE" "$1/pause/pause"
+  imgbuild_push "$1/pause" --from scratch --entrypoint '["/pause"]' --user 65535:65535 --to "$2/pause:3.10"
+}
+
+push_kubectl() { # busybox + kubectl, for in-cluster API checks with a ServiceAccount token
+  mkdir -p "$1/kubectl/usr/local/bin"; cp "$KUBECTL" "$1/kubectl/usr/local/bin/kubectl"
+  imgbuild_push "$1/kubectl" --from "$2/busybox:1.35" --to "$2/kubectl:$K8S_VERSION"
+}
+
+build_layouts() { # -> "<oci-layout-dir>:<tag> <destination repo:tag>" lines
+  echo "$(build kaniko-executor "$KANIKO_VERSION-debug" "$(inputs_hash "$EXECUTOR" "$BUSYBOX" "$CA_BUNDLE")" b_kaniko) kaniko-project/executor:$KANIKO_VERSION-debug"
+  # busybox, plugin-host-node, pause and kubectl were umoci layouts before imgbuild made them: drop old caches
+  rm -rf "$IMG"/busybox-* "$IMG"/plugin-host-node-* "$IMG"/pause-* "$IMG"/kubectl-*
+}
+
 for f in "$EXECUTOR" "$PAUSE" "$BUSYBOX" "$CA_BUNDLE" "$KUBECTL"; do [[ -f $f ]] || { log "missing $f"; exit 1; }; done
-# output: <oci src> <destination repo:tag> <manifest format>
-echo "$(build busybox 1.35 "$(inputs_hash "$BUSYBOX")" b_busybox) busybox:1.35 oci"
-echo "$(build plugin-host-node v6.33.1 "$(inputs_hash "$BUSYBOX")" b_plugin_host_node) ones/plugin-host-node:v6.33.1 v2s2"
-echo "$(build pause 3.10 "$(inputs_hash "$PAUSE")" b_pause) pause:3.10 oci"
-echo "$(build kubectl "$K8S_VERSION" "$(inputs_hash "$BUSYBOX" "$KUBECTL")" b_kubectl) kubectl:$K8S_VERSION oci"
-echo "$(build kaniko-executor "$KANIKO_VERSION-debug" "$(inputs_hash "$EXECUTOR" "$BUSYBOX" "$CA_BUNDLE")" b_kaniko) kaniko-project/executor:$KANIKO_VERSION-debug oci"
+case ${1:-} in
+  build) build_layouts >/dev/null ;;
+  push)
+    reg=${2:?usage: build-images.sh push REGISTRY}
+    [[ -f $IMGBUILD_CLI ]] || { log "imgbuild is not built: $IMGBUILD_CLI is missing (run 'npm ci' or 'npm run build' in the repository, or set IMGBUILD_CLI)"; exit 1; }
+    stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
+    chmod 755 "$stage"
+    for fn in push_busybox push_plugin_host_node push_pause push_kubectl; do
+      out=$("$fn" "$stage" "$reg") || { log "$fn failed"; exit 1; }
+      log "pushed $out"
+    done
+    while read -r src dst; do
+      skopeo copy -q --dest-tls-verify=false "oci:$src" "docker://$reg/$dst" >&2
+      log "pushed $reg/$dst (skopeo, from $src)"
+    done < <(build_layouts)
+    ;;
+  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

@@ -62,7 +62,7 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   const logger = request.logger ?? silentLogger;
   const edits = request.edits ?? {};
   if (request.adds.length === 0 && !hasEdits(edits)) {
-    throw new UsageError('nothing to change: no --add and no config edit was given', 'add files with --add SRC:DEST, or change the config with --workdir, --user, --env, --label, --entrypoint or --cmd');
+    throw new UsageError('nothing to change: no --add and no config edit was given', 'add files with --add SRC:DEST, or change the config with --workdir, --user, --env, --label, --entrypoint, --cmd, --volume or --expose');
   }
   const fromScratch = request.from === SCRATCH;
   if (request.format && !fromScratch) {

@@ -63,6 +63,8 @@ interface AddFlags extends RegistryFlags {
   entrypoint?: string;
   cmd?: string;
   platform: string[];
+  volume: string[];
+  expose: string[];
   compressionLevel?: string;
   format?: 'oci' | 'docker';
   output: OutputFormat;
@@ -113,6 +115,8 @@ async function runAdd(flags: AddFlags): Promise<void> {
         labels: flags.label,
         entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
         cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
+        volumes: flags.volume,
+        expose: flags.expose,
       },
       platforms: flags.platform.map(parsePlatform),
       format: flags.format,
@@ -260,6 +264,8 @@ export function buildProgram(): Command {
       .option('--label <KEY=VALUE>', 'set a label; repeatable', collect, [])
       .option('--entrypoint <CMD>', 'set the entrypoint: a JSON array (exec form) or a shell command')
       .option('--cmd <CMD>', 'set the command: a JSON array (exec form) or a shell command')
+      .option('--volume <PATH>', 'declare a volume (VOLUME); repeatable', collect, [])
+      .option('--expose <PORT[/PROTO]>', 'declare an exposed port (EXPOSE); repeatable', collect, [])
       .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
       .option('--compression-level <0-9>', 'gzip level of the new layer (default 1)')
       .addOption(new Option('--format <TYPE>', 'media types of an image built --from scratch (other bases keep theirs)').choices(['oci', 'docker'])),

@@ -127,7 +127,9 @@ function formatChmod(mode: number): string {
 
 /** The history line of the layer: the command that made it, reproducible from the text. */
 function describeLayer(specs: readonly AddSpec[], options: LayerOptions): string {
-  const words = ['imgbuild', 'add', ...specs.map((spec) => spec.text)];
+  // Destinations only: local paths would leak the builder's file system into the image and
+  // make the config (so the digest) differ between checkouts of the same files.
+  const words = ['imgbuild', 'add', ...specs.map((spec) => spec.destination)];
   if (options.chmod !== undefined) words.push('--chmod', formatChmod(options.chmod));
   if (options.chown !== undefined) words.push('--chown', `${options.chown.uid}:${options.chown.gid}`);
   return words.join(' ');

@@ -20,6 +20,10 @@ export interface ConfigEdits {
   /** Exec form; setting it resets an inherited Cmd, as ENTRYPOINT does in a Dockerfile. */
   entrypoint?: string[];
   cmd?: string[];
+  /** Paths declared as volumes (VOLUME). */
+  volumes?: string[];
+  /** `PORT[/PROTO]` declared as exposed (EXPOSE); the protocol defaults to tcp. */
+  expose?: string[];
 }
 
 export interface NewLayer {
@@ -103,6 +107,23 @@ export function editRunConfig(config: RunConfig | undefined, edits: ConfigEdits)
     if (edits.cmd === undefined) next.Cmd = null;
   }
   if (edits.cmd !== undefined) next.Cmd = edits.cmd;
+  if (edits.volumes?.length) {
+    const volumes = { ...(config?.Volumes ?? {}) };
+    for (const volume of edits.volumes) {
+      if (!volume.startsWith('/')) throw new UsageError(`--volume ${volume} is not an absolute path`, 'write it as --volume /data');
+      volumes[volume] = {};
+    }
+    next.Volumes = volumes;
+  }
+  if (edits.expose?.length) {
+    const ports = { ...(config?.ExposedPorts ?? {}) };
+    for (const port of edits.expose) {
+      const match = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(port);
+      if (!match || Number(match[1]) > 65535) throw new UsageError(`--expose ${port} is not PORT[/tcp|udp|sctp]`, 'e.g. --expose 8080 or --expose 53/udp');
+      ports[`${match[1]}/${match[2] ?? 'tcp'}`] = {};
+    }
+    next.ExposedPorts = ports;
+  }
   return next;
 }
 
@@ -115,6 +136,8 @@ export function describeEdits(edits: ConfigEdits): string | undefined {
   for (const label of edits.labels ?? []) parts.push(`LABEL ${label}`);
   if (edits.entrypoint !== undefined) parts.push(`ENTRYPOINT ${JSON.stringify(edits.entrypoint)}`);
   if (edits.cmd !== undefined) parts.push(`CMD ${JSON.stringify(edits.cmd)}`);
+  for (const volume of edits.volumes ?? []) parts.push(`VOLUME ${volume}`);
+  for (const port of edits.expose ?? []) parts.push(`EXPOSE ${port}`);
   return parts.length ? `imgbuild: ${parts.join('; ')}` : undefined;
 }
 

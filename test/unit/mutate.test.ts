@@ -139,3 +139,17 @@ describe('encodeImage and indexes', () => {
     assert.equal(next.digest, sha256Digest(next.bytes));
   });
 });
+
+describe('volumes and exposed ports', () => {
+  test('are added to what the base declares', () => {
+    const next = editRunConfig({ Volumes: { '/a': {} }, ExposedPorts: { '80/tcp': {} } }, { volumes: ['/busybox'], expose: ['53/udp', '8080'] });
+    assert.deepEqual(next.Volumes, { '/a': {}, '/busybox': {} });
+    assert.deepEqual(next.ExposedPorts, { '80/tcp': {}, '53/udp': {}, '8080/tcp': {} });
+    assert.equal(describeEdits({ volumes: ['/busybox'], expose: ['8080'] }), 'imgbuild: VOLUME /busybox; EXPOSE 8080');
+  });
+  test('bad values are usage errors', () => {
+    assert.throws(() => editRunConfig(undefined, { volumes: ['data'] }), /--volume data is not an absolute path/);
+    assert.throws(() => editRunConfig(undefined, { expose: ['70000'] }), /--expose 70000 is not PORT/);
+    assert.throws(() => editRunConfig(undefined, { expose: ['80/http'] }), /--expose 80\/http/);
+  });
+});

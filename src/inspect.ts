@@ -19,6 +19,8 @@ export interface ImageSummary {
     entrypoint?: string[] | null;
     cmd?: string[] | null;
     labels?: Record<string, string> | null;
+    volumes?: string[];
+    exposedPorts?: string[];
   };
   history: Array<{ created?: string; createdBy?: string; emptyLayer?: boolean }>;
 }
@@ -52,6 +54,8 @@ function summarise(image: RemoteImage, descriptor?: Descriptor): ImageSummary {
       entrypoint: run.Entrypoint,
       cmd: run.Cmd,
       labels: run.Labels,
+      volumes: run.Volumes ? Object.keys(run.Volumes) : undefined,
+      exposedPorts: run.ExposedPorts ? Object.keys(run.ExposedPorts) : undefined,
     },
     history: (image.config.history ?? []).map((entry) => ({ created: entry.created, createdBy: entry.created_by, emptyLayer: entry.empty_layer })),
   };

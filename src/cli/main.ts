@@ -168,6 +168,8 @@ async function runInspect(reference: string, flags: InspectFlags): Promise<void>
       if (run.cmd) lines.push(`  cmd: ${JSON.stringify(run.cmd)}`);
       for (const env of run.env ?? []) lines.push(`  env: ${env}`);
       for (const [key, value] of Object.entries(run.labels ?? {})) lines.push(`  label: ${key}=${value}`);
+      for (const volume of run.volumes ?? []) lines.push(`  volume: ${volume}`);
+      for (const port of run.exposedPorts ?? []) lines.push(`  expose: ${port}`);
       lines.push(`  layers (${image.layers.length}, ${formatBytes(image.totalSize)}):`);
       for (const layer of image.layers) lines.push(`    ${shortDigest(layer.digest)}  ${formatBytes(layer.size).padStart(8)}  ${layer.mediaType}`);
     }

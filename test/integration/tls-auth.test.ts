@@ -32,11 +32,11 @@ describe('imgbuild add on a TLS registry with htpasswd auth', () => {
   });
 
   /** The seed add to `repository:latest`, then a verify of the result, both with the same credentials. */
-  async function addAndVerify(repository: string, credentialFlags: string[], options: CliOptions): Promise<void> {
+  async function addAndVerify(repository: string, credentialFlags: string[], options: CliOptions, trustFlags = ['--ca-file', registry.caFile!]): Promise<void> {
     const target = `${registry.host}/${repository}:latest`;
     const added = await runCli(
       [
-        'add', '--ca-file', registry.caFile!, ...credentialFlags,
+        'add', ...trustFlags, ...credentialFlags,
         '--from', `${registry.host}/${SEED_BASE}`,
         '--add', 'hello.txt:/opt/app/hello.txt', '--workdir', '/opt/app', '--user', 'root',
         '--to', target,
@@ -53,7 +53,7 @@ describe('imgbuild add on a TLS registry with htpasswd auth', () => {
     assert.equal(config.config.WorkingDir, '/opt/app');
 
     const verified = await runCli(
-      ['verify', '--ca-file', registry.caFile!, ...credentialFlags, target, '--file', '/opt/app/hello.txt', '--expect-file', 'hello.txt'],
+      ['verify', ...trustFlags, ...credentialFlags, target, '--file', '/opt/app/hello.txt', '--expect-file', 'hello.txt'],
       { cwd: workDir, ...options },
     );
     assert.equal(verified.code, 0, describeResult(verified));
@@ -75,5 +75,9 @@ describe('imgbuild add on a TLS registry with htpasswd auth', () => {
     const encoded = Buffer.from(`${registry.auth!.username}:${registry.auth!.password}`).toString('base64');
     await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth: encoded } } }));
     await addAndVerify('auth-file/new-kaniko-image', [], { env: { REGISTRY_AUTH_FILE: authFile } });
+  });
+
+  test('with --insecure instead of the CA: certificate checks off, still over TLS', async () => {
+    await addAndVerify('insecure/new-kaniko-image', [], { env: { DOCKER_CONFIG: registry.dockerConfigDir } }, ['--insecure']);
   });
 });

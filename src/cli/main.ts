@@ -23,7 +23,7 @@ function registryOptions(command: Command): Command {
   return command
     .option('--insecure', 'allow plain HTTP and skip TLS certificate checks for the registries named')
     .option('--ca-file <PEM>', 'trust the CA certificates in this PEM file for TLS')
-    .option('--username <NAME>', 'registry user (with --password-stdin); otherwise docker config and credential helpers are used')
+    .option('--username <NAME>', 'user for the registry of the image written or read (--to for add), with --password-stdin; otherwise docker config and credential helpers are used')
     .option('--password-stdin', 'read the password for --username from standard input')
     .addOption(new Option('-o, --output <FORMAT>', 'result format on stdout').choices(['text', 'json']).default('text'))
     .option('-v, --verbose', 'log each registry step on stderr')

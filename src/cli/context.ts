@@ -10,6 +10,7 @@ import { createCredentialStore } from '../registry/credentials.js';
 export interface RegistryFlags {
   insecure?: boolean;
   caFile?: string;
+  certDir?: string;
   username?: string;
   passwordStdin?: boolean;
   verbose?: boolean;
@@ -68,7 +69,7 @@ export async function createContext(flags: RegistryFlags, credentialRegistry?: s
     clientFor(registry) {
       let client = clients.get(registry);
       if (!client) {
-        client = new RegistryClient(registry, { insecure: flags.insecure, caFile: flags.caFile, credentials, logger });
+        client = new RegistryClient(registry, { insecure: flags.insecure, caFile: flags.caFile, certDir: flags.certDir, credentials, logger });
         clients.set(registry, client);
       }
       return client;

@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
-import { InputError, RegistryError, TlsError } from '../errors.js';
+import { createSecureContext } from 'node:tls';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { RegistryError, TlsError } from '../errors.js';
 import { isLoopbackRegistry } from '../reference.js';
 import type { Logger } from '../logger.js';
+import { trustedCertificates } from './trust.js';
 
 /**
  * HTTP for one registry host: scheme discovery (https, with docker's plain-HTTP fallback for
@@ -17,6 +18,10 @@ export interface TlsOptions {
   insecure?: boolean;
   /** PEM file with extra CA certificates to trust. */
   caFile?: string;
+  /** Directory of `*.crt` CA certificates for this registry (like skopeo's --cert-dir). */
+  certDir?: string;
+  /** certs.d roots searched for `<registry>/*.crt`; default docker's and containers' (see trust.ts). */
+  certsDirs?: string[];
 }
 
 export interface RetryPolicy {
@@ -129,24 +134,18 @@ export class RegistryHttp {
   }
 
   private async createDispatcher(): Promise<void> {
-    let ca: string | undefined;
-    if (this.tls.caFile) {
-      try {
-        ca = await readFile(this.tls.caFile, 'utf8');
-      } catch (error) {
-        throw new InputError(`cannot read CA file ${this.tls.caFile}: ${(error as Error).message}`, {
-          hint: 'pass --ca-file a PEM file that holds the certificate of the CA that signed the registry certificate',
-        });
-      }
-    }
-    this.dispatcher = new Agent({
-      connect: {
-        ...(ca ? { ca: [ca] } : {}),
-        rejectUnauthorized: !this.tls.insecure,
-      },
-      keepAliveTimeout: 10_000,
-      connections: 16,
-    });
+    // Files are read now, so a bad --ca-file fails at once; the TLS context (tens of
+    // milliseconds to parse every CA) is made only when an HTTPS connection is opened.
+    const trust = await trustedCertificates({ registry: this.registry, caFile: this.tls.caFile, certDir: this.tls.certDir, certsDirs: this.tls.certsDirs });
+    if (trust.extraFiles.length) this.logger.debug(`${this.registry}: trusting ${trust.extraFiles.join(', ')}`);
+    const plain = buildConnector({});
+    let secure: buildConnector.connector | undefined;
+    const connect: buildConnector.connector = (options, callback) => {
+      if (options.protocol !== 'https:') return plain(options, callback);
+      secure ??= buildConnector({ secureContext: createSecureContext({ ca: trust.certificates }), rejectUnauthorized: !this.tls.insecure });
+      return secure(options, callback);
+    };
+    this.dispatcher = new Agent({ connect, keepAliveTimeout: 10_000, connections: 16 });
   }
 
   /** Whether plain HTTP may be tried when HTTPS fails, as docker allows for these registries. */
@@ -171,29 +170,39 @@ export class RegistryHttp {
 
   /**
    * Finds the scheme once: HTTPS, or plain HTTP only for loopback or --insecure registries
-   * when the server does not speak TLS (both are asked at once; HTTPS wins when it answers).
-   * Certificate failures are never "fixed" by falling back.
+   * when the server does not speak TLS. Certificate failures are never "fixed" by falling back.
+   * A loopback registry is asked over plain HTTP first: one port speaks one protocol, and this
+   * spares setting up TLS for the usual local registry; a TLS server's answer to plain HTTP
+   * sends us on to HTTPS. For --insecure registries elsewhere both are asked at once and HTTPS
+   * wins when it answers.
    */
   private async discoverOrigin(signal?: AbortSignal): Promise<{ origin: string; ping?: Ping }> {
     await this.ready;
-    const ping = async (origin: string): Promise<Ping> => {
+    const ping = async (origin: string): Promise<Ping & { tlsOnly: boolean }> => {
       const response = await this.sendOnce({ method: 'GET', url: '/v2/', signal }, origin);
-      await response.body.dump();
-      return { status: response.status, wwwAuthenticate: response.headers['www-authenticate'] };
+      // A TLS server answers plain HTTP with 400 and a text that names HTTPS (Go, nginx).
+      const tlsOnly = origin.startsWith('http:') && response.status === 400 && /HTTPS/i.test(await response.body.text());
+      if (!tlsOnly) await response.body.dump();
+      return { status: response.status, wwwAuthenticate: response.headers['www-authenticate'], tlsOnly };
     };
     const https = `https://${this.apiHost}`;
     const http = `http://${this.apiHost}`;
+    const loopback = isLoopbackRegistry(this.registry);
+    if (loopback) {
+      const answer = await ping(http).catch(() => undefined);
+      if (answer && !answer.tlsOnly) return { origin: http, ping: answer };
+    }
     const overHttps = ping(https);
-    const overHttp = this.plainHttpAllowed ? ping(http) : undefined;
+    const overHttp = this.plainHttpAllowed && !loopback ? ping(http) : undefined;
     overHttp?.catch(() => {});
     try {
       return { origin: https, ping: await overHttps };
     } catch (error) {
       if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
-      if (!overHttp) throw this.connectionError(error, https);
-      this.logger.debug(`${this.registry}: using plain HTTP (https: ${String((error as Error).message).split("\n")[0]})`);
+      if (!this.plainHttpAllowed) throw this.connectionError(error, https);
+      this.logger.debug(`${this.registry}: using plain HTTP (https: ${String((error as Error).message).split('\n')[0]})`);
       // If plain HTTP failed too, requests retry and report it themselves.
-      return { origin: http, ping: await overHttp.catch(() => undefined) };
+      return { origin: http, ping: await overHttp?.catch(() => undefined) };
     }
   }
 

@@ -80,4 +80,8 @@ describe('imgbuild add on a TLS registry with htpasswd auth', () => {
   test('with --insecure instead of the CA: certificate checks off, still over TLS', async () => {
     await addAndVerify('insecure/new-kaniko-image', [], { env: { DOCKER_CONFIG: registry.dockerConfigDir } }, ['--insecure']);
   });
+
+  test('with --cert-dir, a directory holding the CA as a .crt file', async () => {
+    await addAndVerify('cert-dir/new-kaniko-image', [], { env: { DOCKER_CONFIG: registry.dockerConfigDir } }, ['--cert-dir', registry.certDir!]);
+  });
 });

@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { InputError } from '../errors.js';
+
+/**
+ * Which CA certificates to trust for one registry, found where docker, podman and the system
+ * keep them, so a machine already set up for a private registry needs no flag:
+ * Node's bundled roots, the system bundle (where `update-ca-certificates` puts local CAs),
+ * `*.crt` in `certs.d/<host:port>/` directories, then `--cert-dir` and `--ca-file`.
+ */
+
+const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+
+/** certs.d roots as docker (daemon and rootless) and containers/image (podman, skopeo, buildah) read them. */
+export function defaultCertsDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env.HOME ?? homedir();
+  const config = env.XDG_CONFIG_HOME ?? path.join(home, '.config');
+  return ['/etc/docker/certs.d', '/etc/containers/certs.d', path.join(config, 'containers/certs.d'), path.join(home, '.docker/certs.d')];
+}
+
+export interface TrustSources {
+  registry: string;
+  caFile?: string;
+  /** A directory of `*.crt` files for this registry, like skopeo's --cert-dir. */
+  certDir?: string;
+  /** certs.d roots searched for a `<registry>/` directory. */
+  certsDirs?: string[];
+}
+
+async function crtFiles(directory: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => name.endsWith('.crt')).sort().map((name) => path.join(directory, name));
+}
+
+async function readPem(file: string, flag: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new InputError(`cannot read CA file ${file} (${flag}): ${(error as Error).message}`, {
+      hint: 'give a readable PEM file with the certificate of the CA that signed the registry certificate',
+    });
+  }
+}
+
+/** PEM texts to trust for `registry` (the complete list: it replaces Node's default) and the extra files they came from. */
+export async function trustedCertificates(sources: TrustSources): Promise<{ certificates: string[]; extraFiles: string[] }> {
+  const extraFiles: string[] = [];
+  for (const root of sources.certsDirs ?? defaultCertsDirs()) extraFiles.push(...(await crtFiles(path.join(root, sources.registry))));
+  if (sources.certDir) {
+    const files = await crtFiles(sources.certDir);
+    if (files.length === 0 && !existsSync(sources.certDir)) {
+      throw new InputError(`--cert-dir ${sources.certDir} does not exist`, { hint: 'give a directory holding the CA certificate as a .crt file' });
+    }
+    extraFiles.push(...files);
+  }
+  const certificates = [...rootCertificates];
+  const system = SYSTEM_BUNDLES.find((file) => existsSync(file));
+  if (system) certificates.push(await readPem(system, 'the system CA bundle'));
+  for (const file of extraFiles) certificates.push(await readPem(file, 'CA certificate'));
+  if (sources.caFile) {
+    certificates.push(await readPem(sources.caFile, '--ca-file'));
+    extraFiles.push(sources.caFile);
+  }
+  return { certificates, extraFiles };
+}

@@ -62,6 +62,11 @@ export interface RunningTokenServer {
   requests: TokenRequestRecord[];
   /** The registry's `auth:` section for this server. */
   registryAuthConfig(): Record<string, unknown>;
+  /**
+   * The next `count` accepted token requests get a token that grants nothing, as a client
+   * holding a token without the scope a request needs sees it: the registry answers 401.
+   */
+  grantNothingToNext(count: number): void;
   stop(): Promise<void>;
 }
 
@@ -152,6 +157,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Run
   const issuer = options.issuer ?? 'imgbuild-test-token-issuer';
   const lifetime = options.expiresInSeconds ?? 300;
   const requests: TokenRequestRecord[] = [];
+  let emptyGrantsLeft = 0;
 
   const server = http.createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://token.invalid');
@@ -190,6 +196,10 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Run
       if (!parsed || parsed.type !== 'repository') continue;
       const actions = allowedActions(permissions, parsed.name, parsed.actions);
       if (actions.length) access.push({ type: 'repository', name: parsed.name, actions });
+    }
+    if (emptyGrantsLeft > 0) {
+      emptyGrantsLeft--;
+      access.length = 0;
     }
     record.granted = access.map(({ name, actions }) => ({ name, actions }));
 
@@ -232,6 +242,9 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Run
     certFile: key.certFile,
     requests,
     registryAuthConfig: () => ({ token: { realm, service, issuer, rootcertbundle: key.certFile } }),
+    grantNothingToNext(count: number) {
+      emptyGrantsLeft = count;
+    },
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AuthError } from '../../src/errors.js';
 import { RegistryClient } from '../../src/registry/client.js';
+import { createCredentialStore } from '../../src/registry/credentials.js';
 import { describeResult, ensureCliBuilt, runCli } from '../helpers/cli.js';
 import { pushBaseImage, type PushedBaseImage } from '../helpers/fixtures.js';
 import { startTokenAuthRegistry, type TokenAuthRegistry } from '../helpers/token-server.js';
@@ -143,13 +144,33 @@ describe('token auth (registry with `auth: token`, token answers in "token")', (
 
 describe('token auth with a token server that answers only "access_token"', () => {
   let setup: TokenAuthRegistry;
+  let base: PushedBaseImage;
 
   before(async () => {
     setup = await startTokenAuthRegistry({ tokenField: 'access_token' });
-    await pushBaseImage(setup.registry, 'base/app:1');
+    base = await pushBaseImage(setup.registry, 'base/app:1');
   });
   after(async () => {
     await setup?.stop();
+  });
+
+  test('a token that lacks the scope a request needs is replaced once, when the registry answers 401', async () => {
+    const client = new RegistryClient(setup.registry.host, {
+      credentials: createCredentialStore({ explicit: { registry: setup.registry.host, username: 'reader', password: setup.passwords.reader } }),
+    });
+    try {
+      setup.tokenServer.grantNothingToNext(1);
+      const before = setup.tokenServer.requests.length;
+      const manifest = await client.getManifest('base/app', '1');
+      assert.equal(manifest.digest, base.digest);
+      const asked = setup.tokenServer.requests.slice(before);
+      // First token: accepted but empty; the registry's 401 names the scope; the second grants it.
+      assert.equal(asked.length, 2, JSON.stringify(asked));
+      assert.deepEqual(asked.map((request) => request.granted), [[], [{ name: 'base/app', actions: ['pull'] }]]);
+      assert.ok(asked[1]!.scopes.includes('repository:base/app:pull'));
+    } finally {
+      await client.close();
+    }
   });
 
   test('pusher pushes through the CLI with the access_token', async () => {

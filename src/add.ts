@@ -80,8 +80,9 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   const layerPromise = request.adds.length
     ? buildLayer(request.adds, { ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch, onBlobProgress: follower.onBlobProgress })
     : Promise.resolve(undefined);
+  const abandon = new AbortController();
   const earlyUpload = request.adds.length
-    ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise, request.events?.earlyLayerProgress))
+    ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise, request.events?.earlyLayerProgress, abandon.signal))
     : undefined;
   const basePromise: Promise<RemoteImage | RemoteIndex> = fromScratch
     ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client, request.format))
@@ -92,6 +93,7 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     // Whichever fails first is reported: a missing local file does not wait for registry retries.
     [base, layer] = await Promise.all([basePromise, layerPromise]);
   } catch (error) {
+    abandon.abort(error);
     basePromise.catch(() => {});
     layerPromise.then((built) => built?.dispose(), () => {});
     throw error;
@@ -125,6 +127,9 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
       ...(layer ? { layer: { digest: layer.digest, diffId: layer.diffId, size: layer.size } } : {}),
       blobs: counts,
     };
+  } catch (error) {
+    abandon.abort(error);
+    throw error;
   } finally {
     await layer?.dispose();
   }
@@ -163,6 +168,7 @@ async function uploadWhileBuilding(
   follower: ReturnType<typeof followLayerFile>,
   layerPromise: Promise<BuiltLayer | undefined>,
   onProgress?: (bytes: number) => void,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   layerPromise.then(
     (layer) => layer && follower.file?.finish(layer.size),
@@ -172,13 +178,14 @@ async function uploadWhileBuilding(
   if (!file) return false;
   const client = target.client;
   const state = await file.waitFor(client.monolithicUploadLimit + 1);
-  if (state.complete && state.available <= client.monolithicUploadLimit) return false;
+  if (signal?.aborted || (state.complete && state.available <= client.monolithicUploadLimit)) return false;
   await client.uploadGrowingBlob(
     target.ref.repository,
     { open: (start, end) => createReadStream(file.path, { start, end: end - 1, highWaterMark: 1024 * 1024 }), waitFor: (offset) => file.waitFor(offset) },
     async () => (await layerPromise)!.digest,
     onProgress,
     'new layer',
+    signal,
   );
   return true;
 }

@@ -419,12 +419,18 @@ export class RegistryClient {
     finalDigest: () => Promise<Digest>,
     onProgress?: UploadProgress,
     label = 'blob',
+    signal?: AbortSignal,
   ): Promise<Digest> {
     let location = await this.startUpload(repository);
     let offset = 0;
     let failures = 0;
     const policy = this.http.retryPolicy;
     for (;;) {
+      if (signal?.aborted) {
+        // The caller gave up (the push failed elsewhere): close the session rather than leave it.
+        await this.cancelUpload(repository, location);
+        throw signal.reason;
+      }
       const state = await source.waitFor(offset + this.chunkSize);
       if (state.complete && offset >= state.available) break;
       const end = Math.min(offset + this.chunkSize, state.available);

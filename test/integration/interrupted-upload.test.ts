@@ -100,7 +100,7 @@ describe('the registry killed during a 300 MB upload', () => {
     t.diagnostic(`CLI said: ${result.stderr.split('\n').filter((line) => /^(error|hint):/.test(line)).join(' | ')}`);
     assert.equal(result.code, 1, describeResult(result));
     assert.equal(result.stdout, '');
-    assert.match(result.stderr, /^error: .*(upload of sha256:[0-9a-f]{64} to interrupted\/app failed|cannot reach registry 127\.0\.0\.1:\d+)/m);
+    assert.match(result.stderr, /^error: .*(upload of (?:sha256:[0-9a-f]{64}|new layer) to interrupted\/app failed|cannot reach registry 127\.0\.0\.1:\d+)/m);
     assert.match(result.stderr, /ECONNREFUSED|ECONNRESET|socket|closed/i);
     assert.match(result.stderr, /^hint: /m);
     assert.doesNotMatch(result.stderr, /internal error/);
@@ -146,5 +146,24 @@ describe('the registry killed during a 300 MB upload', () => {
     );
     assert.equal(verify.code, 0, describeResult(verify));
     assert.equal(verify.stdoutBytes, BIG_FILE_BYTES);
+  });
+
+  test('Ctrl-C during the upload: exit 130, the tag keeps its old digest, no temporary file is left', async () => {
+    const repository = 'ctrl-c/app';
+    const old = await pushBaseImage(registry, `${repository}:current`, { extraFiles: { '/etc/old': 'old\n' } });
+    const scratch = await mkdtemp(path.join(tmpdir(), 'imgbuild-ctrl-c-tmp-'));
+    try {
+      const cli = await startCli(addArgs(`${repository}:current`), { cwd: workDir, timeoutMs: 150_000, env: { TMPDIR: scratch } });
+      await waitForUpload(cli, registry, repository, KILL_AFTER_UPLOADED_BYTES);
+      cli.child.kill('SIGINT');
+      const result = await cli.result;
+      assert.equal(result.code, 130, describeResult(result));
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, /interrupted \(SIGINT\)/);
+      assert.equal((await skopeoInspect(`${repository}:current`, registry, 'summary')).Digest, old.digest);
+      assert.deepEqual(await readdir(scratch), [], 'the layer file and work directory are removed');
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });

@@ -1,12 +1,22 @@
 import { createReadStream } from 'node:fs';
-import type { Digest } from './digest.js';
+import { type Digest, sha256Digest } from './digest.js';
 import { UsageError } from './errors.js';
 import { buildLayer, type AddSpec, type BuiltLayer, type LayerOptions } from './image/layer.js';
 import { formatPlatform } from './image/manifest.js';
-import { appendLayer, type ConfigEdits, creationTime, encodeImage, hasEdits, type NewLayer, replaceIndexChildren } from './image/mutate.js';
+import {
+  appendLayer,
+  type ConfigEdits,
+  convertManifest,
+  convertMediaType,
+  creationTime,
+  encodeImage,
+  hasEdits,
+  type NewLayer,
+  replaceIndexChildren,
+} from './image/mutate.js';
 import { hostPlatform, isAttestation, platformMatches, type PlatformSpec } from './image/platform.js';
 import { SCRATCH, scratchImage } from './image/scratch.js';
-import type { ManifestFamily } from './image/mediatypes.js';
+import { familyOf, type ManifestFamily } from './image/mediatypes.js';
 import { type BlobContent, type BlobOutcome, type BlobToPush, EarlyUpload, pushBlobs, type PushEvents } from './image/push.js';
 import { GrowingFile } from './image/growing-file.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteIndex } from './image/remote.js';
@@ -23,7 +33,7 @@ export interface AddRequest {
   /** Only these platforms of a multi-platform base get the change; the others are kept as they are. */
   platforms?: PlatformSpec[];
   sourceDateEpoch?: number;
-  /** Media types of an image built `--from scratch` (default OCI); other bases keep theirs. */
+  /** Media types of the result; by default those of the base (OCI for `scratch`). */
   format?: ManifestFamily;
   /** The registry client for a registry host; the same object for the same host. */
   clientFor: (registry: string) => RegistryClient;
@@ -65,9 +75,6 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     throw new UsageError('nothing to change: no --add and no config edit was given', 'add files with --add SRC:DEST, or change the config with --workdir, --user, --env, --label, --entrypoint, --cmd, --volume or --expose');
   }
   const fromScratch = request.from === SCRATCH;
-  if (request.format && !fromScratch) {
-    throw new UsageError('--format applies only to --from scratch', 'drop --format: the result keeps the media types of its base');
-  }
   if (fromScratch && (request.platforms?.length ?? 0) > 1) {
     throw new UsageError('--from scratch builds one platform, but several --platform were given', 'name one --platform, or none for this machine\'s');
   }
@@ -106,6 +113,7 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     const context = { request, target, layer, newLayer, edits, created, counts, earlyUpload };
 
     let digest: Digest;
+    let mediaType: string;
     let platforms: string[];
     if (base.kind === 'image') {
       const wanted = request.platforms;
@@ -113,16 +121,16 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
       if (wanted?.length && !wanted.some((spec) => platformMatches(platform, spec))) {
         throw new UsageError(`the base ${request.from} is a single-platform image for ${formatPlatform(platform)}, which --platform does not include`, 'drop --platform, or name the platform the base has');
       }
-      ({ digest } = await pushChangedImage(context, base, toRef.tag!));
+      ({ digest, mediaType } = await pushChangedImage(context, base, toRef.tag!));
       platforms = [formatPlatform(platform)];
     } else {
-      ({ digest, platforms } = await pushChangedIndex(context, base));
+      ({ digest, mediaType, platforms } = await pushChangedIndex(context, base));
     }
     return {
       reference: `${repositoryName(toRef)}@${digest}`,
       tag: toRef.tag!,
       digest,
-      mediaType: base.mediaType,
+      mediaType,
       platforms,
       ...(layer ? { layer: { digest: layer.digest, diffId: layer.diffId, size: layer.size } } : {}),
       blobs: counts,
@@ -201,6 +209,13 @@ interface PushContext {
   counts: Record<BlobOutcome, number>;
 }
 
+type PushedManifest = { digest: Digest; size: number; mediaType: string };
+
+/** The media types the result is written in: `--format`, else the base's own. */
+function targetFamily(context: PushContext, mediaType: string): ManifestFamily {
+  return context.request.format ?? familyOf(mediaType);
+}
+
 async function pushAll(context: PushContext, blobs: BlobToPush[]): Promise<void> {
   const outcomes = await pushBlobs(context.target.client, context.target.ref.repository, blobs, {
     concurrency: context.request.concurrency,
@@ -211,10 +226,11 @@ async function pushAll(context: PushContext, blobs: BlobToPush[]): Promise<void>
 }
 
 /** Mutates one image, pushes its blobs, then its manifest under `reference` (a tag or its digest). */
-async function pushChangedImage(context: PushContext, base: RemoteImage, reference: string | 'digest'): Promise<{ digest: Digest; size: number }> {
-  const changed = encodeImage(
-    appendLayer({ manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config }, context.newLayer, context.edits, context.created),
-  );
+async function pushChangedImage(context: PushContext, base: RemoteImage, reference: string | 'digest'): Promise<PushedManifest> {
+  const appended = appendLayer({ manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config }, context.newLayer, context.edits, context.created);
+  const family = targetFamily(context, base.mediaType);
+  const manifest = convertManifest(appended.manifest, family);
+  const changed = encodeImage({ ...appended, manifest, manifestMediaType: manifest.mediaType! });
   const blobs: BlobToPush[] = base.manifest.layers.map((descriptor) => ({
     digest: descriptor.digest as Digest,
     size: descriptor.size,
@@ -229,22 +245,34 @@ async function pushChangedImage(context: PushContext, base: RemoteImage, referen
   blobs.push({ digest: changed.configDigest, size: changed.configBytes.length, content: { kind: 'bytes', bytes: changed.configBytes }, label: 'config' });
   await pushAll(context, blobs);
   const tag = reference === 'digest' ? changed.manifestDigest : reference;
-  const digest = await context.target.client.putManifest(context.target.ref.repository, tag, changed.manifestBytes, base.mediaType);
-  return { digest, size: changed.manifestBytes.length };
+  const digest = await context.target.client.putManifest(context.target.ref.repository, tag, changed.manifestBytes, changed.manifestMediaType);
+  return { digest, size: changed.manifestBytes.length, mediaType: changed.manifestMediaType };
 }
 
-/** Copies an unchanged child manifest (another platform, an attestation) into the destination repository. */
-async function copyUnchangedImage(context: PushContext, child: RemoteImage): Promise<void> {
+/**
+ * Copies a child manifest the change does not touch (another platform, an attestation) into
+ * the destination repository; in other media types when `--format` asks (not attestations,
+ * whose in-toto layers have no Docker type). Returns the replacement when its digest changed.
+ */
+async function copyUnchangedImage(context: PushContext, child: RemoteImage, convert: boolean): Promise<PushedManifest | undefined> {
   const blobs: BlobToPush[] = [child.manifest.config, ...child.manifest.layers].map((descriptor) => ({
     digest: descriptor.digest as Digest,
     size: descriptor.size,
     content: { kind: 'remote', client: child.client, repository: child.repository },
   }));
   await pushAll(context, blobs);
-  await context.target.client.putManifest(context.target.ref.repository, child.digest, child.bytes, child.mediaType);
+  const family = targetFamily(context, child.mediaType);
+  if (!convert || family === familyOf(child.mediaType)) {
+    await context.target.client.putManifest(context.target.ref.repository, child.digest, child.bytes, child.mediaType);
+    return undefined;
+  }
+  const manifest = convertManifest(child.manifest, family);
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  const digest = await context.target.client.putManifest(context.target.ref.repository, sha256Digest(bytes), bytes, manifest.mediaType!);
+  return { digest, size: bytes.length, mediaType: manifest.mediaType! };
 }
 
-async function pushChangedIndex(context: PushContext, base: RemoteIndex): Promise<{ digest: Digest; platforms: string[] }> {
+async function pushChangedIndex(context: PushContext, base: RemoteIndex): Promise<{ digest: Digest; mediaType: string; platforms: string[] }> {
   const wanted = context.request.platforms;
   const runnable = base.index.manifests.filter((descriptor) => !isAttestation(descriptor.platform, descriptor.annotations));
   const selected = runnable.filter((descriptor) => !wanted?.length || wanted.some((spec) => platformMatches(descriptor.platform, spec)));
@@ -256,19 +284,20 @@ async function pushChangedIndex(context: PushContext, base: RemoteIndex): Promis
   }
   if (selected.length === 0) throw new UsageError(`the base index ${context.request.from} lists no runnable image`);
 
-  const replacements = new Map<string, { digest: Digest; size: number; mediaType: string }>();
+  const replacements = new Map<string, PushedManifest>();
   const platforms: string[] = [];
   for (const descriptor of base.index.manifests) {
     const child = await fetchRemoteImage(base, descriptor.digest as Digest);
     if (!selected.includes(descriptor)) {
-      await copyUnchangedImage(context, child);
+      const copied = await copyUnchangedImage(context, child, runnable.includes(descriptor));
+      if (copied) replacements.set(descriptor.digest, copied);
       continue;
     }
-    const pushed = await pushChangedImage(context, child, 'digest');
-    replacements.set(descriptor.digest, { ...pushed, mediaType: child.mediaType });
+    replacements.set(descriptor.digest, await pushChangedImage(context, child, 'digest'));
     platforms.push(descriptor.platform ? formatPlatform(descriptor.platform) : formatPlatform(child.config));
   }
-  const next = replaceIndexChildren(base.index, replacements);
-  const digest = await context.target.client.putManifest(context.target.ref.repository, context.target.ref.tag!, next.bytes, base.mediaType);
-  return { digest, platforms };
+  const mediaType = convertMediaType(base.mediaType, targetFamily(context, base.mediaType));
+  const next = replaceIndexChildren({ ...base.index, mediaType }, replacements);
+  const digest = await context.target.client.putManifest(context.target.ref.repository, context.target.ref.tag!, next.bytes, mediaType);
+  return { digest, mediaType, platforms };
 }

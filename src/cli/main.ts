@@ -271,7 +271,7 @@ export function buildProgram(): Command {
       .option('--expose <PORT[/PROTO]>', 'declare an exposed port (EXPOSE); repeatable', collect, [])
       .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
       .option('--compression-level <0-9>', 'gzip level of the new layer (default 1)')
-      .addOption(new Option('--format <TYPE>', 'media types of an image built --from scratch (other bases keep theirs)').choices(['oci', 'docker'])),
+      .addOption(new Option('--format <TYPE>', "write the result in OCI or Docker v2 schema 2 media types (default: the base's; OCI for scratch)").choices(['oci', 'docker'])),
   )
     .addHelpText(
       'after',

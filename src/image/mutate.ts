@@ -3,7 +3,7 @@ import type { Digest } from '../digest.js';
 import { sha256Digest } from '../digest.js';
 import { UsageError } from '../errors.js';
 import type { Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest, RunConfig } from './manifest.js';
-import { familyOf, gzipLayerMediaType } from './mediatypes.js';
+import { familyOf, gzipLayerMediaType, type ManifestFamily, MediaType } from './mediatypes.js';
 
 /**
  * Pure transforms of manifests and configs: data in, data out, no I/O.
@@ -208,4 +208,38 @@ export function replaceIndexChildren(
 export function creationTime(sourceDateEpoch: number | undefined, now: () => Date = () => new Date()): string {
   if (sourceDateEpoch !== undefined) return new Date(sourceDateEpoch * 1000).toISOString().replace('.000Z', 'Z');
   return now().toISOString();
+}
+
+const DOCKER_FOR_OCI: Record<string, string> = {
+  [MediaType.ociManifest]: MediaType.dockerManifest,
+  [MediaType.ociIndex]: MediaType.dockerManifestList,
+  [MediaType.ociConfig]: MediaType.dockerConfig,
+  [MediaType.ociLayerGzip]: MediaType.dockerLayerGzip,
+  [MediaType.ociLayerNondistributableGzip]: MediaType.dockerForeignLayerGzip,
+};
+const OCI_FOR_DOCKER: Record<string, string> = Object.fromEntries(Object.entries(DOCKER_FOR_OCI).map(([oci, docker]) => [docker, oci]));
+
+/** The media type of the other family that means the same; a type the family cannot express is refused. */
+export function convertMediaType(mediaType: string, family: ManifestFamily): string {
+  if (familyOf(mediaType) === family) return mediaType;
+  const converted = (family === 'docker' ? DOCKER_FOR_OCI : OCI_FOR_DOCKER)[mediaType];
+  if (!converted) {
+    throw new UsageError(`${mediaType} has no ${family === 'docker' ? 'Docker' : 'OCI'} equivalent`, `drop --format ${family}: this image keeps its media types`);
+  }
+  return converted;
+}
+
+/** Fields of an OCI manifest that Docker v2 schema 2 does not have. */
+const OCI_ONLY_FIELDS = ['annotations', 'subject', 'artifactType'] as const;
+
+/** A manifest in the other family's media types; the blobs (config, layers) stay the same bytes. */
+export function convertManifest(manifest: ImageManifest, family: ManifestFamily): ImageManifest {
+  const converted: ImageManifest = {
+    ...manifest,
+    mediaType: convertMediaType(manifest.mediaType ?? MediaType.ociManifest, family),
+    config: { ...manifest.config, mediaType: convertMediaType(manifest.config.mediaType, family) },
+    layers: manifest.layers.map((layer) => ({ ...layer, mediaType: convertMediaType(layer.mediaType, family) })),
+  };
+  if (family === 'docker') for (const field of OCI_ONLY_FIELDS) delete (converted as Record<string, unknown>)[field];
+  return converted;
 }

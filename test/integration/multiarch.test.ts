@@ -150,6 +150,32 @@ describe('imgbuild add on multi-platform bases', () => {
         assert.match(onAmd.stderr, /\/etc\/plugin\.conf is not in .*linux\/amd64/);
       });
 
+      test('--format converts the whole index: every child, the one not changed too', async () => {
+        const other = FORMATS.find((candidate) => candidate.format !== kind.format)!;
+        const target = `converted-${kind.format}/app:1`;
+        const result = await runCli(
+          ['add', '--from', `${registry.host}/${base}`, '--add', 'plugin.conf:/etc/plugin.conf', '--platform', 'linux/arm64', '--format', other.format, '--to', `${registry.host}/${target}`, '-o', 'json'],
+          { cwd: workDir },
+        );
+        assert.equal(result.code, 0, describeResult(result));
+        assert.equal(JSON.parse(result.stdout).mediaType, other.indexMediaType);
+        const index: { mediaType: string; manifests: IndexEntry[] } = await skopeoInspect(target, registry);
+        assert.equal(index.mediaType, other.indexMediaType);
+        assert.deepEqual(index.manifests.map((entry) => entry.platform.architecture), ['amd64', 'arm64']);
+        for (const entry of index.manifests) {
+          assert.equal(entry.mediaType, other.manifestMediaType);
+          const child = await skopeoInspect(`${target.split(':')[0]}@${entry.digest}`, registry);
+          assert.equal(child.mediaType, other.manifestMediaType);
+          for (const layer of child.layers) assert.equal(layer.mediaType, other.layerMediaType);
+        }
+        // amd64 was converted only: its layers are the base's, with no new one.
+        const baseAmd64: IndexEntry = baseIndex.manifests.find((entry) => entry.platform.architecture === 'amd64')!;
+        const baseChild = await skopeoInspect(`${base.split(':')[0]}@${baseAmd64.digest}`, registry);
+        const newAmd64 = await skopeoInspect(`${target.split(':')[0]}@${index.manifests[0]!.digest}`, registry);
+        assert.deepEqual(newAmd64.layers.map((layer: { digest: string }) => layer.digest), baseChild.layers.map((layer: { digest: string }) => layer.digest));
+        assert.equal((await verify(target, 'linux/arm64')).code, 0);
+      });
+
       test('--platform naming a platform the base lacks is a usage error and pushes nothing', async () => {
         const target = `multi-${kind.format}/none:1`;
         const result = await runCli(

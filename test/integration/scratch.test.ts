@@ -63,10 +63,21 @@ describe('imgbuild add --from scratch', () => {
     assert.equal(manifest.layers[0].mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
   });
 
-  test('--format with a real base is a usage error', async () => {
-    const result = await runCli(['add', '--from', `${registry.host}/scratch/docker:1`, '--format', 'oci', '--env', 'A=1', '--to', `${registry.host}/scratch/x:1`]);
-    assert.equal(result.code, 2, describeResult(result));
-    assert.match(result.stderr, /--format applies only to --from scratch/);
+  test('--format oci converts a Docker base: same blobs, OCI media types, still runs', async () => {
+    const result = await runCli(['add', '--from', `${registry.host}/scratch/docker:1`, '--format', 'oci', '--env', 'A=1', '--to', `${registry.host}/scratch/converted:1`]);
+    assert.equal(result.code, 0, describeResult(result));
+    const before = await skopeoInspect('scratch/docker:1', registry);
+    const after = await skopeoInspect('scratch/converted:1', registry);
+    assert.equal(after.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(after.config.mediaType, 'application/vnd.oci.image.config.v1+json');
+    assert.deepEqual(
+      after.layers.map((layer: { mediaType: string; digest: string }) => [layer.mediaType, layer.digest]),
+      before.layers.map((layer: { digest: string }) => ['application/vnd.oci.image.layer.v1.tar+gzip', layer.digest]),
+    );
+    const bundle = path.join(workDir, 'converted-bundle');
+    await umociUnpack(registry, 'scratch/converted:1', bundle);
+    const run = await runcRun(bundle, ['/bin/sh', '-c', 'echo "A=$A"']);
+    assert.equal(run.stdout, 'A=1\n', run.stderr);
   });
 
   test('several --platform with scratch is a usage error', async () => {

@@ -5,6 +5,8 @@ import type { ImageConfig, ImageIndex, ImageManifest } from '../../src/image/man
 import { MediaType } from '../../src/image/mediatypes.js';
 import {
   appendLayer,
+  convertManifest,
+  convertMediaType,
   creationTime,
   describeEdits,
   editRunConfig,
@@ -151,5 +153,26 @@ describe('volumes and exposed ports', () => {
     assert.throws(() => editRunConfig(undefined, { volumes: ['data'] }), /--volume data is not an absolute path/);
     assert.throws(() => editRunConfig(undefined, { expose: ['70000'] }), /--expose 70000 is not PORT/);
     assert.throws(() => editRunConfig(undefined, { expose: ['80/http'] }), /--expose 80\/http/);
+  });
+});
+
+describe('converting between Docker and OCI media types', () => {
+  test('a Docker manifest becomes OCI with the same blobs, and back', () => {
+    const docker = baseImage(MediaType.dockerManifest).manifest;
+    docker.layers = [{ mediaType: MediaType.dockerLayerGzip, digest: digestOf('l'), size: 1 }];
+    const oci = convertManifest(docker, 'oci');
+    assert.equal(oci.mediaType, MediaType.ociManifest);
+    assert.equal(oci.config.mediaType, MediaType.ociConfig);
+    assert.deepEqual(oci.layers, [{ mediaType: MediaType.ociLayerGzip, digest: digestOf('l'), size: 1 }]);
+    const back = convertManifest({ ...oci, annotations: { a: 'b' } }, 'docker');
+    assert.equal(back.mediaType, MediaType.dockerManifest);
+    assert.equal(back.annotations, undefined, 'Docker v2 schema 2 has no annotations');
+    assert.deepEqual(back.layers, docker.layers);
+  });
+
+  test('a type with no equivalent is refused, naming it', () => {
+    assert.equal(convertMediaType(MediaType.ociIndex, 'docker'), MediaType.dockerManifestList);
+    assert.equal(convertMediaType(MediaType.ociLayerGzip, 'oci'), MediaType.ociLayerGzip);
+    assert.throws(() => convertMediaType(MediaType.ociLayerZstd, 'docker'), /tar\+zstd has no Docker equivalent/);
   });
 });

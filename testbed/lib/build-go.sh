@@ -18,17 +18,23 @@ wrapper() { # dir module-requirements...
   { echo "module imgbuild.local/build"; echo; echo "go 1.25.0"; echo; for r in "$@"; do echo "require $r"; done; } > "$dir/go.mod"
 }
 
+# tidy_and_build NAME VERSION SRC OUTFILE PACKAGE [LDFLAGS]: resolve the wrapper module, then one trimmed build
+tidy_and_build() {
+  local name=$1 version=$2 src=$3 outfile=$4 package=$5 ldflags=${6:-}
+  (cd "$src" && { go mod tidy -e >/dev/null 2>&1 || true; }
+   echo "$name $version: building"
+   go build -p "$P" -trimpath -ldflags "-s -w $ldflags" -o "$outfile" "$package")
+  echo "$name $version: built -> $outfile"
+}
+
 build_etcd() {
   local out=$CACHE/etcd-$ETCD_VERSION/bin
   [[ -x $out/etcd ]] && { echo "etcd $ETCD_VERSION: cached"; return; }
-  local src=$CACHE/etcd-$ETCD_VERSION/src; v=$ETCD_VERSION
+  local src=$CACHE/etcd-$ETCD_VERSION/src v=$ETCD_VERSION
   # server/v3's go.mod replaces its sibling modules with ../ paths; pin them here instead.
   wrapper "$src" "go.etcd.io/etcd/server/v3 $v" "go.etcd.io/etcd/api/v3 $v" "go.etcd.io/etcd/client/pkg/v3 $v" "go.etcd.io/etcd/client/v3 $v" "go.etcd.io/etcd/pkg/v3 $v"
   printf '//go:build tools\npackage tools\nimport _ "go.etcd.io/etcd/server/v3"\n' > "$src/tools.go"
-  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true
-   echo "etcd $v: building"
-   go build -p "$P" -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
-  echo "etcd $v: built -> $out/etcd"
+  tidy_and_build etcd "$v" "$src" "$out/etcd" go.etcd.io/etcd/server/v3
 }
 
 build_coredns() {
@@ -37,10 +43,7 @@ build_coredns() {
   local src=$CACHE/coredns-$COREDNS_VERSION/src
   wrapper "$src" "github.com/coredns/coredns $COREDNS_VERSION"
   cp "$HERE/src/coredns/main.go" "$src/main.go"
-  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true
-   echo "coredns $COREDNS_VERSION: building"
-   go build -p "$P" -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$out/coredns" .)
-  echo "coredns $COREDNS_VERSION: built -> $out/coredns"
+  tidy_and_build coredns "$COREDNS_VERSION" "$src" "$out/coredns" . "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
 }
 
 build_kaniko() {
@@ -49,12 +52,8 @@ build_kaniko() {
   local src=$CACHE/kaniko-$KANIKO_VERSION/src
   wrapper "$src" "github.com/GoogleContainerTools/kaniko $KANIKO_VERSION"
   printf '//go:build tools\npackage tools\nimport _ "github.com/GoogleContainerTools/kaniko/cmd/executor"\n' > "$src/tools.go"
-  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true
-   echo "kaniko $KANIKO_VERSION: building"
-   go build -p "$P" -trimpath \
-     -ldflags "-s -w -X github.com/GoogleContainerTools/kaniko/pkg/version.version=$KANIKO_VERSION" \
-     -o "$out/executor" github.com/GoogleContainerTools/kaniko/cmd/executor)
-  echo "kaniko $KANIKO_VERSION: built -> $out/executor"
+  tidy_and_build kaniko "$KANIKO_VERSION" "$src" "$out/executor" github.com/GoogleContainerTools/kaniko/cmd/executor \
+    "-X github.com/GoogleContainerTools/kaniko/pkg/version.version=$KANIKO_VERSION"
 }
 
 build_pause() {

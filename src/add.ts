@@ -92,7 +92,7 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise, request.events?.earlyLayerProgress, abandon.signal))
     : undefined;
   const basePromise: Promise<RemoteImage | RemoteIndex> = fromScratch
-    ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client, request.format))
+    ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client))
     : fetchBase(request);
   let base: RemoteImage | RemoteIndex;
   let layer: BuiltLayer | undefined;

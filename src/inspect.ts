@@ -70,8 +70,9 @@ export async function inspectImage(text: string, clientFor: (registry: string) =
   if (top.kind === 'image') {
     return { reference, digest: top.digest, mediaType: top.mediaType, images: [summarise(top)], raw: top.bytes };
   }
-  const images: ImageSummary[] = [];
-  for (const descriptor of top.index.manifests) images.push(summarise(await fetchRemoteImage(location, descriptor.digest as Digest), descriptor));
+  const images = await Promise.all(
+    top.index.manifests.map(async (descriptor) => summarise(await fetchRemoteImage(location, descriptor.digest as Digest), descriptor)),
+  );
   return {
     reference,
     digest: top.digest,

@@ -225,8 +225,11 @@ async function pushAll(context: PushContext, blobs: BlobToPush[]): Promise<void>
   for (const outcome of outcomes.values()) context.counts[outcome]++;
 }
 
-/** Mutates one image, pushes its blobs, then its manifest under `reference` (a tag or its digest). */
-async function pushChangedImage(context: PushContext, base: RemoteImage, reference: string | 'digest'): Promise<PushedManifest> {
+/**
+ * Mutates one image, pushes its blobs, then its manifest under `tag`, or by its own digest when
+ * there is none (a child of an index). Any word is a valid tag, so no tag value means "by digest".
+ */
+async function pushChangedImage(context: PushContext, base: RemoteImage, tag: string | undefined): Promise<PushedManifest> {
   const appended = appendLayer({ manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config }, context.newLayer, context.edits, context.created);
   const family = targetFamily(context, base.mediaType);
   const manifest = convertManifest(appended.manifest, family);
@@ -244,8 +247,7 @@ async function pushChangedImage(context: PushContext, base: RemoteImage, referen
   }
   blobs.push({ digest: changed.configDigest, size: changed.configBytes.length, content: { kind: 'bytes', bytes: changed.configBytes }, label: 'config' });
   await pushAll(context, blobs);
-  const tag = reference === 'digest' ? changed.manifestDigest : reference;
-  const digest = await context.target.client.putManifest(context.target.ref.repository, tag, changed.manifestBytes, changed.manifestMediaType);
+  const digest = await context.target.client.putManifest(context.target.ref.repository, tag ?? changed.manifestDigest, changed.manifestBytes, changed.manifestMediaType);
   return { digest, size: changed.manifestBytes.length, mediaType: changed.manifestMediaType };
 }
 
@@ -293,7 +295,7 @@ async function pushChangedIndex(context: PushContext, base: RemoteIndex): Promis
       if (copied) replacements.set(descriptor.digest, copied);
       continue;
     }
-    replacements.set(descriptor.digest, await pushChangedImage(context, child, 'digest'));
+    replacements.set(descriptor.digest, await pushChangedImage(context, child, undefined));
     platforms.push(descriptor.platform ? formatPlatform(descriptor.platform) : formatPlatform(child.config));
   }
   const mediaType = convertMediaType(base.mediaType, targetFamily(context, base.mediaType));

@@ -4,7 +4,8 @@ import { formatPlatform } from './image/manifest.js';
 import { hostPlatform, isAttestation, platformMatches, type PlatformSpec } from './image/platform.js';
 import { type FileLookup, readFileFromLayers } from './image/read-file.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteLocation } from './image/remote.js';
-import { manifestReference, parseReference, repositoryName } from './reference.js';
+import { withAbortReported } from './abort.js';
+import { type ImageReference, manifestReference, parseReference, repositoryName } from './reference.js';
 import type { RegistryClient } from './registry/client.js';
 
 export interface ReadFileResult {
@@ -30,20 +31,28 @@ async function selectImage(location: RemoteLocation, reference: string, platform
   return fetchRemoteImage(location, match.digest as Digest);
 }
 
-/** Reads a file out of an image in the registry without pulling it: only the layers needed. */
+/**
+ * Reads a file out of an image in the registry without pulling it: only the layers needed.
+ * `signal` stops the requests in flight and rejects with an AbortedError.
+ */
 export async function readFileFromImage(
   text: string,
   pathInImage: string,
   clientFor: (registry: string) => RegistryClient,
   platform?: PlatformSpec,
+  options: { signal?: AbortSignal } = {},
 ): Promise<ReadFileResult> {
   const ref = parseReference(text);
-  const location: RemoteLocation = { client: clientFor(ref.registry), repository: ref.repository };
+  const location: RemoteLocation = { client: clientFor(ref.registry), repository: ref.repository, signal: options.signal };
+  return withAbortReported(readFromLocation(ref, location, pathInImage, platform), options.signal, `reading ${pathInImage} from ${text}`);
+}
+
+async function readFromLocation(ref: ImageReference, location: RemoteLocation, pathInImage: string, platform: PlatformSpec | undefined): Promise<ReadFileResult> {
   const image = await selectImage(location, manifestReference(ref), platform);
   let layersRead = 0;
   const lookup = await readFileFromLayers(image.manifest, async (digest) => {
     layersRead++;
-    return location.client.openBlob(location.repository, digest);
+    return location.client.openBlob(location.repository, digest, location.signal);
   }, pathInImage);
   return {
     reference: `${repositoryName(ref)}@${image.digest}`,

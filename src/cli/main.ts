@@ -10,7 +10,7 @@ import { parsePlatform } from '../image/platform.js';
 import { inspectImage } from '../inspect.js';
 import { parseReference } from '../reference.js';
 import { readFileFromImage } from '../verify.js';
-import { createContext, type CommandContext, type RegistryFlags } from './context.js';
+import { createContext, type CommandContext, exitCodeForSignal, type RegistryFlags } from './context.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
 
 const VERSION = '0.1.0';
@@ -46,6 +46,11 @@ async function withContext<T>(flags: RegistryFlags, credentialRegistry: string |
   const context = await createContext(flags, credentialRegistry);
   try {
     return await run(context);
+  } catch (error) {
+    // Whatever the interrupted work ended with, the interrupt is what the user needs to hear.
+    const signal = context.interruptedBy;
+    if (signal) throw new ImgbuildError(`interrupted (${signal}): stopped and cleaned up`, { exitCode: exitCodeForSignal(signal), cause: error });
+    throw error;
   } finally {
     await context.close();
   }
@@ -107,7 +112,6 @@ async function runAdd(flags: AddFlags): Promise<void> {
         chmod: flags.chmod === undefined ? undefined : parseChmod(flags.chmod),
         chown: flags.chown === undefined ? undefined : parseChown(flags.chown),
         compressionLevel: level,
-        tmpDir: context.workDir(),
       },
       edits: {
         workdir: flags.workdir,
@@ -123,6 +127,8 @@ async function runAdd(flags: AddFlags): Promise<void> {
       format: flags.format,
       sourceDateEpoch: sourceDateEpoch(),
       clientFor: context.clientFor,
+      tmpDir: context.workDir(),
+      signal: context.signal,
       logger: context.logger,
       events: process.stderr.isTTY && !flags.quiet ? terminalProgress() : undefined,
     });
@@ -146,7 +152,7 @@ interface InspectFlags extends RegistryFlags {
 async function runInspect(reference: string, flags: InspectFlags): Promise<void> {
   const ref = parseReference(reference);
   await withContext(flags, ref.registry, async (context) => {
-    const result = await inspectImage(reference, context.clientFor);
+    const result = await inspectImage(reference, context.clientFor, { signal: context.signal });
     if (flags.raw) {
       process.stdout.write(result.raw);
       return;
@@ -205,7 +211,7 @@ async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
   }
   const ref = parseReference(reference);
   await withContext(flags, ref.registry, async (context) => {
-    const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined);
+    const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined, { signal: context.signal });
     const lookup = result.lookup;
     const matches = lookup.found && (expected === undefined || lookup.content.equals(expected));
     if (flags.output === 'json') {

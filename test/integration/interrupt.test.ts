@@ -15,6 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { addToImage } from '../../src/add.js';
 import { AbortedError } from '../../src/errors.js';
+import { inspectImage } from '../../src/inspect.js';
+import { readFileFromImage } from '../../src/verify.js';
 import { parseAddSpec } from '../../src/image/layer.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { describeResult, ensureCliBuilt, startCli, type RunningCli } from '../helpers/cli.js';
@@ -177,4 +179,27 @@ describe('an interrupted copy between registries', () => {
       await rm(scratch, { recursive: true, force: true });
     }
   });
+
+  // A request the registry never answers (held by the proxy) is what only an abort can end.
+  for (const [what, kind, read] of [
+    ['inspectImage', 'manifest', (signal: AbortSignal, clientFor: (host: string) => RegistryClient) => inspectImage(`${proxy.host}/small/base:1`, clientFor, { signal })],
+    ['readFileFromImage', 'blob', (signal: AbortSignal, clientFor: (host: string) => RegistryClient) => readFileFromImage(`${proxy.host}/small/base:1`, '/etc/passwd', clientFor, undefined, { signal })],
+  ] as const) {
+    test(`${what} with an AbortSignal: a request left unanswered is cut and the call rejects with AbortedError`, { timeout: WAIT_MS }, async () => {
+      await pushBaseImage(destination, 'small/base:1');
+      const held = new Promise<void>((resolve) => (release = resolve));
+      proxy.failNext({ method: 'GET', kind, status: 503, until: held });
+      const client = new RegistryClient(proxy.host);
+      try {
+        const controller = new AbortController();
+        const reading = read(controller.signal, () => client);
+        reading.catch(() => {});
+        while (proxy.count({ method: 'GET', kind }) === 0) await sleep(10);
+        controller.abort();
+        await assert.rejects(reading, AbortedError);
+      } finally {
+        await client.close();
+      }
+    });
+  }
 });

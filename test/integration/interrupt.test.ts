@@ -180,6 +180,34 @@ describe('an interrupted copy between registries', () => {
     }
   });
 
+  test('addToImage aborted during a one-request upload: the session it opened is closed too', { timeout: WAIT_MS }, async () => {
+    const repository = 'aborted/monolithic';
+    await pushBaseImage(destination, 'small/base:1');
+    const held = new Promise<void>((resolve) => (release = resolve));
+    proxy.failNext({ kind: 'upload-complete', path: new RegExp(`^/v2/${repository}/`), status: 503, until: held });
+    const client = new RegistryClient(proxy.host);
+    try {
+      const controller = new AbortController();
+      const adding = addToImage({
+        from: `${proxy.host}/small/base:1`,
+        to: `${proxy.host}/${repository}:1`,
+        adds: [parseAddSpec(`${path.join(workDir, 'hello.txt')}:/hello.txt`)],
+        clientFor: () => client,
+        concurrency: 1,
+        signal: controller.signal,
+      });
+      adding.catch(() => {});
+      while (proxy.count({ kind: 'upload-complete', path: new RegExp(`^/v2/${repository}/`) }) === 0) await sleep(10);
+      controller.abort();
+      await assert.rejects(adding, AbortedError);
+      const [cut] = proxy.matching({ kind: 'upload-complete', path: new RegExp(`^/v2/${repository}/`) });
+      const deleted = proxy.matching({ kind: 'upload-cancel', path: new RegExp(`^/v2/${repository}/`) }).filter((entry) => entry.status === 204).map(sessionOf);
+      assert.deepEqual(deleted, [sessionOf(cut!)]);
+    } finally {
+      await client.close();
+    }
+  });
+
   // A request the registry never answers (held by the proxy) is what only an abort can end.
   for (const [what, kind, read] of [
     ['inspectImage', 'manifest', (signal: AbortSignal, clientFor: (host: string) => RegistryClient) => inspectImage(`${proxy.host}/small/base:1`, clientFor, { signal })],

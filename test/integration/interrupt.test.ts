@@ -138,6 +138,43 @@ describe('an interrupted copy between registries', () => {
     });
   }
 
+  // Cleanup that cannot finish (the registry never answers the DELETE) must not hold the command:
+  // a second Ctrl-C ends it at once, and without one it ends after its cleanup limit. Either way
+  // the work dir, and the copy in it, is removed.
+  for (const second of [true, false]) {
+    test(`SIGINT while the registry never answers the DELETE: ${second ? 'a second SIGINT exits at once' : 'the CLI exits after its cleanup limit'}, TMPDIR left empty`, async () => {
+      const repository = `stuck/${second ? 'twice' : 'once'}`;
+      const old = await pushBaseImage(destination, `${repository}:current`, { extraFiles: { '/etc/old': 'old\n' } });
+      const scratch = await mkdtemp(path.join(tmpdir(), 'imgbuild-interrupt-tmp-'));
+      let cli: RunningCli | undefined;
+      try {
+        holdSecondChunk(repository);
+        proxy.failNext({ kind: 'upload-cancel', path: new RegExp(`^/v2/${repository}/`), status: 503, until: new Promise(() => {}) });
+        cli = await startCli(
+          ['add', '--from', `${source.host}/${BASE}`, '--add', 'hello.txt:/hello.txt', '--to', `${proxy.host}/${repository}:current`],
+          { cwd: workDir, env: { TMPDIR: scratch }, timeoutMs: WAIT_MS },
+        );
+        let ended = false;
+        cli.result.then(() => (ended = true), () => (ended = true));
+        await waitForCopyInFlight(repository, scratch, () => ended);
+        cli.child.kill('SIGINT');
+        while (proxy.count({ kind: 'upload-cancel', path: new RegExp(`^/v2/${repository}/`) }) === 0) {
+          assert.ok(!ended, 'the CLI ended before it tried to close the upload session');
+          await sleep(10);
+        }
+        if (second) cli.child.kill('SIGINT');
+        const result = await cli.result;
+        assert.equal(result.code, 130, describeResult(result));
+        assert.match(result.stderr, second ? /interrupted again \(SIGINT\): exiting without waiting/ : /cleanup did not finish within \d+ s; exiting/);
+        assert.deepEqual(await readdir(scratch), [], `left behind in TMPDIR:\n${describeResult(result)}`);
+        assert.equal((await skopeoInspect(`${repository}:current`, destination, 'summary')).Digest, old.digest);
+      } finally {
+        cli?.child.kill('SIGKILL');
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+  }
+
   test('addToImage with an AbortSignal: rejects with AbortedError after closing the session and removing the copy', async () => {
     const repository = 'aborted/library';
     const old = await pushBaseImage(destination, `${repository}:current`, { extraFiles: { '/etc/old': 'old\n' } });

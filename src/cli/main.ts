@@ -23,7 +23,7 @@ function registryOptions(command: Command): Command {
   return command
     .option('--insecure', 'allow plain HTTP and skip TLS certificate checks for the registries named')
     .option('--ca-file <PEM>', 'trust the CA certificates in this PEM file for TLS')
-    .option('--cert-dir <DIR>', 'trust the *.crt CA certificates in this directory (as skopeo --cert-dir); certs.d/<host:port>/ of docker and podman and the system bundle are trusted without it')
+    .option('--cert-dir <DIR>', 'trust the *.crt CA certificates in this directory (as skopeo --cert-dir); certs.d/<host:port>/ of docker and podman and the system bundle ($SSL_CERT_FILE if set) are trusted without it')
     .option('--username <NAME>', 'user for the registry of the image written or read (--to for add), with --password-stdin; otherwise docker config and credential helpers are used')
     .option('--password-stdin', 'read the password for --username from standard input')
     .addOption(new Option('-o, --output <FORMAT>', 'result format on stdout').choices(['text', 'json']).default('text'))

@@ -48,7 +48,7 @@ describe('readFileFromLayers', () => {
     const img = await image([{ name: 'etc/motd', content: 'old' }], [{ name: 'unrelated', content: 'x' }], [{ name: './etc/motd', content: 'new' }]);
     const result = await readFileFromLayers(img.manifest, img.open, '/etc/motd');
     assert.ok(result.found);
-    assert.equal(result.content.toString(), 'new');
+    assert.equal(result.content?.toString(), 'new');
     assert.equal(result.layerIndex, 2);
     assert.deepEqual(img.opened, [2]);
   });
@@ -57,7 +57,7 @@ describe('readFileFromLayers', () => {
     const img = await image([{ name: 'opt/app/hello.txt', content: 'hi\n' }], [{ name: 'other', content: '' }]);
     const result = await readFileFromLayers(img.manifest, img.open, '/opt/app/hello.txt');
     assert.ok(result.found);
-    assert.equal(result.content.toString(), 'hi\n');
+    assert.equal(result.content?.toString(), 'hi\n');
     assert.deepEqual(img.opened, [1, 0]);
   });
 
@@ -81,7 +81,7 @@ describe('readFileFromLayers', () => {
     assert.equal((await readFileFromLayers(img.manifest, img.open, '/data/a')).found, false);
     const b = await readFileFromLayers(img.manifest, img.open, '/data/b');
     assert.ok(b.found);
-    assert.equal(b.content.toString(), 'upper-b');
+    assert.equal(b.content?.toString(), 'upper-b');
   });
 
   test('symlinks are followed, relative and absolute', async () => {
@@ -91,7 +91,7 @@ describe('readFileFromLayers', () => {
     );
     const result = await readFileFromLayers(img.manifest, img.open, '/etc/abs');
     assert.ok(result.found);
-    assert.equal(result.content.toString(), 'real');
+    assert.equal(result.content?.toString(), 'real');
   });
 
   test('absent files and directories are reported as such', async () => {

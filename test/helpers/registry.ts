@@ -383,3 +383,26 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     logs: () => logText,
   };
 }
+
+/** Where the registry's filesystem driver keeps the bytes of a blob (manifests included). */
+export function storedBlobFile(registry: Pick<RunningRegistry, 'dataDir'>, digest: string): string {
+  const hex = digest.replace(/^sha256:/, '');
+  return path.join(registry.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+}
+
+/**
+ * Rewrites a stored blob in place, as disk rot or a tampering operator would: the registry
+ * goes on serving it under its old digest. Returns a function that puts the original back.
+ */
+export async function alterStoredBlob(
+  registry: Pick<RunningRegistry, 'dataDir'>,
+  digest: string,
+  alter: (bytes: Buffer) => Buffer,
+): Promise<() => Promise<void>> {
+  const file = storedBlobFile(registry, digest);
+  const original = await readFile(file);
+  const altered = alter(original);
+  if (altered.equals(original)) throw new Error(`alterStoredBlob: the alteration left ${digest} unchanged`);
+  await writeFile(file, altered);
+  return () => writeFile(file, original);
+}

@@ -3,7 +3,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { type Digest, DigestingStream } from '../digest.js';
-import { DigestMismatchError, UsageError } from '../errors.js';
+import { DigestMismatchError, ImgbuildError, RegistryError, UsageError } from '../errors.js';
 import type { ImageManifest } from './manifest.js';
 import { isGzipLayer } from './mediatypes.js';
 
@@ -96,19 +96,42 @@ interface LayerToScan {
   diffId?: string;
 }
 
+function unreadableLayer(digest: Digest, format: 'gzip' | 'tar', cause: Error): RegistryError {
+  return new RegistryError(`layer ${digest} is not a valid ${format === 'gzip' ? 'gzip stream' : 'tar archive'} (${cause.message})`, {
+    hint: 'the layer is corrupt in the registry or was altered on the way; push the image again',
+    cause,
+  });
+}
+
 /**
  * Chains the layer's byte stages (blob, gunzip, diff_id check) into the tar parser. A failing
- * stage (a digest that does not match, corrupt gzip) fails the parser, so the scan throws; the
- * parser finishes only after the last stage has ended, i.e. after every check passed.
+ * stage (a digest that does not match, corrupt gzip, a broken connection) fails the parser with
+ * that stage's error, so the scan throws it; the parser finishes only after the last stage has
+ * ended, i.e. after every check passed. Returns the errors that came from the stages.
  */
-function feedTarParser(layer: LayerToScan, extract: tar.Extract): void {
+function feedTarParser(layer: LayerToScan, extract: tar.Extract): WeakSet<Error> {
+  const stageErrors = new WeakSet<Error>();
+  const fail = (error: Error) => {
+    stageErrors.add(error);
+    extract.destroy(error);
+  };
   const stages: Readable[] = [layer.stream];
-  if (layer.gzipped) stages.push(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }));
-  if (layer.gzipped && layer.diffId !== undefined) stages.push(new DigestingStream(layer.diffId, `layer ${layer.digest} uncompressed (diff_id)`));
-  for (const stage of stages) stage.on('error', (error) => extract.destroy(error));
+  layer.stream.on('error', fail);
+  if (layer.gzipped) {
+    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+    // zlib's own words ("incorrect data check") do not say which blob; this does.
+    gunzip.on('error', (error) => fail(unreadableLayer(layer.digest, 'gzip', error)));
+    stages.push(gunzip);
+    if (layer.diffId !== undefined) {
+      const diffIdCheck = new DigestingStream(layer.diffId, `layer ${layer.digest} uncompressed (diff_id)`);
+      diffIdCheck.on('error', fail);
+      stages.push(diffIdCheck);
+    }
+  }
   let last = stages[0]!;
   for (const next of stages.slice(1)) last = last.pipe(next as unknown as NodeJS.WritableStream) as unknown as Readable;
   last.pipe(extract as unknown as NodeJS.WritableStream);
+  return stageErrors;
 }
 
 /**
@@ -128,20 +151,29 @@ async function scanLayer(layer: LayerToScan, target: string, sink: FileContentSi
   let hidden = false;
   let own: LayerVerdict | undefined;
   const extract = tar.extract();
-  feedTarParser(layer, extract);
+  const stageErrors = feedTarParser(layer, extract);
   const hardLinks = new Map<string, string>();
+  let sinkFailed = false;
+  const toSink = async (step: () => void | Promise<void>) => {
+    try {
+      await step();
+    } catch (error) {
+      sinkFailed = true;
+      throw error;
+    }
+  };
   try {
     for await (const entry of extract) {
       const name = entryPath(entry.header.name);
       const type = entry.header.type;
       if (type === 'link' && entry.header.linkname) hardLinks.set(name, entryPath(entry.header.linkname));
       if (name === target) {
-        await sink.reset();
+        await toSink(() => sink.reset());
         if (type === 'file' || type === 'contiguous-file') {
           let size = 0;
           for await (const chunk of entry) {
             size += (chunk as Buffer).length;
-            await sink.write(chunk as Buffer);
+            await toSink(() => sink.write(chunk as Buffer));
           }
           own = { kind: 'file', size, mode: entry.header.mode ?? 0 };
           continue;
@@ -154,6 +186,9 @@ async function scanLayer(layer: LayerToScan, target: string, sink: FileContentSi
       }
       entry.resume();
     }
+  } catch (error) {
+    if (sinkFailed || stageErrors.has(error as Error) || error instanceof ImgbuildError) throw error;
+    throw unreadableLayer(layer.digest, 'tar', error as Error);
   } finally {
     extract.destroy();
     layer.stream.destroy();

@@ -80,6 +80,8 @@ export interface ContentSpoolOptions {
   spoolDir: () => string;
   /** Also compute the file's sha256 (costs a pass over the bytes). */
   sha256?: boolean;
+  /** Keep the content only up to this size (a bigger file is only counted and hashed). */
+  keepAtMost?: number;
 }
 
 export interface SpooledContent {
@@ -94,6 +96,8 @@ export interface SpooledContent {
 
 export class ContentSpool implements FileContentSink {
   private received = 0;
+  /** More than keepAtMost bytes came: the content is gone, only size and hash remain. */
+  private dropped = false;
   private firstDifference: number | undefined;
   private held: Buffer[] = [];
   private heldBytes = 0;
@@ -117,12 +121,19 @@ export class ContentSpool implements FileContentSink {
       this.firstDifference = this.received + at;
       keepFrom = at;
     }
-    await this.keep(chunk.subarray(keepFrom));
     this.received += chunk.length;
+    if (this.received > (this.options.keepAtMost ?? Infinity)) {
+      this.dropped = true;
+      this.held = [];
+      this.heldBytes = 0;
+      return;
+    }
+    await this.keep(chunk.subarray(keepFrom));
   }
 
   async reset(): Promise<void> {
     this.received = 0;
+    this.dropped = false;
     this.firstDifference = undefined;
     this.held = [];
     this.heldBytes = 0;
@@ -169,6 +180,7 @@ export class ContentSpool implements FileContentSink {
 
   /** The file in order: the prefix that equals the expected content, then what was kept. */
   private async *pieces(): AsyncGenerator<Buffer> {
+    if (this.dropped) throw new Error(`the content was not kept: it is larger than ${this.options.keepAtMost} bytes`);
     const expected = this.options.expected;
     const prefix = expected ? (this.firstDifference ?? this.received) : 0;
     for (let position = 0; position < prefix; position += BLOCK_BYTES) {

@@ -207,7 +207,8 @@ async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
     await withContext(flags, ref.registry, async (context) => {
       // The file's bytes wait in the spool until every layer read has passed its digest checks:
       // nothing reaches stdout before that, so what is printed is what the image holds.
-      const spool = new ContentSpool({ expected, spoolDir: () => context.workDir(), sha256: flags.output === 'json' });
+      const json = flags.output === 'json';
+      const spool = new ContentSpool({ expected, spoolDir: () => context.workDir(), sha256: json, ...(json ? { keepAtMost: JSON_CONTENT_LIMIT } : {}) });
       try {
         await verifyWithSpool(reference, flags, context, spool);
       } finally {
@@ -329,8 +330,13 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
       .option('--platform <OS/ARCH>', 'platform of a multi-platform image (default: this machine)'),
   )
     .description(
-      'Read a file from the image without pulling it: layers are read top down (whiteouts honoured),\n' +
-        'only as far as needed. Prints the file on stdout; exits 1 when it is absent or differs.',
+      'Read a file from the image without pulling it: layers are read top down\n' +
+        '(whiteouts honoured), only as far as needed. Each layer read is read to its\n' +
+        'end and checked against its digest and diff_id before anything is printed;\n' +
+        'meanwhile the file waits in a temp file (with --expect-*, only the bytes that\n' +
+        'differ from the expected content), so memory stays flat. Then the file goes\n' +
+        'to stdout (-o json: size, sha256, and the content up to 1 MiB). Exits 1 when\n' +
+        'a layer does not match its digest, or the file is absent or differs.',
     )
     .addHelpText('after', '\nExamples:\n  imgbuild verify localhost:5000/new-kaniko-image:latest --file /opt/app/hello.txt --expect-file ./hello.txt')
     .action(runVerify);

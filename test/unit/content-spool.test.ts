@@ -87,6 +87,19 @@ describe('ContentSpool', () => {
     assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('content-')), []);
   });
 
+  test('keepAtMost: a bigger file is counted and hashed, never spooled', async () => {
+    const content = randomBytes(3 * MiB);
+    const spool = new ContentSpool({ spoolDir, sha256: true, keepAtMost: MiB });
+    spoolDirAsked = 0;
+    await feed(spool, content);
+    assert.deepEqual(spool.result(), { size: content.length, sha256: sha256Digest(content) });
+    assert.equal(spoolDirAsked, 0);
+    await assert.rejects(spool.toBuffer(), /not kept/);
+    const small = new ContentSpool({ spoolDir, keepAtMost: MiB });
+    await feed(small, Buffer.from('small'));
+    assert.equal((await small.toBuffer()).toString(), 'small');
+  });
+
   test('reset forgets what came before, in memory and on disk', async () => {
     for (const first of [Buffer.from('short'), randomBytes(2 * MiB)]) {
       const spool = new ContentSpool({ spoolDir, sha256: true });

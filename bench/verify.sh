@@ -51,34 +51,7 @@ else
   IMGBUILD_BUILD="dist/imgbuild.mjs sha256 $(sha256sum "$WORK/imgbuild.mjs" | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/imgbuild.mjs" +%Y-%m-%dT%H:%M:%SZ)"
 fi
 
-# ---- registry: Debian's distribution registry, plain HTTP on a free loopback port ----------
-PORT=$(node -e 'const s = require("node:net").createServer();
-  s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
-REGISTRY=127.0.0.1:$PORT
-cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry-storage
-http:
-  addr: $REGISTRY
-EOF
-/usr/bin/docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REGISTRY_PID=$!
-for _ in $(seq 50); do
-  curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null && break
-  kill -0 "$REGISTRY_PID" 2>/dev/null || break
-  sleep 0.2
-done
-curl -fsS -o /dev/null "http://$REGISTRY/v2/" || {
-  cat "$WORK/registry.log" >&2
-  fail_usage "the registry did not start on $REGISTRY"
-}
-
+start_registry "$WORK/registry.log"
 progress "registry on $REGISTRY; writing $SIZE of random bytes"
 PAYLOAD=$WORK/payload.bin
 head -c "$BYTES" /dev/urandom >"$PAYLOAD"

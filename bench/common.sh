@@ -18,3 +18,44 @@ BENCH_APT_NEEDS=(
   /usr/bin/skopeo:skopeo
   /bin/busybox:busybox-static
 )
+
+# ---- registry (for the scripts that source this file) -------------------------------------
+# Needs WORK (a temp dir the caller removes). Sets REGISTRY (host:port) and REGISTRY_PID; the
+# caller kills it on exit. Argument: the file for the registry's log.
+free_port() {
+  node -e 'const s = require("node:net").createServer();
+    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+start_registry() {
+  local log=$1 port
+  port=$(free_port)
+  mkdir -p "$WORK/registry-storage"
+  # Request logging off: it costs CPU on every request, for every tool alike.
+  cat >"$WORK/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry-storage
+http:
+  addr: 127.0.0.1:$port
+EOF
+  /usr/bin/docker-registry serve "$WORK/registry.yml" >"$log" 2>&1 &
+  REGISTRY_PID=$!
+  REGISTRY=127.0.0.1:$port
+  local attempt
+  for attempt in $(seq 50); do
+    if curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$REGISTRY_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "bench: the registry did not start on $REGISTRY; its log:" >&2
+  cat "$log" >&2
+  exit 1
+}

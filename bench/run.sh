@@ -109,44 +109,7 @@ elif has_tool imgbuild; then
   IMGBUILD_BUILD="dist/imgbuild.mjs sha256 $(sha256sum "$WORK/imgbuild.mjs" | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/imgbuild.mjs" +%Y-%m-%dT%H:%M:%SZ)"
 fi
 
-# ---- registry ----------------------------------------------------------------------------
-free_port() {
-  node -e 'const s = require("node:net").createServer();
-    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-start_registry() {
-  local port
-  port=$(free_port)
-  mkdir -p "$WORK/registry-storage"
-  # Request logging off: it costs CPU on every request, for every tool alike.
-  cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry-storage
-http:
-  addr: 127.0.0.1:$port
-EOF
-  /usr/bin/docker-registry serve "$WORK/registry.yml" >"$LOGS/registry.log" 2>&1 &
-  REGISTRY_PID=$!
-  REGISTRY=127.0.0.1:$port
-  local attempt
-  for attempt in $(seq 50); do
-    if curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$REGISTRY_PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  echo "bench: the registry did not start on $REGISTRY; its log:" >&2
-  cat "$LOGS/registry.log" >&2
-  exit 1
-}
+# ---- registry: start_registry from common.sh ------------------------------------------------
 
 crane() { "$CRANE_BIN" --insecure "$@"; }
 
@@ -296,7 +259,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 SECONDS=0
 
-start_registry
+start_registry "$LOGS/registry.log"
 progress "registry on $REGISTRY (pid $REGISTRY_PID); logs in $LOGS"
 for file in $FILES; do
   prepare_payload "$file"

@@ -21,7 +21,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
-import { DigestingStream, type Digest } from '../digest.js';
+import type { Digest } from '../digest.js';
+import { DigestWorker, OffThreadDigestingStream } from './offthread-digest.js';
 import { AdaptiveGzip } from './adaptive-gzip.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { encodeTarHeader, ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
@@ -249,15 +250,19 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
     });
   }
 
-  const tarHash = new DigestingStream();
+  // Both digests on one worker thread when the layer is big (see offthread-digest.ts).
+  const digestWorker = new DigestWorker();
+  const tarHash = new OffThreadDigestingStream(digestWorker);
   const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
-  const blobHash = new DigestingStream();
+  const blobHash = new OffThreadDigestingStream(digestWorker);
   try {
     await pipeline(tarChunks(entries, options), tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
   } catch (error) {
     await handle.close().catch(() => {});
     await rm(blobPath, { force: true });
     throw error;
+  } finally {
+    await digestWorker.close();
   }
 
   let disposed = false;

@@ -248,6 +248,8 @@ export function compareTarPaths(a: string, b: string): number {
  * which puts every directory before its contents.
  */
 export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): PlannedEntry[] {
+  // One walk gives unique paths under one root, so there is nothing to merge or refuse.
+  if (perSpec.length === 1) return [...perSpec[0]!].sort((a, b) => compareTarPaths(a.path, b.path));
   const byPath = new Map<string, PlannedEntry>();
   for (const entries of perSpec) {
     for (const entry of entries) {

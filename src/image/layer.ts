@@ -22,7 +22,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
 import type { Digest } from '../digest.js';
-import { DigestWorker, OffThreadDigestingStream } from './offthread-digest.js';
+import { DigestWorker, OFF_THREAD_WORTH, OffThreadDigestingStream } from './offthread-digest.js';
 import { AdaptiveGzip } from './adaptive-gzip.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { encodeTarHeader, ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
@@ -161,6 +161,13 @@ function toHeaderFields(entry: PlannedEntry, options: LayerOptions): TarHeaderFi
   return fields;
 }
 
+/** About how long the tar will be (PAX headers left out): a header and padded contents per entry. */
+function plannedTarBytes(entries: readonly PlannedEntry[]): number {
+  let total = 1024;
+  for (const entry of entries) total += 512 + (entry.kind === 'file' ? Math.ceil(entry.size / 512) * 512 : 0);
+  return total;
+}
+
 /** Tar bytes in chunks of TAR_CHUNK_SIZE; the event loop gets a turn after each chunk. */
 async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOptions): AsyncGenerator<Buffer> {
   const writer = new TarChunkWriter(TAR_CHUNK_SIZE);
@@ -251,7 +258,7 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
   }
 
   // Both digests on one worker thread when the layer is big (see offthread-digest.ts).
-  const digestWorker = new DigestWorker();
+  const digestWorker = plannedTarBytes(entries) >= OFF_THREAD_WORTH ? new DigestWorker() : undefined;
   const tarHash = new OffThreadDigestingStream(digestWorker);
   const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
   const blobHash = new OffThreadDigestingStream(digestWorker);
@@ -262,7 +269,7 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
     await rm(blobPath, { force: true });
     throw error;
   } finally {
-    await digestWorker.close();
+    await digestWorker?.close();
   }
 
   let disposed = false;

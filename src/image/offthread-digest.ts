@@ -1,14 +1,14 @@
 // SHA-256 of a stream computed on a worker thread, so the main thread is free to read files
-// and feed the compressor while the layer is hashed. A worker costs a few tens of
-// milliseconds to start, so a stream is hashed in place until it has passed a threshold;
-// only a bigger one starts (or joins) the worker, handing over the bytes held until then.
-import { createHash } from 'node:crypto';
+// and feed the compressor while the layer is hashed. A worker costs tens of milliseconds of
+// CPU to start, as much as hashing some 60 MB, so callers use it only for big streams
+// (see OFF_THREAD_WORTH).
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../digest.js';
 
-/** Bytes a stream holds before it moves its hashing to the worker. */
-export const OFF_THREAD_THRESHOLD = 8 * 1024 * 1024;
+/** Stream size from which hashing on the worker pays for starting it. */
+export const OFF_THREAD_WORTH = 64 * 1024 * 1024;
 /** Bytes sent to the worker and not yet hashed before a stream waits for it. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
@@ -87,19 +87,21 @@ export class DigestWorker {
 }
 
 /**
- * A pass-through stream that hashes what flows through it, like DigestingStream, on the
- * shared worker once more than OFF_THREAD_THRESHOLD bytes have passed.
+ * A pass-through stream that hashes what flows through it, like DigestingStream: on the
+ * worker when one is given, else in place.
  */
 export class OffThreadDigestingStream extends Transform {
   private byteCount = 0;
-  private held: Buffer[] = [];
-  private channel: ReturnType<DigestWorker['open']> | undefined;
+  private readonly local: Hash | undefined;
+  private readonly channel: ReturnType<DigestWorker['open']> | undefined;
   private queued = 0;
   private wake: (() => void) | undefined;
   private result: Digest | undefined;
 
-  constructor(private readonly worker: DigestWorker) {
+  constructor(worker?: DigestWorker) {
     super();
+    if (worker) this.channel = worker.open((reply) => this.onReply(reply));
+    else this.local = createHash('sha256');
   }
 
   get size(): number {
@@ -112,13 +114,13 @@ export class OffThreadDigestingStream extends Transform {
     return this.result;
   }
 
-  private onReply = (reply: Reply): void => {
+  private onReply(reply: Reply): void {
     if (reply.hashed !== undefined) this.queued -= reply.hashed;
     if (reply.hex !== undefined) this.result = `sha256:${reply.hex}`;
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
-  };
+  }
 
   private async waitFor(done: () => boolean): Promise<void> {
     while (!done()) {
@@ -130,19 +132,14 @@ export class OffThreadDigestingStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.byteCount += chunk.length;
-    if (this.channel) {
-      this.channel.send(chunk);
-      this.queued += chunk.length;
-    } else {
-      this.held.push(chunk);
-      if (this.byteCount > OFF_THREAD_THRESHOLD) {
-        this.channel = this.worker.open(this.onReply);
-        for (const piece of this.held) this.channel.send(piece);
-        this.queued += this.byteCount;
-        this.held = [];
-      }
-    }
     this.push(chunk);
+    if (!this.channel) {
+      this.local!.update(chunk);
+      callback();
+      return;
+    }
+    this.channel.send(chunk);
+    this.queued += chunk.length;
     if (this.queued <= MAX_QUEUED_BYTES) {
       callback();
       return;
@@ -152,10 +149,7 @@ export class OffThreadDigestingStream extends Transform {
 
   override _flush(callback: TransformCallback): void {
     if (!this.channel) {
-      const hash = createHash('sha256');
-      for (const piece of this.held) hash.update(piece);
-      this.held = [];
-      this.result = `sha256:${hash.digest('hex')}`;
+      this.result = `sha256:${this.local!.digest('hex')}`;
       callback();
       return;
     }

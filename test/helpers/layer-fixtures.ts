@@ -109,3 +109,12 @@ async function chmodDirectories(root: string, mode: number): Promise<void> {
     await chmodDirectories(path.join(root, child.name), mode);
   }
 }
+
+/** `mebibytes` MiB of base64 text: one seeded MiB repeated, cheap to write at any size. */
+export async function writeRepeatedText(filePath: string, mebibytes: number): Promise<void> {
+  await mkdir(path.dirname(filePath), { recursive: true });
+  const block = seededBase64(`repeated-${mebibytes}`, 1024 * 1024);
+  await writeFile(filePath, Buffer.concat(Array.from({ length: mebibytes }, () => block)));
+  await chmod(filePath, 0o644);
+  await utimes(filePath, 1_600_000_000, 1_600_000_000);
+}

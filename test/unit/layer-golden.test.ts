@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildLayer, parseAddSpec, type LayerOptions } from '../../src/image/layer.js';
-import { pinMtimes, writeManySmallFiles, writeMixedTree } from '../helpers/layer-fixtures.js';
+import { pinMtimes, writeManySmallFiles, writeMixedTree, writeRepeatedText } from '../helpers/layer-fixtures.js';
 
 let workDir: string;
 
@@ -19,6 +19,7 @@ before(async () => {
   await writeMixedTree(path.join(workDir, 'mixed'));
   await pinMtimes(path.join(workDir, 'mixed'), 1_600_000_000);
   await writeManySmallFiles(path.join(workDir, 'many'), 20_000, 200);
+  await writeRepeatedText(path.join(workDir, 'big', 'repeated.b64'), 66);
   await pinMtimes(path.join(workDir, 'many'), 1_650_000_000);
 });
 
@@ -42,6 +43,9 @@ async function layerOf(specs: string[], options: LayerOptions): Promise<Golden> 
   await layer.dispose();
   return { digest: layer.digest, diffId: layer.diffId, size: layer.size, entries: layer.entries };
 }
+
+// Every literal below was computed by the layer builder as it was before the rewrite to its own
+// tar writer (tar-stream 3, commit f983dc5), and still holds.
 
 /** Every kind of entry, a file renamed, a file into a directory, and a path written twice (the later wins). */
 const MIXED_SPECS = ['$W/mixed/:/opt/app/', '$W/mixed/a.txt:/etc/app/', '$W/mixed/bin/run.sh:/usr/local/bin/run', '$W/mixed/a.txt:/opt/app/empty'];
@@ -90,6 +94,15 @@ describe('golden layer digests (a change here changes users\' image digests)', (
       diffId: 'sha256:964989bda025b062bba7d8ec2e2568474668590063e5e7f13bd616de0eff3697',
       size: 1_505_766,
       entries: 20_200,
+    });
+  });
+
+  test('66 MiB of text, big enough for the digests to be computed on a worker thread', async () => {
+    assert.deepEqual(await layerOf(['$W/big/repeated.b64:/opt/app/'], { sourceDateEpoch: 1_700_000_000 }), {
+      digest: 'sha256:eee42c2a7ea8e2f1b8fcaba4933768d5841c17d95411bf099b5a9dda6b04cd62',
+      diffId: 'sha256:4d802569ff534be1e52d716892245831e7b2e1b58aece3cbd0ab927da816fece',
+      size: 52_346_833,
+      entries: 1,
     });
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestWorker, OFF_THREAD_THRESHOLD, OffThreadDigestingStream } from '../../src/image/offthread-digest.js';
+import { DigestWorker, OffThreadDigestingStream } from '../../src/image/offthread-digest.js';
 import { seededBytes } from '../helpers/layer-fixtures.js';
 
 /** Streams `data` in pieces of `piece` bytes through the digesting stream; returns digest, size and the bytes that came out. */
@@ -22,29 +22,31 @@ async function digestThrough(stream: OffThreadDigestingStream, data: Buffer, pie
 }
 
 describe('OffThreadDigestingStream', () => {
-  // Below, at and past the point where hashing moves to the worker, in odd-sized pieces.
-  const sizes = [0, 1, OFF_THREAD_THRESHOLD - 1, OFF_THREAD_THRESHOLD + 1, 3 * OFF_THREAD_THRESHOLD + 12345];
+  // Empty, tiny, and more than the worker may have queued (so the stream waits for it), in odd-sized pieces.
+  const sizes = [0, 1, 100_000, 20 * 1024 * 1024 + 12345];
 
-  test('digest and size equal a plain sha256 of the bytes, which pass through unchanged', async () => {
-    const worker = new DigestWorker();
-    try {
-      for (const size of sizes) {
-        const data = seededBytes(`digest-${size}`, size);
-        const result = await digestThrough(new OffThreadDigestingStream(worker), data, 256 * 1024 + 7);
-        assert.equal(result.digest, `sha256:${createHash('sha256').update(data).digest('hex')}`, `size ${size}`);
-        assert.equal(result.size, size);
-        assert.ok(result.out.equals(data), `size ${size}: bytes changed on the way`);
+  for (const where of ['on the worker', 'in place']) {
+    test(`${where}: digest and size equal a plain sha256 of the bytes, which pass through unchanged`, async () => {
+      const worker = where === 'on the worker' ? new DigestWorker() : undefined;
+      try {
+        for (const size of sizes) {
+          const data = seededBytes(`digest-${size}`, size);
+          const result = await digestThrough(new OffThreadDigestingStream(worker), data, 256 * 1024 + 7);
+          assert.equal(result.digest, `sha256:${createHash('sha256').update(data).digest('hex')}`, `size ${size}`);
+          assert.equal(result.size, size);
+          assert.ok(result.out.equals(data), `size ${size}: bytes changed on the way`);
+        }
+      } finally {
+        await worker?.close();
       }
-    } finally {
-      await worker.close();
-    }
-  });
+    });
+  }
 
   test('two streams share one worker at once without mixing their bytes', async () => {
     const worker = new DigestWorker();
     try {
-      const a = seededBytes('stream-a', 2 * OFF_THREAD_THRESHOLD + 3);
-      const b = seededBytes('stream-b', 2 * OFF_THREAD_THRESHOLD + 5);
+      const a = seededBytes('stream-a', 16 * 1024 * 1024 + 3);
+      const b = seededBytes('stream-b', 16 * 1024 * 1024 + 5);
       const [resultA, resultB] = await Promise.all([
         digestThrough(new OffThreadDigestingStream(worker), a, 1024 * 1024),
         digestThrough(new OffThreadDigestingStream(worker), b, 65536),
@@ -59,11 +61,11 @@ describe('OffThreadDigestingStream', () => {
   test('a worker that dies fails the stream instead of hanging', async () => {
     const worker = new DigestWorker();
     const stream = new OffThreadDigestingStream(worker);
-    const data = seededBytes('dies', 2 * OFF_THREAD_THRESHOLD);
+    const data = seededBytes('dies', 16 * 1024 * 1024);
     async function* slowly(): AsyncGenerator<Buffer> {
-      yield data.subarray(0, OFF_THREAD_THRESHOLD + 1);
+      yield data.subarray(0, 1024);
       await worker.close(); // the worker is gone mid-stream
-      yield data.subarray(OFF_THREAD_THRESHOLD + 1);
+      yield data.subarray(1024);
     }
     await assert.rejects(pipeline(slowly(), stream, new Writable({ write: (_c, _e, cb) => cb() })), /hashing worker/);
   });

@@ -107,9 +107,10 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
     ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client))
     : fetchBase(request, abandon.signal);
   /**
-   * Stops the rest of the work and waits until the early upload has closed its session. After
-   * an abort it also waits for the layer file to be removed (the build itself cannot be
-   * stopped); after a failure that is left to finish in the background, so the error is not held.
+   * Stops the rest of the work and waits until the early upload has closed its session (a chunk
+   * in flight may take a few seconds to finish first). After an abort it also waits for the
+   * layer file to be removed (the build itself cannot be stopped); after a failure that is left
+   * to finish in the background, so the error is not held.
    */
   const stopAll = async (error: unknown): Promise<never> => {
     abandon.abort(error);

@@ -10,7 +10,7 @@ import { inspectImage } from '../inspect.js';
 import { parseReference } from '../reference.js';
 import { ContentSpool, type ExpectedContent, expectedBytes, expectedFile } from '../content-spool.js';
 import { readFileFromImage } from '../verify.js';
-import { createContext, type CommandContext, type RegistryFlags } from './context.js';
+import { createContext, type CommandContext, exitCodeForSignal, type RegistryFlags } from './context.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
 
 const VERSION = '0.1.0';
@@ -23,7 +23,7 @@ function registryOptions(command: Command): Command {
   return command
     .option('--insecure', 'allow plain HTTP and skip TLS certificate checks for the registries named')
     .option('--ca-file <PEM>', 'trust the CA certificates in this PEM file for TLS')
-    .option('--cert-dir <DIR>', 'trust the *.crt CA certificates in this directory (as skopeo --cert-dir); certs.d/<host:port>/ of docker and podman and the system bundle are trusted without it')
+    .option('--cert-dir <DIR>', 'trust the *.crt CA certificates in this directory (as skopeo --cert-dir); certs.d/<host:port>/ of docker and podman and the system bundle ($SSL_CERT_FILE if set) are trusted without it')
     .option('--username <NAME>', 'user for the registry of the image written or read (--to for add), with --password-stdin; otherwise docker config and credential helpers are used')
     .option('--password-stdin', 'read the password for --username from standard input')
     .addOption(new Option('-o, --output <FORMAT>', 'result format on stdout').choices(['text', 'json']).default('text'))
@@ -46,6 +46,11 @@ async function withContext<T>(flags: RegistryFlags, credentialRegistry: string |
   const context = await createContext(flags, credentialRegistry);
   try {
     return await run(context);
+  } catch (error) {
+    // Whatever the interrupted work ended with, the interrupt is what the user needs to hear.
+    const signal = context.interruptedBy;
+    if (signal) throw new ImgbuildError(`interrupted (${signal}): stopped and cleaned up`, { exitCode: exitCodeForSignal(signal), cause: error });
+    throw error;
   } finally {
     await context.close();
   }
@@ -107,7 +112,6 @@ async function runAdd(flags: AddFlags): Promise<void> {
         chmod: flags.chmod === undefined ? undefined : parseChmod(flags.chmod),
         chown: flags.chown === undefined ? undefined : parseChown(flags.chown),
         compressionLevel: level,
-        tmpDir: context.workDir(),
       },
       edits: {
         workdir: flags.workdir,
@@ -123,6 +127,8 @@ async function runAdd(flags: AddFlags): Promise<void> {
       format: flags.format,
       sourceDateEpoch: sourceDateEpoch(),
       clientFor: context.clientFor,
+      tmpDir: context.workDir(),
+      signal: context.signal,
       logger: context.logger,
       events: process.stderr.isTTY && !flags.quiet ? terminalProgress() : undefined,
     });
@@ -146,7 +152,7 @@ interface InspectFlags extends RegistryFlags {
 async function runInspect(reference: string, flags: InspectFlags): Promise<void> {
   const ref = parseReference(reference);
   await withContext(flags, ref.registry, async (context) => {
-    const result = await inspectImage(reference, context.clientFor);
+    const result = await inspectImage(reference, context.clientFor, { signal: context.signal });
     if (flags.raw) {
       process.stdout.write(result.raw);
       return;
@@ -221,7 +227,7 @@ async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
 }
 
 async function verifyWithSpool(reference: string, flags: VerifyFlags, context: CommandContext, spool: ContentSpool): Promise<void> {
-  const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined, { sink: spool });
+  const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined, { sink: spool, signal: context.signal });
   const lookup = result.lookup;
   const content = spool.result();
   const matches = lookup.found && content.matches !== false;

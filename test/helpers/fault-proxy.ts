@@ -54,6 +54,8 @@ export interface StatusFault extends RequestMatcher {
   headers?: Record<string, string>;
   /** JSON body; default a registry-style error body naming the injected fault. */
   body?: unknown;
+  /** Answer only once this settles: a fault timed by an event the test waits for, not by a clock. */
+  until?: Promise<unknown>;
 }
 
 export interface ResetFault extends RequestMatcher {
@@ -180,7 +182,8 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
     if (statusFault) {
       entry.fault = 'status';
       request.on('data', (chunk: Buffer) => (entry.bodyBytes += chunk.length));
-      request.on('end', () => {
+      request.on('end', async () => {
+        await statusFault.until?.catch(() => {});
         entry.status = statusFault.status;
         const body = JSON.stringify(
           statusFault.body ?? { errors: [{ code: 'UNKNOWN', message: `fault injected by the test proxy: HTTP ${statusFault.status}` }] },

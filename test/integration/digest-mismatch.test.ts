@@ -164,6 +164,14 @@ describe('digest mismatches stop add and inspect, and leave the destination tag 
       await assertKept(registry, kept.here);
     });
 
+    test('add: a base layer copied to another registry', async () => {
+      proxy.alterNext({ method: 'GET', kind: 'blob', path: new RegExp(`${base.layer}$`), alter: flipMiddleByte });
+      const result = await add(`${proxy.host}/base/app:1`, `${other.host}/${keptTag}`);
+      assert.ok(proxy.log.some((e) => e.fault === 'altered'), 'the proxy altered nothing');
+      assertDigestRefused(result, base.layer);
+      await assertKept(other, kept.other);
+    });
+
     test('add: a base manifest asked for by digest, from a registry that states no digest', async () => {
       proxy.alterNext({ method: 'GET', kind: 'manifest', alter: bumpFirstSize, dropHeaders: ['docker-content-digest'] });
       const result = await add(`${proxy.host}/base/app@${base.manifest}`, `${proxy.host}/${keptTag}`);

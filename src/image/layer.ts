@@ -25,7 +25,7 @@ import type { Digest } from '../digest.js';
 import { DigestWorker, OFF_THREAD_WORTH, OffThreadDigestingStream } from './offthread-digest.js';
 import { AdaptiveGzip } from './adaptive-gzip.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
-import { encodeTarHeader, ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
+import { ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
 import { collectEntries, mergeEntries, parseAddSpec, type AddSpec, type PlannedEntry } from './tar-entries.js';
 
 export { parseAddSpec, type AddSpec };
@@ -174,8 +174,8 @@ async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOption
   for (const entry of entries) {
     const fields = toHeaderFields(entry, options);
     const pieces = entry.kind === 'file'
-      ? chain(writer.bytes(encodeTarHeader(fields)), writer.fileContent(path.resolve(entry.sourcePath), fields.size))
-      : writer.bytes(encodeTarHeader(fields));
+      ? chain(writer.header(fields), writer.fileContent(path.resolve(entry.sourcePath), fields.size))
+      : writer.header(fields);
     try {
       for (const chunk of pieces) {
         yield chunk;

@@ -197,8 +197,9 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
         hint: 'rename it to UTF-8 (e.g. with convmv); image layers store names as UTF-8',
       });
     }
-    refuseWhiteoutName(name, `--add '${spec.text}': ${path.join(directory, name)}`);
-    const childPath = path.join(directory, name);
+    // `directory` is absolute and normalised, and a name holds no '/': no path.join needed.
+    const childPath = directory.endsWith('/') ? `${directory}${name}` : `${directory}/${name}`;
+    if (name.startsWith(WHITEOUT_PREFIX)) refuseWhiteoutName(name, `--add '${spec.text}': ${childPath}`);
     const childTar = joinTarPath(tarDirectory, name);
     let childStats: Stats;
     try {

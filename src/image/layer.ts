@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
 import type { Digest } from '../digest.js';
@@ -263,7 +263,9 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
   const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
   const blobHash = new OffThreadDigestingStream(digestWorker);
   try {
-    await pipeline(tarChunks(entries, options), tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
+    // A byte stream holding one chunk ahead: an object stream would queue 16 chunks.
+    const tar = Readable.from(tarChunks(entries, options), { objectMode: false, highWaterMark: TAR_CHUNK_SIZE });
+    await pipeline(tar, tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
   } catch (error) {
     await handle.close().catch(() => {});
     await rm(blobPath, { force: true });

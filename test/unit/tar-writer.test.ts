@@ -12,7 +12,7 @@ const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as 
 /** The first `length` bytes tar-stream writes for the same entry (its content never sent). */
 async function tarStreamHeader(fields: TarHeaderFields, length: number): Promise<Buffer> {
   const pack = tarStream.pack();
-  const header: tarStream.Headers & { pax?: Record<string, string> } = {
+  const header: Partial<tarStream.Header> & { name: string; pax?: Record<string, string> } = {
     name: fields.name,
     type: fields.type,
     mode: TYPE_BITS[fields.type] | fields.permissions,

@@ -37,6 +37,8 @@ export interface LexOptions {
   rawEscapes?: boolean;
   /** Leave references to unset variables as written (`$X`, `${X:-y}`) instead of expanding. */
   skipUnset?: boolean;
+  /** Treat quotes as ordinary characters (BuildKit expands heredoc bodies this way). */
+  ignoreQuotes?: boolean;
 }
 
 export interface LexResult {
@@ -161,11 +163,11 @@ class WordLexer {
           const value = this.dollar();
           text += value;
           words.addSplittingText(value);
-        } else if (ch === "'") {
+        } else if (ch === "'" && !this.options.ignoreQuotes) {
           const value = this.singleQuoted();
           text += value;
           words.addLiteral(value);
-        } else if (ch === '"') {
+        } else if (ch === '"' && !this.options.ignoreQuotes) {
           const value = this.doubleQuoted();
           text += value;
           words.addLiteral(value);

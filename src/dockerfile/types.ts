@@ -88,6 +88,11 @@ export interface ParsedInstruction {
    * `key=value` words; for RUN/CMD/ENTRYPOINT/SHELL in shell form, a single element: `rest`.
    */
   args: string[];
+  /**
+   * ENV and LABEL: the `key=value` pairs (legacy `ENV key value` gives one pair); ARG: each
+   * declared name with its default when given. Keys and values unexpanded, quotes kept.
+   */
+  pairs?: { key: string; value?: string }[];
   /** Heredocs opened on this instruction's line, in order (RUN, COPY, ADD only). */
   heredocs: Heredoc[];
   /** For `ONBUILD X`: the wrapped instruction (never itself ONBUILD, FROM or MAINTAINER). */

@@ -1,0 +1,522 @@
+/**
+ * From parsed instructions to typed, expanded stages, with BuildKit's scoping rules:
+ *  - ARGs before the first FROM (and the predefined platform args) are the global scope, seen
+ *    by FROM lines only; a stage sees a global value after `ARG NAME` without a default;
+ *  - an ARG is visible from its line on, and in stages built FROM its stage (BuildKit's
+ *    inheritance); ENV (the base image's and the stage's) beats ARG;
+ *  - every word of an instruction is expanded with the values from before that instruction;
+ *  - `--build-arg` overrides ARG defaults;
+ *  - `--target` picks a stage and with it the stages it needs (FROM <stage>, COPY --from,
+ *    RUN --mount from=), built in file order.
+ */
+import { DockerfileError } from './errors.js';
+import { isBuiltinArg, predefinedArgs } from './platform-args.js';
+import { lexWord, ShellWordError, type VariableLookup } from './shell-lexer.js';
+import type {
+  CommandLine,
+  CopySource,
+  Heredoc,
+  InstructionFlag,
+  ParsedDockerfile,
+  ParsedInstruction,
+  ResolveOptions,
+  ResolvedBuild,
+  ResolvedCopy,
+  ResolvedFlag,
+  ResolvedHealthcheck,
+  ResolvedInstruction,
+  ResolvedStage,
+} from './types.js';
+import { parseHeredocWord } from './parser.js';
+
+/** What `FROM scratch` starts with in BuildKit: no layers, and PATH set for RUN. */
+export const SCRATCH_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
+const DEFAULT_PLATFORM = 'linux/amd64';
+
+interface StageHead {
+  index: number;
+  from: ParsedInstruction;
+  body: ParsedInstruction[];
+  name?: string;
+  base: string;
+  baseStage?: number;
+  platform?: string;
+}
+
+/** Environment in docker's `KEY=VALUE` list form, edited in place so order is kept. */
+class EnvList {
+  private readonly entries: [string, string][];
+
+  constructor(list: readonly string[]) {
+    this.entries = list.map((entry) => {
+      const equals = entry.indexOf('=');
+      return equals === -1 ? [entry, ''] : [entry.slice(0, equals), entry.slice(equals + 1)];
+    });
+  }
+
+  get(key: string): string | undefined {
+    return this.entries.find(([name]) => name === key)?.[1];
+  }
+
+  set(key: string, value: string): void {
+    const existing = this.entries.find(([name]) => name === key);
+    if (existing) existing[1] = value;
+    else this.entries.push([key, value]);
+  }
+
+  toList(): string[] {
+    return this.entries.map(([key, value]) => `${key}=${value}`);
+  }
+}
+
+export function resolveDockerfile(parsed: ParsedDockerfile, options: ResolveOptions = {}): ResolvedBuild {
+  return new Resolver(parsed, options).resolve();
+}
+
+/**
+ * The external images the selected stages start from (expanded FROM names, not `scratch`, not
+ * stages), so the caller can fetch their configs and pass their Env as `baseImageEnv`. Computed
+ * as if those images had no Env, which only matters if a `--from` value uses a base image's ENV.
+ */
+export function listBaseImages(parsed: ParsedDockerfile, options: ResolveOptions = {}): { stage: number; name: string; platform?: string }[] {
+  const build = resolveDockerfile(parsed, { ...options, baseImageEnv: {} });
+  return build.stages
+    .filter((stage) => stage.baseStage === undefined && stage.base.toLowerCase() !== 'scratch')
+    .map((stage) => (stage.platform === undefined ? { stage: stage.index, name: stage.base } : { stage: stage.index, name: stage.base, platform: stage.platform }));
+}
+
+class Resolver {
+  private readonly buildArgs: Record<string, string>;
+  private readonly global = new Map<string, string>();
+  private readonly declared = new Set<string>();
+  private readonly heads: StageHead[] = [];
+  private readonly resolved = new Map<number, ResolvedStage>();
+  private readonly stageArgs = new Map<number, ReadonlyMap<string, string>>();
+  private readonly escape: '\\' | '`';
+
+  constructor(
+    private readonly parsed: ParsedDockerfile,
+    private readonly options: ResolveOptions,
+  ) {
+    this.buildArgs = options.buildArgs ?? {};
+    this.escape = parsed.directives.escape;
+  }
+
+  resolve(): ResolvedBuild {
+    const buildPlatform = this.options.buildPlatform ?? DEFAULT_PLATFORM;
+    const predefined = predefinedArgs(this.options.targetPlatform ?? buildPlatform, buildPlatform);
+    for (const [key, value] of Object.entries(predefined)) this.global.set(key, value);
+
+    const globalArgs: { name: string; value?: string }[] = [];
+    const instructions = this.parsed.instructions;
+    let cursor = 0;
+    for (; cursor < instructions.length && instructions[cursor]!.keyword === 'ARG'; cursor++) {
+      const instruction = instructions[cursor] as ParsedInstruction;
+      const lookup = this.lookupIn(this.global);
+      const expanded = (instruction.pairs ?? []).map((pair) => ({
+        name: this.expand(pair.key, lookup, instruction),
+        defaultValue: pair.value === undefined ? undefined : this.expand(pair.value, lookup, instruction),
+      }));
+      for (const { name, defaultValue } of expanded) {
+        this.declared.add(name);
+        const value = this.buildArgs[name] ?? defaultValue ?? predefined[name];
+        if (value !== undefined) this.global.set(name, value);
+        globalArgs.push(value === undefined ? { name } : { name, value });
+      }
+    }
+    this.splitStages(instructions.slice(cursor));
+
+    const target = this.selectTarget();
+    const order = this.dependencyOrder(target);
+    const stages = order.map((index) => this.resolveStage(index));
+    const unusedBuildArgs = Object.keys(this.buildArgs).filter((name) => !this.declared.has(name) && !isBuiltinArg(name));
+    return {
+      directives: this.parsed.directives,
+      globalArgs,
+      stages,
+      target,
+      unusedBuildArgs,
+      warnings: [...this.parsed.warnings],
+    };
+  }
+
+  private lookupIn(scope: ReadonlyMap<string, string>): VariableLookup {
+    return (name) => scope.get(name);
+  }
+
+  private expand(word: string, lookup: VariableLookup, instruction: ParsedInstruction, what?: string): string {
+    try {
+      return lexWord(word, lookup, { escape: this.escape }).text;
+    } catch (error) {
+      if (error instanceof ShellWordError) throw this.wordError(error, instruction, what);
+      throw error;
+    }
+  }
+
+  private expandToWords(text: string, lookup: VariableLookup, instruction: ParsedInstruction): string[] {
+    try {
+      return lexWord(text, lookup, { escape: this.escape }).words;
+    } catch (error) {
+      if (error instanceof ShellWordError) throw this.wordError(error, instruction);
+      throw error;
+    }
+  }
+
+  private wordError(error: ShellWordError, instruction: ParsedInstruction, what?: string): DockerfileError {
+    const required = /: (is not allowed to be (unset|empty)|.*)$/.test(error.message) && /\$\{[^}]*\?/.test(error.word);
+    return new DockerfileError(`${instruction.keyword}${what ? ` ${what}` : ''}: ${error.message}`, {
+      position: instruction.location,
+      hint: required
+        ? 'pass the variable with --build-arg NAME=VALUE or give it a default (ARG NAME=default)'
+        : 'check the quotes and ${...} syntax; supported forms are $V ${V} ${V:-d} ${V-d} ${V:+a} ${V+a} ${V:?m} ${V?m} ${V#p} ${V##p} ${V%p} ${V%%p} ${V/p/r} ${V//p/r}',
+    });
+  }
+
+  private splitStages(rest: ParsedInstruction[]): void {
+    const globalLookup = this.lookupIn(this.global);
+    for (const instruction of rest) {
+      if (instruction.keyword !== 'FROM') {
+        (this.heads.at(-1) as StageHead).body.push(instruction);
+        continue;
+      }
+      const index = this.heads.length;
+      const [baseWord, , nameWord] = instruction.args as [string, string?, string?];
+      const base = this.expand(baseWord, globalLookup, instruction, 'base image');
+      if (base.trim() === '') {
+        throw new DockerfileError(`base name (${baseWord}) should not be blank`, {
+          position: instruction.location,
+          hint: 'give the ARG used in FROM a default or pass it with --build-arg',
+        });
+      }
+      const name = nameWord?.toLowerCase();
+      if (name !== undefined && this.heads.some((head) => head.name === name)) {
+        throw new DockerfileError(`duplicate stage name "${name}"`, { position: instruction.location, hint: 'give every stage its own name' });
+      }
+      const platformFlag = instruction.flags.find((flag) => flag.name === 'platform');
+      const platform = platformFlag ? this.expand(platformFlag.value ?? '', globalLookup, instruction, '--platform') : undefined;
+      const baseStage = this.heads.find((head) => head.name !== undefined && head.name === base.toLowerCase())?.index;
+      const head: StageHead = { index, from: instruction, body: [], base };
+      if (name !== undefined) head.name = name;
+      if (baseStage !== undefined) head.baseStage = baseStage;
+      if (platform !== undefined) head.platform = platform;
+      this.heads.push(head);
+    }
+  }
+
+  private selectTarget(): number {
+    const wanted = this.options.target;
+    if (wanted === undefined || wanted === '') return this.heads.length - 1;
+    const found = this.heads.find((head) => head.name === wanted.toLowerCase());
+    if (!found) {
+      const names = this.heads.flatMap((head) => (head.name ? [head.name] : []));
+      throw new DockerfileError(`target stage "${wanted}" could not be found`, {
+        hint: names.length ? `stages in this Dockerfile: ${names.join(', ')}` : 'no stage has a name; add "AS <name>" to a FROM line',
+      });
+    }
+    return found.index;
+  }
+
+  /** Stages the target needs, ascending; a cycle through COPY --from is an error. */
+  private dependencyOrder(target: number): number[] {
+    const needed = new Set<number>();
+    const visiting: number[] = [];
+    const visit = (index: number): void => {
+      if (needed.has(index)) return;
+      if (visiting.includes(index)) {
+        const cycle = [...visiting.slice(visiting.indexOf(index)), index].map((i) => this.stageLabel(i)).join(' -> ');
+        throw new DockerfileError(`circular dependency between stages: ${cycle}`, {
+          position: this.heads[index]!.from.location,
+          hint: 'a stage cannot copy from itself or from a stage that copies from it',
+        });
+      }
+      visiting.push(index);
+      for (const dependency of this.resolveStage(index).dependsOn) visit(dependency);
+      visiting.pop();
+      needed.add(index);
+    };
+    visit(target);
+    return [...needed].sort((a, b) => a - b);
+  }
+
+  private stageLabel(index: number): string {
+    return this.heads[index]?.name ?? String(index);
+  }
+
+  /** A `--from` / `from=` value: an earlier or later stage by name, an earlier stage by index, or an image. */
+  private stageReference(value: string, current: number, instruction: ParsedInstruction, flag: string): number | undefined {
+    const byName = this.heads.find((head) => head.name !== undefined && head.name === value.toLowerCase());
+    if (byName) {
+      if (byName.index === current) {
+        throw new DockerfileError(`${flag}=${value} refers to the stage it is in`, {
+          position: instruction.location,
+          hint: 'copy from another stage, or from the context without --from',
+        });
+      }
+      return byName.index;
+    }
+    if (/^\d+$/.test(value)) {
+      const index = Number(value);
+      if (index >= current) {
+        throw new DockerfileError(`${flag}=${value} refers to the current or a later stage`, {
+          position: instruction.location,
+          hint: `stage indexes count FROM lines from 0; this is stage ${current}`,
+        });
+      }
+      return index;
+    }
+    return undefined;
+  }
+
+  private resolveStage(index: number): ResolvedStage {
+    const cached = this.resolved.get(index);
+    if (cached) return cached;
+    const head = this.heads[index] as StageHead;
+    const baseEnv =
+      head.baseStage !== undefined
+        ? this.resolveStage(head.baseStage).finalEnv
+        : head.base.toLowerCase() === 'scratch'
+          ? SCRATCH_ENV
+          : (this.options.baseImageEnv?.[head.base] ?? []);
+    const env = new EnvList(baseEnv);
+    // BuildKit hands a stage's ARG values down to stages built FROM it.
+    const args = new Map<string, string>(head.baseStage !== undefined ? this.stageArgs.get(head.baseStage) : []);
+    const lookup: VariableLookup = (name) => env.get(name) ?? args.get(name);
+    const dependsOn = new Set<number>();
+    if (head.baseStage !== undefined) dependsOn.add(head.baseStage);
+
+    const instructions: ResolvedInstruction[] = [];
+    for (const instruction of head.body) {
+      const resolved = this.resolveInstruction(instruction, lookup, head, dependsOn);
+      // Apply after expanding, so every word saw the values from before the instruction.
+      if (resolved.kind === 'ARG') {
+        for (const arg of resolved.args) {
+          if (arg.value !== undefined) args.set(arg.name, arg.value);
+        }
+      } else if (resolved.kind === 'ENV') {
+        for (const { key, value } of resolved.pairs) env.set(key, value);
+      }
+      instructions.push(resolved);
+    }
+    const stage: ResolvedStage = {
+      index,
+      location: head.from.location,
+      original: head.from.original,
+      base: head.base,
+      instructions,
+      dependsOn: [...dependsOn].sort((a, b) => a - b),
+      finalEnv: env.toList(),
+    };
+    if (head.name !== undefined) stage.name = head.name;
+    if (head.baseStage !== undefined) stage.baseStage = head.baseStage;
+    if (head.platform !== undefined) stage.platform = head.platform;
+    this.resolved.set(index, stage);
+    this.stageArgs.set(index, args);
+    return stage;
+  }
+
+  private resolveInstruction(instruction: ParsedInstruction, lookup: VariableLookup, head: StageHead, dependsOn: Set<number>): ResolvedInstruction {
+    const base = { keyword: instruction.keyword, location: instruction.location, original: instruction.original };
+    const word = (text: string, what?: string): string => this.expand(text, lookup, instruction, what);
+    const args = instruction.args;
+    switch (instruction.keyword) {
+      case 'ARG':
+        return {
+          ...base,
+          kind: 'ARG',
+          args: (instruction.pairs ?? []).map((pair) => {
+            const name = word(pair.key);
+            const defaultValue = pair.value === undefined ? undefined : word(pair.value);
+            this.declared.add(name);
+            const value = this.buildArgs[name] ?? defaultValue ?? this.global.get(name);
+            const arg: { name: string; defaultValue?: string; value?: string } = { name };
+            if (defaultValue !== undefined) arg.defaultValue = defaultValue;
+            if (value !== undefined) arg.value = value;
+            return arg;
+          }),
+        };
+      case 'ENV':
+      case 'LABEL': {
+        const pairs = (instruction.pairs ?? []).map((pair) => ({ key: word(pair.key), value: word(pair.value ?? '') }));
+        return instruction.keyword === 'ENV' ? { ...base, kind: 'ENV', pairs } : { ...base, kind: 'LABEL', pairs };
+      }
+      case 'MAINTAINER':
+        return { ...base, kind: 'MAINTAINER', name: args[0] as string };
+      case 'WORKDIR':
+        return { ...base, kind: 'WORKDIR', path: word(args[0] as string) };
+      case 'USER':
+        return { ...base, kind: 'USER', user: word(args[0] as string) };
+      case 'STOPSIGNAL':
+        return { ...base, kind: 'STOPSIGNAL', signal: word(args[0] as string) };
+      case 'VOLUME': {
+        const paths = args.map((path) => word(path));
+        if (paths.some((path) => path.trim() === '')) {
+          throw new DockerfileError('VOLUME specified can not be an empty string', { position: instruction.location, hint: 'check the variables used in VOLUME' });
+        }
+        return { ...base, kind: 'VOLUME', paths };
+      }
+      case 'EXPOSE':
+        return { ...base, kind: 'EXPOSE', ports: args.flatMap((port) => this.expandToWords(port, lookup, instruction)) };
+      case 'COPY':
+      case 'ADD':
+        return this.resolveCopy(instruction, lookup, head, dependsOn);
+      case 'RUN': {
+        const flags = instruction.flags.map((flag): ResolvedFlag => {
+          if (flag.name !== 'mount' || flag.value === null) return { name: flag.name, value: flag.value };
+          const value = word(flag.value, '--mount');
+          const from = mountSource(value);
+          if (from !== undefined) {
+            const stage = this.stageReference(from, head.index, instruction, '--mount from');
+            if (stage !== undefined) dependsOn.add(stage);
+          }
+          return { name: flag.name, value };
+        });
+        return { ...base, kind: 'RUN', command: commandLine(instruction), heredocs: instruction.heredocs, flags };
+      }
+      case 'CMD':
+      case 'ENTRYPOINT':
+        return { ...base, kind: instruction.keyword, command: commandLine(instruction) };
+      case 'SHELL':
+        return { ...base, kind: 'SHELL', shell: [...args] };
+      case 'HEALTHCHECK':
+        return this.resolveHealthcheck(instruction, base);
+      case 'ONBUILD': {
+        let trigger = instruction.original.replace(/^\s*ONBUILD\s*/i, '');
+        for (const heredoc of instruction.heredocs) trigger += `\n${heredoc.content}${heredoc.name}`;
+        return { ...base, kind: 'ONBUILD', trigger };
+      }
+      default:
+        throw new DockerfileError(`unexpected ${instruction.keyword} inside a stage`, { position: instruction.location });
+    }
+  }
+
+  private resolveCopy(instruction: ParsedInstruction, lookup: VariableLookup, head: StageHead, dependsOn: Set<number>): ResolvedCopy {
+    const word = (text: string, what?: string): string => this.expand(text, lookup, instruction, what);
+    const keyword = instruction.keyword as 'COPY' | 'ADD';
+    const flagValue = (name: string): string | undefined => {
+      const flag = instruction.flags.find((candidate) => candidate.name === name);
+      return flag?.value === null || flag === undefined ? undefined : word(flag.value, `--${name}`);
+    };
+    const flagOn = (name: string): boolean => isTrue(instruction.flags.find((candidate) => candidate.name === name));
+    const heredocs = new Map(instruction.heredocs.map((heredoc) => [heredoc.name, heredoc]));
+    const written = instruction.args;
+    const sources: CopySource[] = written.slice(0, -1).map((source) => {
+      const found = instruction.form === 'shell' ? parseHeredocWord(source) : undefined;
+      if (!found) return { path: word(source, 'source') };
+      const heredoc = heredocs.get(found.name) as Heredoc;
+      const content = heredoc.expand ? this.expandHeredoc(heredoc, instruction, lookup) : heredoc.content;
+      return { path: found.name, heredoc: { ...heredoc, content } };
+    });
+    const copy: ResolvedCopy = {
+      keyword,
+      location: instruction.location,
+      original: instruction.original,
+      kind: keyword,
+      sources,
+      dest: word(written.at(-1) as string, 'destination'),
+      link: flagOn('link'),
+      parents: flagOn('parents'),
+      exclude: instruction.flags.filter((flag) => flag.name === 'exclude').map((flag) => word(flag.value ?? '', '--exclude')),
+      keepGitDir: flagOn('keep-git-dir'),
+      flags: instruction.flags.map((flag) => ({ name: flag.name, value: flag.value === null || isBooleanFlag(flag) ? flag.value : word(flag.value, `--${flag.name}`) })),
+    };
+    const from = flagValue('from');
+    if (from !== undefined) {
+      if (from === '') {
+        throw new DockerfileError('--from needs a stage name, stage index or image', { position: instruction.location, hint: 'write --from=<stage> or remove the flag' });
+      }
+      copy.from = from;
+      const stage = this.stageReference(from, head.index, instruction, '--from');
+      if (stage !== undefined) {
+        copy.fromStage = stage;
+        dependsOn.add(stage);
+      }
+    }
+    const chown = flagValue('chown');
+    if (chown) copy.chown = chown;
+    const chmod = flagValue('chmod');
+    if (chmod) copy.chmod = chmod;
+    const checksum = flagValue('checksum');
+    if (checksum) copy.checksum = checksum;
+    const unpack = instruction.flags.find((flag) => flag.name === 'unpack');
+    if (unpack) copy.unpack = isTrue(unpack);
+    return copy;
+  }
+
+  /** Heredoc bodies expand variables and escapes but keep quotes, as BuildKit does. */
+  private expandHeredoc(heredoc: Heredoc, instruction: ParsedInstruction, lookup: VariableLookup): string {
+    try {
+      return lexWord(heredoc.content, lookup, { escape: '\\', ignoreQuotes: true }).text;
+    } catch (error) {
+      if (error instanceof ShellWordError) throw this.wordError(error, instruction, `heredoc ${heredoc.name}`);
+      throw error;
+    }
+  }
+
+  private resolveHealthcheck(instruction: ParsedInstruction, base: { keyword: string; location: ParsedInstruction['location']; original: string }): ResolvedHealthcheck {
+    const type = (instruction.args[0] as string).toUpperCase();
+    if (type === 'NONE') return { ...base, kind: 'HEALTHCHECK', test: ['NONE'] };
+    const command = instruction.args.slice(1);
+    const test: ResolvedHealthcheck['test'] = instruction.form === 'json' ? ['CMD', ...command] : ['CMD-SHELL', command[0] as string];
+    const check: ResolvedHealthcheck = { ...base, kind: 'HEALTHCHECK', test };
+    for (const flag of instruction.flags) {
+      const value = flag.value ?? '';
+      if (flag.name === 'retries') {
+        if (!/^[+-]?\d+$/.test(value)) throw flagError(flag, `--retries must be a whole number, not "${value}"`, 'write --retries=3');
+        const retries = Number(value);
+        if (retries < 0) throw flagError(flag, `--retries cannot be negative (${retries})`, 'write --retries=3');
+        check.retries = retries;
+        continue;
+      }
+      if (value === '') continue;
+      const nanoseconds = parseGoDuration(value);
+      if (nanoseconds === undefined) throw flagError(flag, `--${flag.name}: invalid duration "${value}"`, 'write a Go duration such as 30s, 1m30s or 500ms');
+      if (nanoseconds < 1_000_000) throw flagError(flag, `--${flag.name} cannot be less than 1ms`, 'use at least 1ms');
+      const key = ({ interval: 'interval', timeout: 'timeout', 'start-period': 'startPeriod', 'start-interval': 'startInterval' } as const)[
+        flag.name as 'interval' | 'timeout' | 'start-period' | 'start-interval'
+      ];
+      check[key] = nanoseconds;
+    }
+    return check;
+  }
+}
+
+function flagError(flag: InstructionFlag, message: string, hint: string): DockerfileError {
+  return new DockerfileError(message, { position: flag.position, hint });
+}
+
+function isBooleanFlag(flag: InstructionFlag): boolean {
+  return ['link', 'parents', 'keep-git-dir', 'unpack'].includes(flag.name);
+}
+
+function isTrue(flag: InstructionFlag | undefined): boolean {
+  if (!flag) return false;
+  return flag.value === null || flag.value.toLowerCase() === 'true';
+}
+
+function commandLine(instruction: ParsedInstruction): CommandLine {
+  return { form: instruction.form, args: [...instruction.args] };
+}
+
+/** The `from=` of a `--mount` value (`type=cache,from=builder,target=/x`), if any. */
+function mountSource(value: string): string | undefined {
+  for (const field of value.split(',')) {
+    const equals = field.indexOf('=');
+    const key = (equals === -1 ? field : field.slice(0, equals)).trim().toLowerCase();
+    if (key === 'from') return field.slice(equals + 1).trim();
+  }
+  return undefined;
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** Go's time.ParseDuration, in nanoseconds; undefined when it does not parse. */
+export function parseGoDuration(text: string): number | undefined {
+  const match = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)$/.exec(text);
+  if (!match) return undefined;
+  if (match[2] === '0') return 0;
+  let total = 0;
+  for (const part of (match[2] as string).matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+    total += Number(part[1]) * (DURATION_UNITS[part[2] as string] as number);
+  }
+  return Math.round(match[1] === '-' ? -total : total);
+}

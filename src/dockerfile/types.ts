@@ -116,9 +116,9 @@ export interface ParsedDockerfile {
 // Resolution input
 
 export interface ResolveOptions {
-  /** `--build-arg K=V` values; a key with `undefined` value means "take it from the environment" already applied by the CLI. */
+  /** `--build-arg K=V` values (the CLI resolves a bare `--build-arg K` from its environment). */
   buildArgs?: Record<string, string>;
-  /** `--target`: a stage name (case-insensitive) or index; default the last stage. */
+  /** `--target`: a stage name (case-insensitive), as docker accepts it; default the last stage. */
   target?: string;
   /** Platform being built, `os/arch[/variant]` (TARGETPLATFORM); default the build platform. */
   targetPlatform?: string;
@@ -191,7 +191,7 @@ export interface ResolvedCopy extends ResolvedBase {
   dest: string;
   /** `--from=`: a stage name/index or an image reference, expanded. */
   from?: string;
-  /** When `from` names a stage: its index in `ResolvedBuild.stages`... see `fromStage`. */
+  /** When `from` names a stage (by name or index): that stage's `index`. */
   fromStage?: number;
   chown?: string;
   chmod?: string;
@@ -309,8 +309,9 @@ export interface ResolvedStage {
   /** Stage indexes this stage needs (its base stage and COPY --from stages), ascending. */
   dependsOn: number[];
   /**
-   * Variables visible at the end of the stage for expansion (ENV over ARG), and the ENV alone
-   * (base image Env plus ENV lines) in docker's `KEY=VALUE` order for the image config.
+   * The image config's `Env` after the stage: the base's Env (a base stage's finalEnv, the
+   * `baseImageEnv` entry, or PATH for scratch as BuildKit sets it) edited by the ENV lines in
+   * docker's order (a redefined key keeps its place). ARG values are not part of it.
    */
   finalEnv: string[];
 }
@@ -341,11 +342,10 @@ export type ChmodSpec =
   | { kind: 'symbolic'; clauses: SymbolicChmodClause[]; text: string };
 
 export interface SymbolicChmodClause {
-  /** Bits of who: u=0o4700 style masks are derived; `a` when empty as in chmod(1) minus umask. */
+  /** Who the clause applies to; empty means everyone (BuildKit applies no umask). */
   who: ('u' | 'g' | 'o' | 'a')[];
-  op: '+' | '-' | '=';
-  /** Permission letters: r w x X s t, or a copy from u/g/o. */
-  perms: string;
+  /** One or more operations, applied in order (`u+r-w` is two). */
+  actions: { op: '+' | '-' | '='; /** letters from r w x X s t, or one of u g o to copy */ perms: string }[];
 }
 
 /** Numeric owner for files a COPY/ADD writes. */

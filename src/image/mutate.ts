@@ -32,6 +32,10 @@ export interface ConfigEdits {
   shell?: string[];
   /** ONBUILD triggers, recorded for images built from this one. */
   onBuild?: string[];
+  /** ENTRYPOINT keeps the Cmd (a Dockerfile stage that set CMD before it). */
+  keepCmd?: boolean;
+  /** The image's author (MAINTAINER); a field of the image config, not the run config. */
+  author?: string;
 }
 
 export interface Healthcheck {
@@ -122,7 +126,7 @@ export function editRunConfig(config: RunConfig | undefined, edits: ConfigEdits)
   }
   if (edits.entrypoint !== undefined) {
     next.Entrypoint = edits.entrypoint;
-    if (edits.cmd === undefined) next.Cmd = null;
+    if (edits.cmd === undefined && !edits.keepCmd) next.Cmd = null;
   }
   if (edits.cmd !== undefined) next.Cmd = edits.cmd;
   if (edits.volumes?.length) {

@@ -15,19 +15,25 @@ export interface StepLayer {
  * Applies one executed step to an image (pure): config edits, the step's layer if it made
  * one, and its history entry (`empty_layer` when it made none), as docker records them.
  */
-export function applyStep(image: ImageDocument, change: { edits?: ConfigEdits; layer?: StepLayer; history: StepHistory }, created: string): ImageDocument {
+export function applyStep(image: ImageDocument, change: { edits?: ConfigEdits; layer?: StepLayer; history?: StepHistory }, created: string): ImageDocument {
   const { layer, history } = change;
-  const entry: HistoryEntry = { created, created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) };
-  if (!layer) entry.empty_layer = true;
+  const entries: HistoryEntry[] = [];
+  if (history) {
+    const entry: HistoryEntry = { created, created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) };
+    if (!layer) entry.empty_layer = true;
+    entries.push(entry);
+  }
+  const author = change.edits?.author;
   const config: ImageConfig = {
     ...image.config,
+    ...(author === undefined ? {} : { author }),
     created,
     config: editRunConfig(image.config.config, change.edits ?? {}),
     rootfs: {
       ...image.config.rootfs,
       diff_ids: layer ? [...image.config.rootfs.diff_ids, layer.diffId] : [...image.config.rootfs.diff_ids],
     },
-    history: [...(image.config.history ?? []), entry],
+    history: [...(image.config.history ?? []), ...entries],
   };
   const layers: Descriptor[] = layer
     ? [...image.manifest.layers, { mediaType: gzipLayerMediaType(familyOf(image.manifestMediaType)), digest: layer.digest, size: layer.size }]

@@ -5,7 +5,7 @@ import { InputError, UsageError } from '../errors.js';
 import { type BuiltLayer, type LayerOptions, type PlannedEntry, writeLayer } from '../image/layer.js';
 import { type AddSpec, collectEntries, mergeEntries } from '../image/tar-entries.js';
 import type { BaseFiles, FileKind } from './base-files.js';
-import type { CopyStep, OwnerSpec, WorkdirStep } from './steps.js';
+import type { CopyStep, OwnerSpec } from './steps.js';
 
 /**
  * COPY/ADD with the image's meaning: where each source lands depends on WORKDIR and on what
@@ -72,11 +72,11 @@ export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep,
   return writeLayer(mergeEntries(perSpec), { ...options, chmod: step.chmod, chown: resolved.owner }, step.history.createdBy);
 }
 
-/** The layer a WORKDIR writes when the image lacks the directory: the directory alone, 0755. */
-export function workdirLayer(directory: string, owner: { uid: number; gid: number }, step: WorkdirStep, options: LayerOptions): Promise<BuiltLayer> {
+/** The layer a WORKDIR writes when the image lacks the directory: it and its missing parents, 0755. */
+export function workdirLayer(missing: string[], owner: { uid: number; gid: number }, where: string, createdBy: string, options: LayerOptions): Promise<BuiltLayer> {
   const mtimeSeconds = options.sourceDateEpoch ?? Math.floor(Date.now() / 1000);
-  const entry: PlannedEntry = { kind: 'directory', path: directory.replace(/^\/+/, ''), sourcePath: step.where, mode: 0o755, mtimeSeconds };
-  return writeLayer([entry], { ...options, chown: owner }, step.history.createdBy);
+  const entries: PlannedEntry[] = missing.map((directory) => ({ kind: 'directory', path: directory.replace(/^\/+/, ''), sourcePath: where, mode: 0o755, mtimeSeconds }));
+  return writeLayer(mergeEntries([entries]), { ...options, chown: owner }, createdBy);
 }
 
 function parseAccounts(text: string): Array<string[]> {

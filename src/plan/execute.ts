@@ -18,7 +18,7 @@ import { applyStep } from './apply.js';
 import { BaseFiles } from './base-files.js';
 import { buildCopyLayer, resolveCopyStep, resolveOwner, workdirLayer } from './copy.js';
 import type { EngineOptions } from './options.js';
-import { independentOfBase, type Plan, type PlanStep } from './steps.js';
+import { independentOfBase, type Plan, type PlanStep, type StepHistory } from './steps.js';
 
 /**
  * The direct engine: runs a plan against a base in a registry. Each COPY/ADD (and a WORKDIR
@@ -225,6 +225,9 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
     onLayerRead: (digest) => options.logger.debug(`indexing base layer ${digest}`),
   });
   let image: ImageDocument = { manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config };
+  if (execution.plan.scratchEnv && execution.plan.base === SCRATCH) {
+    image = { ...image, config: { ...image.config, config: { ...image.config.config, Env: execution.plan.scratchEnv } } };
+  }
   const newLayers = new Map<string, MadeLayer>();
   const workdirOf = () => image.config.config?.WorkingDir || '/';
   for (const [position, step] of execution.plan.steps.entries()) {
@@ -234,21 +237,34 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
     }
     let made: MadeLayer | undefined;
     let edits = {};
+    let history = step.history as StepHistory;
     if (step.kind === 'copy') {
       made = await layerForStep(execution, step, position, independentOfBase(step) ? undefined : files, workdirOf());
     } else {
       const directory = posixPath.resolve(workdirOf(), step.path);
       edits = { workdir: step.path };
-      if (!(await files.isDirectory(directory))) {
+      history = { ...step.history, createdBy: `WORKDIR ${directory}` };
+      const missing = await missingDirectories(files, directory);
+      if (missing.length) {
         const owner = await resolveOwner(image.config.config?.User, files, step.where);
-        made = await execution.layers.get(`workdir:${directory}:${owner.uid}:${owner.gid}`, (layerOptions) => workdirLayer(directory, owner, step, layerOptions));
-        files.record(directory, 'directory');
+        made = await execution.layers.get(`workdir:${missing.join(',')}:${owner.uid}:${owner.gid}`, (layerOptions) => workdirLayer(missing, owner, step.where, history.createdBy, layerOptions));
+        for (const created of missing) files.record(created, 'directory');
       }
     }
     if (made) newLayers.set(made.built.digest, made);
-    image = applyStep(image, { edits, layer: made?.built, history: step.history }, created);
+    image = applyStep(image, { edits, layer: made?.built, history }, created);
   }
   return { image, newLayers };
+}
+
+/** `directory` and those of its parents the image lacks, outermost first (a WORKDIR makes them all). */
+async function missingDirectories(files: BaseFiles, directory: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let current = directory; current !== '/'; current = posixPath.dirname(current)) {
+    if (await files.isDirectory(current)) break;
+    missing.unshift(current);
+  }
+  return missing;
 }
 
 /** The media types the result is written in: --format, else the base's own. */

@@ -54,14 +54,19 @@ export interface CopyStep extends StepOrigin {
 export interface ConfigStep extends StepOrigin {
   kind: 'config';
   edits: ConfigEdits;
-  history: StepHistory;
+  /** None for an instruction docker records without a history entry (ONBUILD). */
+  history?: StepHistory;
 }
 
-/** WORKDIR: sets the working directory, and creates it (0755, owned by the current user) when the image lacks it. */
+/**
+ * WORKDIR: sets the working directory, and creates it (0755, owned by the current user) when
+ * the image lacks it. Its history is `WORKDIR <absolute directory>`, known once it runs.
+ */
 export interface WorkdirStep extends StepOrigin {
   kind: 'workdir';
+  /** Absolute, or relative to the working directory before it. */
   path: string;
-  history: StepHistory;
+  history: Omit<StepHistory, 'createdBy'>;
 }
 
 export type PlanStep = CopyStep | ConfigStep | WorkdirStep;
@@ -69,6 +74,8 @@ export type PlanStep = CopyStep | ConfigStep | WorkdirStep;
 export interface Plan {
   /** An image reference, or `scratch`. */
   base: string;
+  /** The Env a `scratch` base starts with (BuildKit gives it PATH); no history entry. */
+  scratchEnv?: string[];
   steps: PlanStep[];
 }
 

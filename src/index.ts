@@ -14,3 +14,4 @@ export { parsePlatform, type PlatformSpec } from './image/platform.js';
 export { MediaType } from './image/mediatypes.js';
 export * from './errors.js';
 export { createLogger, type Logger } from './logger.js';
+export * as dockerfile from './dockerfile/index.js';

@@ -227,8 +227,10 @@ class Parser {
       const candidate = found.stripTabs ? line.text.replace(/^\t+/, '') : line.text;
       if (candidate === found.name) {
         const body = found.stripTabs ? content.replace(/^\t+/gm, '') : content;
+        const heredoc: Heredoc = { name: found.name, content: body, expand: found.expand, stripTabs: found.stripTabs, position: this.at(firstBodyLine) };
+        if (found.fileDescriptor !== undefined) heredoc.fileDescriptor = found.fileDescriptor;
         return {
-          heredoc: { name: found.name, content: body, expand: found.expand, stripTabs: found.stripTabs, position: this.at(firstBodyLine) },
+          heredoc,
           nextIndex: index,
           endLine: line.number,
         };
@@ -630,6 +632,7 @@ interface FoundHeredoc {
   name: string;
   expand: boolean;
   stripTabs: boolean;
+  fileDescriptor?: number;
 }
 
 /** `<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF` as one word; undefined when the word is not a heredoc. */
@@ -647,7 +650,9 @@ export function parseHeredocWord(word: string): FoundHeredoc | undefined {
   }
   if (plain.length !== 1 || raw.length !== 1) return undefined;
   const quotes = (text: string): number => (text.match(/["']/g) ?? []).length;
-  return { name: plain[0] as string, expand: quotes(plain[0] as string) === quotes(raw[0] as string), stripTabs: match[2] === '-' };
+  const found: FoundHeredoc = { name: plain[0] as string, expand: quotes(plain[0] as string) === quotes(raw[0] as string), stripTabs: match[2] === '-' };
+  if (match[1]) found.fileDescriptor = Number(match[1]);
+  return found;
 }
 
 /** Every heredoc opened on a logical line, in order. */

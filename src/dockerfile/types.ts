@@ -59,6 +59,8 @@ export interface Heredoc {
   stripTabs: boolean;
   /** Position of the first body line. */
   position: SourcePosition;
+  /** `3<<EOF`: the file descriptor the shell should read it from; absent means stdin (0). */
+  fileDescriptor?: number;
 }
 
 /** Instructions whose arguments may be written as a JSON array. */

@@ -108,6 +108,19 @@ const cases: [name: string, body: string, expected: Record<string, unknown>[]][]
     keyword: 'RUN', form: 'shell', args: ['cat <<A > /a && cat <<B > /b'],
     heredocs: [{ name: 'A', content: '1\n', expand: true, stripTabs: false }, { name: 'B', content: '2\n', expand: true, stripTabs: false }],
   }]],
+  [
+    'heredoc bodies may hold comments and look like other heredocs\' terminators',
+    'COPY <<X <<Y /dest\nY\n# not a comment\nX\nX\nY\n',
+    [{
+      keyword: 'COPY', form: 'shell', args: ['<<X', '<<Y', '/dest'],
+      heredocs: [{ name: 'X', content: 'Y\n# not a comment\n', expand: true, stripTabs: false }, { name: 'Y', content: 'X\n', expand: true, stripTabs: false }],
+    }],
+  ],
+  ['<< without <<- keeps tabs; flags before a heredoc', 'RUN --mount=type=cache,target=/c <<IN\n\tfoo\nIN\n', [{
+    keyword: 'RUN', form: 'shell', args: ['<<IN'], flags: ['--mount=type=cache,target=/c'],
+    heredocs: [{ name: 'IN', content: '\tfoo\n', expand: true, stripTabs: false }],
+  }]],
+  ['an unbalanced quote in a delimiter is not a heredoc', "RUN cat <<'EOF\n", [{ keyword: 'RUN', form: 'shell', args: ["cat <<'EOF"] }]],
   ['an empty heredoc', 'RUN <<EOF\nEOF\n', [{ keyword: 'RUN', form: 'shell', args: ['<<EOF'], heredocs: [{ name: 'EOF', content: '', expand: true, stripTabs: false }] }]],
   ['no heredocs in JSON form or in other instructions', 'RUN ["cat", "<<EOF"]\nENV X=<<EOF\n', [
     { keyword: 'RUN', form: 'json', args: ['cat', '<<EOF'] },
@@ -136,6 +149,12 @@ describe('parseDockerfile: instructions', () => {
       { keyword: 'ARG', form: 'shell', args: ['BASE=alpine'] },
       { keyword: 'FROM', form: 'shell', args: ['${BASE}', 'AS', 'Build'], flags: ['--platform=$BUILDPLATFORM'] },
     ]);
+  });
+
+  test('a file descriptor before << is recorded', () => {
+    const [, run] = parseDockerfile('FROM scratch\nRUN 3<<EOF cat /dev/fd/3\nx\nEOF\n').instructions;
+    assert.equal(run?.heredocs[0]?.fileDescriptor, 3);
+    assert.equal(run?.heredocs[0]?.content, 'x\n');
   });
 
   test('a byte-order mark is ignored', () => {

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { dockerignoreCandidates, parseDockerignore } from '../dockerfile/dockerignore.js';
 import { parseDockerfile } from '../dockerfile/parser.js';
 import { listBaseImages, resolveDockerfile } from '../dockerfile/resolve.js';
 import type { ParsedDockerfile, ResolvedBuild, ResolveOptions } from '../dockerfile/types.js';
@@ -32,6 +34,15 @@ async function baseEnv(name: string, platform: PlatformSpec, storageFor: Storage
   return (await fetchRemoteImage(found, child.digest as `sha256:${string}`)).config.config?.Env ?? [];
 }
 
+/** The context's ignore patterns: `<Dockerfile>.dockerignore` beside it, else `.dockerignore`, as BuildKit looks. */
+async function readDockerignore(dockerfilePath: string, context: string): Promise<string[]> {
+  for (const candidate of dockerignoreCandidates(path.resolve(dockerfilePath), context)) {
+    const text = await readFile(candidate, 'utf8').catch(() => undefined);
+    if (text !== undefined) return parseDockerignore(text);
+  }
+  return [];
+}
+
 /** The direct engine: a RUN-less Dockerfile as a plan, executed against the registry. */
 export function directEngine(options: EngineOptions): BuildEngine {
   return {
@@ -39,7 +50,8 @@ export function directEngine(options: EngineOptions): BuildEngine {
     async build(request): Promise<BuildResult> {
       const build = request.resolved ?? (await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor));
       chooseEngine('direct', runInstructions(build));
-      const plan = planFromDockerfile(build, { context: path.resolve(request.context) });
+      const context = path.resolve(request.context);
+      const plan = planFromDockerfile(build, { context, ignore: await readDockerignore(request.dockerfilePath, context) });
       const result = await executePlan(plan, options);
       return { engine: 'direct', ...result };
     },

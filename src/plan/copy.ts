@@ -1,15 +1,22 @@
-import { stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
-import { InputError, UsageError } from '../errors.js';
+import { applyChmod } from '../dockerfile/chmod.js';
+import { resolveChown } from '../dockerfile/chown.js';
+import { createIgnoreMatcher } from '../dockerfile/dockerignore.js';
+import { detectArchive, ARCHIVE_SNIFF_BYTES } from '../dockerfile/archive.js';
+import { DockerfileError } from '../dockerfile/errors.js';
+import { BadPatternError, filepathMatch, hasWildcards } from '../dockerfile/filepath-match.js';
+import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { type BuiltLayer, type LayerOptions, type PlannedEntry, writeLayer } from '../image/layer.js';
 import { type AddSpec, collectEntries, mergeEntries } from '../image/tar-entries.js';
 import type { BaseFiles, FileKind } from './base-files.js';
 import type { CopyStep, OwnerSpec } from './steps.js';
 
 /**
- * COPY/ADD with the image's meaning: where each source lands depends on WORKDIR and on what
- * the image already has at DEST, and `--chown` names on the image's /etc/passwd and /etc/group.
+ * COPY/ADD with the image's meaning, as BuildKit does them: sources clamped to the context,
+ * wildcards, `.dockerignore`, DEST relative to WORKDIR, a DEST the image has as a directory
+ * meaning "into it", `--chown` names from the image's /etc/passwd and /etc/group.
  */
 
 export interface ResolvedCopyStep {
@@ -31,45 +38,102 @@ export function clampToContext(source: string): string {
   return posixPath.normalize(`/${source}`).replace(/^\/+/, '') || '.';
 }
 
-async function sourceExists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
+/** Context-relative paths (files and directories) under `directory` that the ignore rules keep. */
+async function walkContext(context: string, directory: string, ignored: (relative: string) => boolean): Promise<string[]> {
+  const found: string[] = [];
+  const names = await readdir(path.join(context, directory), { withFileTypes: true }).catch(() => []);
+  for (const entry of names) {
+    const relative = directory === '.' ? entry.name : `${directory}/${entry.name}`;
+    if (!ignored(relative)) found.push(relative);
+    if (entry.isDirectory()) found.push(...(await walkContext(context, relative, ignored)));
+  }
+  return found;
+}
+
+/** The context paths a COPY source names: itself, or every match of a wildcard (none is not an error). */
+async function expandSource(step: CopyStep, source: string, ignored: (relative: string) => boolean): Promise<string[]> {
+  const relative = clampToContext(source);
+  if (!hasWildcards(relative)) {
+    const exists = await stat(path.join(step.context!, relative)).then(() => true, () => false);
+    if (!exists || (relative !== '.' && ignored(relative))) {
+      throw new InputError(`${step.where}: ${source} is not in the build context${exists ? ' (.dockerignore excludes it)' : ''}`, {
+        hint: `check the path (relative to the context ${step.context}) and the .dockerignore`,
+      });
+    }
+    return [relative];
+  }
+  // Walk only below the part of the pattern without wildcards.
+  const parts = relative.split('/');
+  const fixed = parts.findIndex((part) => hasWildcards(part));
+  const start = parts.slice(0, fixed).join('/') || '.';
+  try {
+    return (await walkContext(step.context!, start, ignored)).filter((candidate) => filepathMatch(relative, candidate));
+  } catch (error) {
+    if (error instanceof BadPatternError) throw new InputError(`${step.where}: ${error.message}`, { hint: 'fix the wildcard pattern (Go filepath.Match syntax)' });
+    throw error;
+  }
+}
+
+async function isArchive(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(ARCHIVE_SNIFF_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return detectArchive(head.subarray(0, bytesRead)) !== undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 export async function resolveCopyStep(step: CopyStep, state: ImageState): Promise<ResolvedCopyStep> {
   const specs: AddSpec[] = [];
   const writes: ResolvedCopyStep['writes'] = [];
+  const ignored = createIgnoreMatcher(step.ignore ?? []);
   for (const item of step.items) {
     if (step.destinations === 'as-written') {
       for (const source of item.sources) specs.push({ source, destination: item.destination, text: item.text });
       continue;
     }
     const destination = posixPath.resolve(state.workdir, item.destination);
-    const namesDirectory = item.destination.endsWith('/') || item.destination.endsWith('/.') || item.destination === '.';
+    const namesDirectory = /(^|\/)\.?$/.test(item.destination);
     if (item.sources.length > 1 && !namesDirectory) {
       throw new UsageError(`${step.where}: with more than one source, the destination must be a directory and end with a /`, `write the destination as ${item.destination}/`);
     }
-    const intoDirectory = namesDirectory || (state.files !== undefined && (await state.files.isDirectory(destination)));
-    for (const source of item.sources) {
-      const local = step.context ? path.join(step.context, clampToContext(source)) : source;
-      if (!(await sourceExists(local))) {
-        throw new InputError(`${step.where}: ${source} is not in the build context`, { hint: `check the path (it is relative to the context ${step.context ?? '.'}) and the .dockerignore` });
-      }
+    const matches: string[] = [];
+    for (const source of item.sources) matches.push(...(await expandSource(step, source, ignored)));
+    const intoDirectory = namesDirectory || matches.length > 1 || (state.files !== undefined && (await state.files.isDirectory(destination)));
+    for (const relative of matches) {
+      const local = path.join(step.context!, relative);
       const isDirectory = (await stat(local)).isDirectory();
+      if (!isDirectory && step.unpackArchives && (await isArchive(local))) {
+        throw new DockerfileError(`${step.where}: ADD of a local archive (${relative}) is not supported on the direct engine yet`, {
+          hint: 'COPY it to keep it as a file, unpack it into the context first, or build with --engine kaniko',
+        });
+      }
       const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, path.basename(local)) : destination;
-      specs.push({ source: local, destination: isDirectory || intoDirectory ? (destination === '/' ? '/' : `${destination}/`) : destination, text: `${step.where} ${source}` });
+      specs.push({ source: local, destination: isDirectory || intoDirectory ? (destination === '/' ? '/' : `${destination}/`) : destination, text: `${step.where} ${relative}` });
       writes.push({ path: landing, kind: isDirectory ? 'directory' : 'file' });
     }
   }
-  const owner = step.chown && (await resolveOwnerSpec(step.chown, state.files, step.where));
+  const owner = step.chown && (await resolveOwner(step.chown, state.files, step.where));
   return { specs, owner, writes, key: JSON.stringify({ specs: specs.map(({ source, destination }) => [source, destination]), owner }) };
 }
 
-/** Builds the step's layer: every source walked, merged, and written with the step's owner and mode. */
+/** Builds the step's layer: every source walked, ignored files left out, written with the step's owner and mode. */
 export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep, options: LayerOptions): Promise<BuiltLayer> {
-  if (resolved.specs.length === 0) throw new UsageError(`${step.where}: nothing to copy`, 'name at least one source');
+  const ignored = step.context && step.ignore?.length ? createIgnoreMatcher(step.ignore) : undefined;
   const perSpec: PlannedEntry[][] = [];
-  for (const spec of resolved.specs) perSpec.push(await collectEntries(spec));
-  return writeLayer(mergeEntries(perSpec), { ...options, chmod: step.chmod, chown: resolved.owner }, step.history.createdBy);
+  for (const spec of resolved.specs) {
+    let entries = await collectEntries(spec);
+    if (ignored) entries = entries.filter((entry) => !ignored(path.relative(step.context!, entry.sourcePath).split(path.sep).join('/')));
+    perSpec.push(entries);
+  }
+  let entries = mergeEntries(perSpec);
+  const chmod = step.chmod;
+  if (chmod !== undefined && typeof chmod !== 'number') {
+    entries = entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: applyChmod(chmod, entry.mode, entry.kind === 'directory') }));
+  }
+  return writeLayer(entries, { ...options, chmod: typeof chmod === 'number' ? chmod : undefined, chown: resolved.owner }, step.history.createdBy);
 }
 
 /** The layer a WORKDIR writes when the image lacks the directory: it and its missing parents, 0755. */
@@ -79,36 +143,15 @@ export function workdirLayer(missing: string[], owner: { uid: number; gid: numbe
   return writeLayer(mergeEntries([entries]), { ...options, chown: owner }, createdBy);
 }
 
-function parseAccounts(text: string): Array<string[]> {
-  return text.split('\n').filter((line) => line && !line.startsWith('#')).map((line) => line.split(':'));
-}
-
-/** `user[:group]` as numbers: names looked up in the image's /etc/passwd and /etc/group. */
-export async function resolveOwnerSpec(spec: OwnerSpec, files: BaseFiles | undefined, where: string): Promise<{ uid: number; gid: number }> {
+/** `user[:group]` as numbers; names looked up in the image's /etc/passwd and /etc/group. */
+export async function resolveOwner(spec: OwnerSpec, files: BaseFiles | undefined, where: string): Promise<{ uid: number; gid: number }> {
   if ('uid' in spec) return spec;
-  const numeric = (text: string) => (/^\d+$/.test(text) ? Number(text) : undefined);
-  let uid = numeric(spec.user);
-  // A number alone means the same gid; a name alone its primary group, as BuildKit reads them.
-  let primaryGroup = uid;
-  if (uid === undefined) {
-    const entry = parseAccounts(files ? await files.accountFile('passwd') : '').find((fields) => fields[0] === spec.user);
-    if (!entry) throw new InputError(`${where}: user ${spec.user} is not in the image's /etc/passwd`, { hint: 'use a numeric id, or a user the base image defines' });
-    uid = Number(entry[2]);
-    primaryGroup = Number(entry[3]);
+  const numeric = /^\d+(:\d+)?$/.test(spec.names);
+  const accounts = numeric || !files ? {} : { passwd: await files.accountFile('passwd'), group: await files.accountFile('group') };
+  try {
+    return resolveChown(spec.names, accounts);
+  } catch (error) {
+    if (error instanceof ImgbuildError) throw new InputError(`${where}: ${error.message}`, { hint: error.hint });
+    throw error;
   }
-  if (spec.group === undefined) return { uid, gid: primaryGroup! };
-  let gid = numeric(spec.group);
-  if (gid === undefined) {
-    const entry = parseAccounts(files ? await files.accountFile('group') : '').find((fields) => fields[0] === spec.group);
-    if (!entry) throw new InputError(`${where}: group ${spec.group} is not in the image's /etc/group`, { hint: 'use a numeric id, or a group the base image defines' });
-    gid = Number(entry[2]);
-  }
-  return { uid, gid };
-}
-
-/** The owner of what a step creates for the image's current USER (root when unset). */
-export function resolveOwner(user: string | undefined, files: BaseFiles, where: string): Promise<{ uid: number; gid: number }> {
-  if (!user) return Promise.resolve({ uid: 0, gid: 0 });
-  const [name, group] = user.split(':', 2) as [string, string?];
-  return resolveOwnerSpec({ user: name, group }, files, where);
 }

@@ -206,13 +206,15 @@ function fetchBase(base: string, options: EngineOptions): Promise<RemoteImage | 
   return fetchRemote({ client: options.storageFor(ref.registry), repository: ref.repository }, manifestReference(ref));
 }
 
-/** The layer of a COPY/ADD step for one image (`files` undefined when the step needs nothing from it). */
-function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/'): Promise<MadeLayer> {
-  const resolving = resolveCopyStep(step, { workdir, files });
-  return resolving.then((resolved) => {
-    files?.recordAll(resolved.writes);
-    return execution.layers.get(`${position}:${resolved.key}`, (layerOptions) => buildCopyLayer(step, resolved, layerOptions));
-  });
+/**
+ * The layer of a COPY/ADD step for one image (`files` undefined when the step needs nothing
+ * from it); none when wildcards matched nothing (BuildKit then records an empty layer).
+ */
+async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/'): Promise<MadeLayer | undefined> {
+  const resolved = await resolveCopyStep(step, { workdir, files });
+  files?.recordAll(resolved.writes);
+  if (resolved.specs.length === 0) return undefined;
+  return execution.layers.get(`${position}:${resolved.key}`, (layerOptions) => buildCopyLayer(step, resolved, layerOptions));
 }
 
 /** Runs every step on one image; returns the result and where its new layers are. */
@@ -246,7 +248,9 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
       history = { ...step.history, createdBy: `WORKDIR ${directory}` };
       const missing = await missingDirectories(files, directory);
       if (missing.length) {
-        const owner = await resolveOwner(image.config.config?.User, files, step.where);
+        // Made for the current USER, as BuildKit's mkdir does.
+        const user = image.config.config?.User;
+        const owner = user ? await resolveOwner({ names: user }, files, step.where) : { uid: 0, gid: 0 };
         made = await execution.layers.get(`workdir:${missing.join(',')}:${owner.uid}:${owner.gid}`, (layerOptions) => workdirLayer(missing, owner, step.where, history.createdBy, layerOptions));
         for (const created of missing) files.record(created, 'directory');
       }

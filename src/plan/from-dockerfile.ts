@@ -1,7 +1,9 @@
 import { DockerfileError } from '../dockerfile/errors.js';
 import { SCRATCH_ENV } from '../dockerfile/resolve.js';
 import type { Healthcheck } from '../image/mutate.js';
-import type { ResolvedBuild, ResolvedCopy, ResolvedInstruction, ResolvedRun, ResolvedStage, SourceLocation } from '../dockerfile/types.js';
+import { parseChmod } from '../dockerfile/chmod.js';
+import { ImgbuildError } from '../errors.js';
+import type { ChmodSpec, ResolvedBuild, ResolvedCopy, ResolvedInstruction, ResolvedRun, ResolvedStage, SourceLocation } from '../dockerfile/types.js';
 import { type ConfigEdits } from '../image/mutate.js';
 import { SCRATCH } from '../image/scratch.js';
 import { DOCKERFILE_HISTORY_COMMENT, type OwnerSpec, type Plan, type PlanStep } from './steps.js';
@@ -32,15 +34,10 @@ function stageChain(build: ResolvedBuild): ResolvedStage[] {
   return chain;
 }
 
-/** `--chown` text as numbers, or names for the executor to look up in the image. */
-export function parseOwner(text: string, location: SourceLocation): OwnerSpec {
-  const [user, group, extra] = text.split(':');
-  if (!user || extra !== undefined || group === '') {
-    throw new DockerfileError(`--chown=${text} is not USER[:GROUP]`, { position: location, hint: 'write --chown=1000:1000 or --chown=app:app' });
-  }
-  const numeric = (word: string) => /^\d+$/.test(word);
-  if (numeric(user) && (group === undefined || numeric(group))) return { uid: Number(user), gid: Number(group ?? user) };
-  return group === undefined ? { user } : { user, group };
+/** `--chown` text as numbers when it is numbers (a UID alone means the same GID), else names for the executor to look up. */
+export function parseOwner(text: string): OwnerSpec {
+  const match = /^(\d+)(?::(\d+))?$/.exec(text);
+  return match ? { uid: Number(match[1]), gid: Number(match[2] ?? match[1]) } : { names: text };
 }
 
 /** Go's time.Duration text (`1m30s`, `0s`), as BuildKit's history prints durations. */
@@ -58,7 +55,7 @@ function unsupported(instruction: { location: SourceLocation }, what: string, hi
   return new DockerfileError(`${what} is not supported on the direct engine yet`, { position: instruction.location, hint });
 }
 
-function copyStep(instruction: ResolvedCopy, context: string): PlanStep {
+function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]): PlanStep {
   const kept = ['chown', 'chmod', 'link'];
   const other = instruction.flags.find((flag) => !kept.includes(flag.name));
   if (instruction.from !== undefined) throw unsupported(instruction, `${instruction.kind} --from`, 'copy from the build context instead, or build with --engine kaniko');
@@ -69,10 +66,14 @@ function copyStep(instruction: ResolvedCopy, context: string): PlanStep {
       throw unsupported(instruction, `${instruction.kind} of a URL`, 'download the file into the build context and copy it from there, or build with --engine kaniko');
     }
   }
-  let chmod: number | undefined;
+  let chmod: ChmodSpec | undefined;
   if (instruction.chmod !== undefined) {
-    if (!/^[0-7]{3,4}$/.test(instruction.chmod)) throw unsupported(instruction, `--chmod=${instruction.chmod} (only octal modes are)`, 'write the mode in octal, e.g. --chmod=0755');
-    chmod = Number.parseInt(instruction.chmod, 8);
+    try {
+      chmod = parseChmod(instruction.chmod);
+    } catch (error) {
+      if (error instanceof ImgbuildError) throw new DockerfileError(error.message, { position: instruction.location, hint: error.hint });
+      throw error;
+    }
   }
   const words: string[] = [instruction.kind];
   if (instruction.parents) words.push('--parents');
@@ -83,8 +84,10 @@ function copyStep(instruction: ResolvedCopy, context: string): PlanStep {
     kind: 'copy',
     items: [{ sources: instruction.sources.map((source) => source.path), destination: instruction.dest, text: instruction.original }],
     context,
-    chown: instruction.chown === undefined ? undefined : parseOwner(instruction.chown, instruction.location),
-    chmod,
+    chown: instruction.chown === undefined ? undefined : parseOwner(instruction.chown),
+    chmod: chmod?.kind === 'octal' ? chmod.mode : chmod,
+    ...(ignore.length ? { ignore } : {}),
+    ...(instruction.kind === 'ADD' ? { unpackArchives: true } : {}),
     destinations: 'docker',
     history: { createdBy: `${words.join(' ')} # buildkit`, comment: DOCKERFILE_HISTORY_COMMENT },
     where: whereOf(instruction.location),
@@ -108,6 +111,8 @@ function configStep(instruction: ResolvedInstruction, edits: ConfigEdits, create
 export interface DockerfilePlanOptions {
   /** The build context directory COPY/ADD read from. */
   context: string;
+  /** `.dockerignore` patterns (parsed). */
+  ignore?: string[];
 }
 
 /**
@@ -130,7 +135,7 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
           });
         case 'COPY':
         case 'ADD':
-          steps.push(copyStep(instruction, options.context));
+          steps.push(copyStep(instruction, options.context, options.ignore ?? []));
           break;
         case 'WORKDIR':
           steps.push({ kind: 'workdir', path: instruction.path, history: { comment: DOCKERFILE_HISTORY_COMMENT }, where: whereOf(instruction.location) });

@@ -1,3 +1,4 @@
+import type { ChmodSpec } from '../dockerfile/types.js';
 import type { ConfigEdits } from '../image/mutate.js';
 
 /**
@@ -18,8 +19,8 @@ export interface StepOrigin {
   where: string;
 }
 
-/** Owner of copied files: numbers, or names looked up in the image's /etc/passwd and /etc/group. */
-export type OwnerSpec = { uid: number; gid: number } | { user: string; group?: string };
+/** Owner of copied files: numbers, or `user[:group]` with names looked up in the image's /etc/passwd and /etc/group. */
+export type OwnerSpec = { uid: number; gid: number } | { names: string };
 
 /** Sources going to one destination. */
 export interface CopyItem {
@@ -40,8 +41,12 @@ export interface CopyStep extends StepOrigin {
   /** The build context the sources are read from (COPY); absent for `add`'s local paths. */
   context?: string;
   chown?: OwnerSpec;
-  /** Permission bits for every copied entry. */
-  chmod?: number;
+  /** Permission bits for every copied entry, or a symbolic change of each entry's own mode. */
+  chmod?: number | ChmodSpec;
+  /** `.dockerignore` patterns: what the context does not offer. */
+  ignore?: string[];
+  /** ADD: a local tar archive is unpacked rather than copied. */
+  unpackArchives?: boolean;
   /**
    * 'as-written' (`add`): a DEST without `/` is the path of the file, whatever the image has
    * there. 'docker' (COPY/ADD): a DEST that is a directory in the image means "into it", a

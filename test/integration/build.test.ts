@@ -172,11 +172,17 @@ describe('imgbuild build on the direct engine', () => {
         'COPY --chown=nobody:nogroup --chmod=0600 a.txt /owned.txt',
         'COPY --chown=65534 tree /merged/',
         'COPY ../../a.txt clamped.txt',
+        'COPY tree/*.txt /wild/',
+        'COPY *.none /nothing/',
+        'COPY --chmod=u+x,go-r tree/sub/two.txt /symbolic.txt',
         '',
       ].join('\n'),
+      '.dockerignore': 'tree/**/secret*\n',
       'a.txt': 'A\n',
       'tree/one.txt': '1\n',
+      'tree/skip.md': 'no\n',
       'tree/sub/two.txt': '2\n',
+      'tree/sub/secret.txt': 'hidden\n',
     });
     const result = await build(dir, 'copy/app:1');
     assert.equal(result.code, 0, describeResult(result));
@@ -191,6 +197,11 @@ describe('imgbuild build on the direct engine', () => {
     assert.equal(await readFile(path.join(rootfs, 'merged/sub/two.txt'), 'utf8'), '2\n');
     const merged = await stat(path.join(rootfs, 'merged/one.txt'));
     assert.deepEqual([merged.uid, merged.gid], [65534, 65534]);
+    assert.deepEqual((await readdir(path.join(rootfs, 'merged/sub'))).sort(), ['two.txt'], '.dockerignore keeps secret.txt out');
+    assert.deepEqual((await readdir(path.join(rootfs, 'wild'))).sort(), ['one.txt'], 'a wildcard copies its matches into the directory');
+    assert.equal(await stat(path.join(rootfs, 'nothing')).then(() => true, () => false), false, 'a wildcard that matches nothing copies nothing');
+    const sourceMode = (await stat(path.join(dir, 'tree/sub/two.txt'))).mode & 0o777;
+    assert.equal((await stat(path.join(rootfs, 'symbolic.txt'))).mode & 0o777, (sourceMode | 0o100) & ~0o044, '--chmod=u+x,go-r edits the source mode');
   });
 
   test('multi-stage: --target builds a stage FROM an earlier one', async () => {
@@ -237,7 +248,7 @@ describe('imgbuild build on the direct engine', () => {
       const cases: Array<[string, RegExp]> = [
         ['COPY missing.txt /x', /Dockerfile:2: missing.txt is not in the build context/],
         ['COPY a.txt b.txt /x', /Dockerfile:2: with more than one source, the destination must be a directory and end with a \//],
-        ['COPY --chown=nosuchuser a.txt /x', /Dockerfile:2: user nosuchuser is not in the image's \/etc\/passwd/],
+        ['COPY --chown=nosuchuser a.txt /x', /Dockerfile:2: --chown=nosuchuser: no user "nosuchuser" in the image's \/etc\/passwd/],
       ];
       for (const [index, [line, expected]] of cases.entries()) {
         const dir = await context(`err-${index}`, { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\n${line}\n`, 'a.txt': 'a', 'b.txt': 'b' });

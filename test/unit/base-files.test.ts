@@ -13,7 +13,11 @@ type Entry = { name: string; type?: 'file' | 'directory' | 'symlink'; linkname?:
 
 async function layer(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
-  for (const entry of entries) pack.entry({ name: entry.name, type: entry.type ?? 'file', linkname: entry.linkname }, entry.type === 'file' || !entry.type ? (entry.content ?? '') : undefined);
+  for (const entry of entries) {
+    const header = { name: entry.name, type: entry.type ?? 'file', linkname: entry.linkname };
+    if (header.type === 'file') pack.entry(header, entry.content ?? '');
+    else pack.entry(header);
+  }
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of pack) chunks.push(chunk as Buffer);
@@ -23,7 +27,7 @@ async function layer(entries: Entry[]): Promise<Buffer> {
 /** An image of these layers (bottom first), counting which layers were opened. */
 async function image(layers: Entry[][], cacheDir?: string) {
   const blobs = new Map<Digest, Buffer>();
-  const descriptors = [];
+  const descriptors: Array<{ mediaType: string; digest: Digest; size: number }> = [];
   for (const entries of layers) {
     const bytes = await layer(entries);
     const digest = sha256Digest(bytes);

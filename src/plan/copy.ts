@@ -21,6 +21,8 @@ import type { CopyStep, OwnerSpec } from './steps.js';
 
 export interface ResolvedCopyStep {
   specs: AddSpec[];
+  /** Destination directories the image lacks: created 0755 with the step's owner, as BuildKit does. */
+  directories: string[];
   owner: { uid: number; gid: number } | undefined;
   /** What the step puts where, so later steps see it. */
   writes: Array<{ path: string; kind: FileKind }>;
@@ -87,6 +89,7 @@ async function isArchive(file: string): Promise<boolean> {
 
 export async function resolveCopyStep(step: CopyStep, state: ImageState): Promise<ResolvedCopyStep> {
   const specs: AddSpec[] = [];
+  const directories: string[] = [];
   const writes: ResolvedCopyStep['writes'] = [];
   const ignored = createIgnoreMatcher(step.ignore ?? []);
   for (const item of step.items) {
@@ -102,6 +105,7 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
     const matches: string[] = [];
     for (const source of item.sources) matches.push(...(await expandSource(step, source, ignored)));
     const intoDirectory = namesDirectory || matches.length > 1 || (state.files !== undefined && (await state.files.isDirectory(destination)));
+    let landingDirectory = intoDirectory ? destination : posixPath.dirname(destination);
     for (const relative of matches) {
       const local = path.join(step.context!, relative);
       const isDirectory = (await stat(local)).isDirectory();
@@ -111,12 +115,18 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
         });
       }
       const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, path.basename(local)) : destination;
+      if (isDirectory) landingDirectory = destination;
       specs.push({ source: local, destination: isDirectory || intoDirectory ? (destination === '/' ? '/' : `${destination}/`) : destination, text: `${step.where} ${relative}` });
       writes.push({ path: landing, kind: isDirectory ? 'directory' : 'file' });
     }
+    if (matches.length && state.files) {
+      for (const directory of await missingDirectories(state.files, landingDirectory)) {
+        if (!directories.includes(directory)) directories.push(directory);
+      }
+    }
   }
   const owner = step.chown && (await resolveOwner(step.chown, state.files, step.where));
-  return { specs, owner, writes, key: JSON.stringify({ specs: specs.map(({ source, destination }) => [source, destination]), owner }) };
+  return { specs, directories, owner, writes, key: JSON.stringify({ specs: specs.map(({ source, destination }) => [source, destination]), directories, owner }) };
 }
 
 /** Builds the step's layer: every source walked, ignored files left out, written with the step's owner and mode. */
@@ -128,19 +138,35 @@ export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep,
     if (ignored) entries = entries.filter((entry) => !ignored(path.relative(step.context!, entry.sourcePath).split(path.sep).join('/')));
     perSpec.push(entries);
   }
-  let entries = mergeEntries(perSpec);
   const chmod = step.chmod;
-  if (chmod !== undefined && typeof chmod !== 'number') {
-    entries = entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: applyChmod(chmod, entry.mode, entry.kind === 'directory') }));
-  }
-  return writeLayer(entries, { ...options, chmod: typeof chmod === 'number' ? chmod : undefined, chown: resolved.owner }, step.history.createdBy);
+  const modeOf = (entry: PlannedEntry) => (chmod === undefined ? entry.mode : typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
+  const copied = perSpec.map((entries) => entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) })));
+  return writeLayer(mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]), { ...options, chown: resolved.owner }, step.history.createdBy);
 }
 
-/** The layer a WORKDIR writes when the image lacks the directory: it and its missing parents, 0755. */
-export function workdirLayer(missing: string[], owner: { uid: number; gid: number }, where: string, createdBy: string, options: LayerOptions): Promise<BuiltLayer> {
+/** Entries for directories a step creates: 0755, stamped now (or SOURCE_DATE_EPOCH). */
+function directoryEntries(directories: readonly string[], where: string, options: LayerOptions): PlannedEntry[] {
   const mtimeSeconds = options.sourceDateEpoch ?? Math.floor(Date.now() / 1000);
-  const entries: PlannedEntry[] = missing.map((directory) => ({ kind: 'directory', path: directory.replace(/^\/+/, ''), sourcePath: where, mode: 0o755, mtimeSeconds }));
-  return writeLayer(mergeEntries([entries]), { ...options, chown: owner }, createdBy);
+  return directories.map((directory) => ({ kind: 'directory', path: directory.replace(/^\/+/, ''), sourcePath: where, mode: 0o755, mtimeSeconds }));
+}
+
+/** The layer a WORKDIR writes when the image lacks the directory: it and its missing parents. */
+export function workdirLayer(missing: string[], owner: { uid: number; gid: number }, where: string, createdBy: string, options: LayerOptions): Promise<BuiltLayer> {
+  return writeLayer(mergeEntries([directoryEntries(missing, where, options)]), { ...options, chown: owner }, createdBy);
+}
+
+/**
+ * `directory` and those of its parents the image lacks, outermost first, at the paths a
+ * container sees (below a symlinked parent, at the link's target).
+ */
+export async function missingDirectories(files: BaseFiles, directory: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let current = directory; current !== '/'; current = posixPath.dirname(current)) {
+    const found = await files.lookup(current);
+    if (found.found) return found.kind === 'directory' ? missing.map((name) => posixPath.join(found.path, posixPath.relative(current, name))) : missing;
+    missing.unshift(current);
+  }
+  return missing;
 }
 
 /** `user[:group]` as numbers; names looked up in the image's /etc/passwd and /etc/group. */

@@ -16,7 +16,7 @@ import { manifestReference, parseReference, repositoryName } from '../reference.
 import type { Storage } from '../storage/storage.js';
 import { applyStep } from './apply.js';
 import { BaseFiles } from './base-files.js';
-import { buildCopyLayer, resolveCopyStep, resolveOwner, workdirLayer } from './copy.js';
+import { buildCopyLayer, missingDirectories, resolveCopyStep, resolveOwner, workdirLayer } from './copy.js';
 import type { EngineOptions } from './options.js';
 import { independentOfBase, type Plan, type PlanStep, type StepHistory } from './steps.js';
 
@@ -212,7 +212,7 @@ function fetchBase(base: string, options: EngineOptions): Promise<RemoteImage | 
  */
 async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/'): Promise<MadeLayer | undefined> {
   const resolved = await resolveCopyStep(step, { workdir, files });
-  files?.recordAll(resolved.writes);
+  files?.recordAll([...resolved.directories.map((directory) => ({ path: directory, kind: 'directory' as const })), ...resolved.writes]);
   if (resolved.specs.length === 0) return undefined;
   return execution.layers.get(`${position}:${resolved.key}`, (layerOptions) => buildCopyLayer(step, resolved, layerOptions));
 }
@@ -259,16 +259,6 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
     image = applyStep(image, { edits, layer: made?.built, history }, created);
   }
   return { image, newLayers };
-}
-
-/** `directory` and those of its parents the image lacks, outermost first (a WORKDIR makes them all). */
-async function missingDirectories(files: BaseFiles, directory: string): Promise<string[]> {
-  const missing: string[] = [];
-  for (let current = directory; current !== '/'; current = posixPath.dirname(current)) {
-    if (await files.isDirectory(current)) break;
-    missing.unshift(current);
-  }
-  return missing;
 }
 
 /** The media types the result is written in: --format, else the base's own. */

@@ -29,6 +29,13 @@ export interface AddRequest {
   logger?: Logger;
   events?: PushEvents;
   concurrency?: number;
+  /** Directory for every temporary file (the layer, blobs copied between registries); default the system's. */
+  tmpDir?: string;
+  /**
+   * Stops the add: requests in flight are cut, upload sessions closed and temporary files
+   * removed, then the call rejects with an AbortedError (name "AbortError"). No tag is moved.
+   */
+  signal?: AbortSignal;
 }
 
 export interface AddResult {
@@ -60,12 +67,13 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
       format: request.format,
       sourceDateEpoch: request.sourceDateEpoch,
       compressionLevel: request.layerOptions?.compressionLevel,
-      tmpDir: request.layerOptions?.tmpDir,
+      tmpDir: request.layerOptions?.tmpDir ?? request.tmpDir,
       // `add` never reads the base's files, so it needs no index.
       cacheDir: false,
       logger: request.logger,
       events: request.events,
       concurrency: request.concurrency,
+      signal: request.signal,
     },
     defaultCacheDir,
   );

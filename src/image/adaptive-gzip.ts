@@ -26,6 +26,8 @@ const MAX_STORED_BLOCK = 65535;
 const PROBE_BYTES = 32 * 1024;
 /** String matching must beat Huffman-only coding by this much to be worth its time. */
 const REPEATS_PAY_RATIO = 0.92;
+/** Deflate's worst case grows a block by a few bytes per 16 KiB; this covers it with room to spare. */
+const DEFLATE_HEADROOM = 64 * 1024;
 /** Blocks being deflated at once; the pool has 4 threads by default. */
 const PARALLEL_BLOCKS = 4;
 
@@ -90,7 +92,10 @@ async function repeatsPay(block: Buffer, level: number): Promise<boolean> {
 async function encodeBlock(block: Buffer, level: number): Promise<Buffer> {
   if (level === 0 || sampledEntropy(block) > INCOMPRESSIBLE_ENTROPY) return storedBlocks(block);
   const strategy = (await repeatsPay(block, level)) ? constants.Z_DEFAULT_STRATEGY : constants.Z_HUFFMAN_ONLY;
-  const deflated = await deflateRawAsync(block, { level, strategy, finishFlush: constants.Z_SYNC_FLUSH });
+  // An output buffer that holds the whole block's result: with zlib's 16 KiB default, each
+  // block came back in dozens of pieces, each a callback and a copy on the main thread.
+  const chunkSize = block.length + DEFLATE_HEADROOM;
+  const deflated = await deflateRawAsync(block, { level, strategy, finishFlush: constants.Z_SYNC_FLUSH, chunkSize });
   // Deflate can lose on a block the sample misjudged; stored is then smaller and as valid.
   return deflated.length < block.length + 5 * Math.ceil(block.length / MAX_STORED_BLOCK) ? deflated : storedBlocks(block);
 }

@@ -1,8 +1,8 @@
 // Plans the entries of a layer tar from `--add SRC:DEST` specs: walks the local
 // sources, maps them to paths in the image, and orders them deterministically.
 // Nothing here writes a tar; layer.ts turns the plan into bytes.
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 
@@ -202,7 +202,8 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
     const childTar = joinTarPath(tarDirectory, name);
     let childStats: Stats;
     try {
-      childStats = await lstat(childPath);
+      // Synchronous: one thread-pool round trip per file would cost more than the call itself.
+      childStats = lstatSync(childPath);
     } catch (error) {
       throw describeFsError(error, childPath, spec);
     }
@@ -215,7 +216,7 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
     } else if (childStats.isSymbolicLink()) {
       let target: string;
       try {
-        target = await readlink(childPath);
+        target = readlinkSync(childPath);
       } catch (error) {
         throw describeFsError(error, childPath, spec);
       }
@@ -228,6 +229,15 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
 
 /** Byte order of the UTF-8 names: what `LC_ALL=C sort` gives, independent of locale. */
 export function compareTarPaths(a: string, b: string): number {
+  // UTF-8 byte order is code point order, and so is UTF-16 code unit order unless both
+  // strings have a unit at or above 0xD800 (surrogates, U+E000-U+FFFF) where they differ.
+  const length = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < length && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === length) return a.length - b.length;
+  const unitA = a.charCodeAt(i);
+  const unitB = b.charCodeAt(i);
+  if (unitA < 0xd800 || unitB < 0xd800) return unitA - unitB;
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
@@ -238,6 +248,8 @@ export function compareTarPaths(a: string, b: string): number {
  * which puts every directory before its contents.
  */
 export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): PlannedEntry[] {
+  // One walk gives unique paths under one root, so there is nothing to merge or refuse.
+  if (perSpec.length === 1) return [...perSpec[0]!].sort((a, b) => compareTarPaths(a.path, b.path));
   const byPath = new Map<string, PlannedEntry>();
   for (const entries of perSpec) {
     for (const entry of entries) {

@@ -47,8 +47,11 @@ export function remoteImageToWrite(image: RemoteImage, bytes: Buffer = image.byt
   };
 }
 
-/** Writes the image's blobs, then its manifest under `reference` (a tag, or 'digest' for its own digest). */
-export async function writeImage(target: WriteTarget, image: ImageToWrite, reference: string | 'digest', options: WriteOptions = {}): Promise<WrittenManifest> {
+/**
+ * Writes the image's blobs, then its manifest under `tag`, or by its own digest when there is
+ * none (a child of an index; any word is a valid tag, so only no tag means "by digest").
+ */
+export async function writeImage(target: WriteTarget, image: ImageToWrite, tag: string | undefined, options: WriteOptions = {}): Promise<WrittenManifest> {
   const descriptors = [image.manifest.config, ...image.manifest.layers];
   const outcomes = await pushBlobs(
     target.storage,
@@ -62,13 +65,12 @@ export async function writeImage(target: WriteTarget, image: ImageToWrite, refer
     options,
   );
   if (options.counts) for (const outcome of outcomes.values()) options.counts[outcome]++;
-  const tag = reference === 'digest' ? sha256Digest(image.bytes) : reference;
-  const digest = await target.storage.putManifest(target.repository, tag, image.bytes, image.mediaType);
+  const digest = await target.storage.putManifest(target.repository, tag ?? sha256Digest(image.bytes), image.bytes, image.mediaType, options.signal);
   return { digest, size: image.bytes.length, mediaType: image.mediaType };
 }
 
 /** Writes an index whose children are already in place. */
-export async function writeIndex(target: WriteTarget, bytes: Buffer, mediaType: string, reference: string): Promise<WrittenManifest> {
-  const digest = await target.storage.putManifest(target.repository, reference, bytes, mediaType);
+export async function writeIndex(target: WriteTarget, bytes: Buffer, mediaType: string, tag: string, signal?: AbortSignal): Promise<WrittenManifest> {
+  const digest = await target.storage.putManifest(target.repository, tag, bytes, mediaType, signal);
   return { digest, size: bytes.length, mediaType };
 }

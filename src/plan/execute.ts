@@ -11,7 +11,8 @@ import { hostPlatform, isAttestation, platformMatches } from '../image/platform.
 import { type BlobContent, type BlobOutcome, EarlyUpload } from '../image/push.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteIndex } from '../image/remote.js';
 import { SCRATCH, scratchImage } from '../image/scratch.js';
-import { type ImageToWrite, remoteImageToWrite, type WriteTarget, writeImage, writeIndex, type WrittenManifest } from '../image/write.js';
+import { type ImageToWrite, remoteImageToWrite, type WriteOptions, type WriteTarget, writeImage, writeIndex, type WrittenManifest } from '../image/write.js';
+import { orAbort, throwIfAborted } from '../abort.js';
 import { manifestReference, parseReference, repositoryName } from '../reference.js';
 import type { Storage } from '../storage/storage.js';
 import { applyStep } from './apply.js';
@@ -49,11 +50,12 @@ interface MadeLayer {
 /** Builds each distinct layer once, whatever number of platforms need it; removes them all at the end. */
 class LayerBuilds {
   private readonly builds = new Map<string, Promise<MadeLayer>>();
-  readonly abandon = new AbortController();
 
   constructor(
     private readonly target: WriteTarget,
     private readonly options: EngineOptions,
+    /** Aborted by the caller, or by the first failure so the rest of the work stops. */
+    readonly abandon: AbortController,
   ) {}
 
   layerOptions(): LayerOptions {
@@ -88,6 +90,11 @@ class LayerBuilds {
 
   async dispose(): Promise<void> {
     for (const made of await this.made()) await made.built.dispose();
+  }
+
+  /** Settles when every upload started while a layer was built is done (its session closed after an abort). */
+  async uploadsSettled(): Promise<void> {
+    await Promise.allSettled((await this.made()).map((made) => made.earlyUpload?.done));
   }
 }
 
@@ -125,11 +132,11 @@ async function uploadWhileBuilding(
     (layer) => follower.file?.finish(layer.size),
     (error: unknown) => follower.file?.fail(error),
   );
-  const file = await Promise.race([follower.created, layerPromise.then(() => follower.file, () => undefined)]);
+  const file = await orAbort(Promise.race([follower.created, layerPromise.then(() => follower.file, () => undefined)]), signal);
   if (!file) return false;
   const storage: Storage = target.storage;
   const limit = storage.monolithicUploadLimit ?? 0;
-  const state = await file.waitFor(limit + 1);
+  const state = await orAbort(file.waitFor(limit + 1), signal);
   if (signal.aborted || (state.complete && state.available <= limit)) return false;
   await storage.uploadGrowingBlob!(
     target.repository,
@@ -145,6 +152,8 @@ async function uploadWhileBuilding(
 interface Execution {
   plan: Plan;
   options: EngineOptions;
+  /** Aborted by the caller or by the first failure. */
+  signal: AbortSignal;
   target: WriteTarget;
   layers: LayerBuilds;
   created: string;
@@ -157,18 +166,24 @@ export async function executePlan(plan: Plan, options: EngineOptions): Promise<P
   if (fromScratch && options.platforms.length > 1) {
     throw new UsageError('a build from scratch makes one platform, but several --platform were given', "name one --platform, or none for this machine's");
   }
+  const what = `building ${options.to.registry}/${options.to.repository}:${options.to.tag}`;
+  throwIfAborted(options.signal, what);
   const target: WriteTarget = { storage: options.storageFor(options.to.registry), repository: options.to.repository };
-  const layers = new LayerBuilds(target, options);
-  const execution: Execution = { plan, options, target, layers, created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
+  const abandon = new AbortController();
+  const onAbort = () => abandon.abort(options.signal!.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const layers = new LayerBuilds(target, options, abandon);
+  const execution: Execution = { plan, options, target, layers, signal: abandon.signal, created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
 
   // Layers whose content does not depend on the base are built (and large ones uploaded)
   // while the base is fetched; a missing local file does not wait for registry retries.
   const early = plan.steps.flatMap((step, position) => (step.kind === 'copy' && independentOfBase(step) ? [layerForStep(execution, step, position, undefined)] : []));
   const basePromise: Promise<RemoteImage | RemoteIndex> = fromScratch
     ? Promise.resolve(scratchImage(options.platforms[0] ?? hostPlatform(), target.storage))
-    : fetchBase(plan.base, options);
+    : fetchBase(plan.base, options, abandon.signal);
+  let failed = false;
   try {
-    const [base] = await Promise.all([basePromise, ...early]);
+    const [base] = await orAbort(Promise.all([basePromise, ...early]), abandon.signal);
     options.logger.debug(`base ${plan.base} @ ${base.digest} (${base.mediaType})`);
     let written: WrittenManifest;
     let platforms: string[];
@@ -193,17 +208,26 @@ export async function executePlan(plan: Plan, options: EngineOptions): Promise<P
       blobs: execution.counts,
     };
   } catch (error) {
-    layers.abandon.abort(error);
+    // Stop the rest, and wait until uploads started early have closed their sessions.
+    failed = true;
+    abandon.abort(error);
     basePromise.catch(() => {});
+    await layers.uploadsSettled();
+    throwIfAborted(options.signal, what);
     throw error;
   } finally {
-    await layers.dispose();
+    options.signal?.removeEventListener('abort', onAbort);
+    // After an interrupt the layer files are removed before returning (a build in progress
+    // cannot be stopped); after a failure in the background, so the error is not held.
+    const disposed = layers.dispose();
+    if (!failed || options.signal?.aborted) await disposed;
+    else disposed.catch(() => {});
   }
 }
 
-function fetchBase(base: string, options: EngineOptions): Promise<RemoteImage | RemoteIndex> {
+function fetchBase(base: string, options: EngineOptions, signal: AbortSignal): Promise<RemoteImage | RemoteIndex> {
   const ref = parseReference(base);
-  return fetchRemote({ client: options.storageFor(ref.registry), repository: ref.repository }, manifestReference(ref));
+  return fetchRemote({ client: options.storageFor(ref.registry), repository: ref.repository, signal }, manifestReference(ref));
 }
 
 /**
@@ -222,7 +246,7 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
   const { options, created } = execution;
   const files = new BaseFiles({
     layers: base.manifest.layers,
-    openLayer: (digest) => base.client.openBlob(base.repository, digest),
+    openLayer: (digest) => base.client.openBlob(base.repository, digest, execution.signal),
     cacheDir: options.cacheDir,
     onLayerRead: (digest) => options.logger.debug(`indexing base layer ${digest}`),
   });
@@ -241,7 +265,7 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
     let edits = {};
     let history = step.history as StepHistory;
     if (step.kind === 'copy') {
-      made = await layerForStep(execution, step, position, independentOfBase(step) ? undefined : files, workdirOf());
+      made = await orAbort(layerForStep(execution, step, position, independentOfBase(step) ? undefined : files, workdirOf()), execution.signal);
     } else {
       const directory = posixPath.resolve(workdirOf(), step.path);
       edits = { workdir: step.path };
@@ -251,7 +275,7 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
         // Made for the current USER, as BuildKit's mkdir does.
         const user = image.config.config?.User;
         const owner = user ? await resolveOwner({ names: user }, files, step.where) : { uid: 0, gid: 0 };
-        made = await execution.layers.get(`workdir:${missing.join(',')}:${owner.uid}:${owner.gid}`, (layerOptions) => workdirLayer(missing, owner, step.where, history.createdBy, layerOptions));
+        made = await orAbort(execution.layers.get(`workdir:${missing.join(',')}:${owner.uid}:${owner.gid}`, (layerOptions) => workdirLayer(missing, owner, step.where, history.createdBy, layerOptions)), execution.signal);
         for (const created of missing) files.record(created, 'directory');
       }
     }
@@ -266,8 +290,13 @@ function targetFamily(execution: Execution, mediaType: string): ManifestFamily {
   return execution.options.format ?? familyOf(mediaType);
 }
 
-/** Runs the plan on one image and writes it under `reference` (a tag, or 'digest'). */
-async function writeChangedImage(execution: Execution, base: RemoteImage, reference: string | 'digest'): Promise<WrittenManifest> {
+function writeOptions(execution: Execution): WriteOptions {
+  const { options } = execution;
+  return { concurrency: options.concurrency, logger: options.logger, events: options.events, counts: execution.counts, tmpDir: options.tmpDir, signal: execution.signal };
+}
+
+/** Runs the plan on one image and writes it under `tag`, or by its digest when there is none (a child of an index). */
+async function writeChangedImage(execution: Execution, base: RemoteImage, tag: string | undefined): Promise<WrittenManifest> {
   const { image, newLayers } = await runSteps(execution, base);
   const manifest = convertManifest(image.manifest, targetFamily(execution, base.mediaType));
   const encoded = encodeImage({ ...image, manifest, manifestMediaType: manifest.mediaType! });
@@ -284,7 +313,7 @@ async function writeChangedImage(execution: Execution, base: RemoteImage, refere
     },
     blobLabel: (descriptor) => (descriptor.digest === encoded.configDigest ? 'config' : newLayers.has(descriptor.digest) && !baseLayers.has(descriptor.digest) ? 'new layer' : 'base layer'),
   };
-  return writeImage(execution.target, toWrite, reference, { concurrency: execution.options.concurrency, logger: execution.options.logger, events: execution.options.events, counts: execution.counts });
+  return writeImage(execution.target, toWrite, tag, writeOptions(execution));
 }
 
 /**
@@ -294,14 +323,13 @@ async function writeChangedImage(execution: Execution, base: RemoteImage, refere
  */
 async function copyUnchangedImage(execution: Execution, child: RemoteImage, convert: boolean): Promise<WrittenManifest | undefined> {
   const family = targetFamily(execution, child.mediaType);
-  const writeOptions = { concurrency: execution.options.concurrency, logger: execution.options.logger, events: execution.options.events, counts: execution.counts };
   if (!convert || family === familyOf(child.mediaType)) {
-    await writeImage(execution.target, remoteImageToWrite(child), child.digest, writeOptions);
+    await writeImage(execution.target, remoteImageToWrite(child), child.digest, writeOptions(execution));
     return undefined;
   }
   const manifest = convertManifest(child.manifest, family);
   const bytes = Buffer.from(JSON.stringify(manifest));
-  return writeImage(execution.target, remoteImageToWrite(child, bytes, manifest, manifest.mediaType!), sha256Digest(bytes), writeOptions);
+  return writeImage(execution.target, remoteImageToWrite(child, bytes, manifest, manifest.mediaType!), undefined, writeOptions(execution));
 }
 
 async function writeChangedIndex(execution: Execution, base: RemoteIndex): Promise<{ written: WrittenManifest; platforms: string[] }> {
@@ -325,11 +353,11 @@ async function writeChangedIndex(execution: Execution, base: RemoteIndex): Promi
       if (copied) replacements.set(descriptor.digest, copied);
       continue;
     }
-    replacements.set(descriptor.digest, await writeChangedImage(execution, child, 'digest'));
+    replacements.set(descriptor.digest, await writeChangedImage(execution, child, undefined));
     platforms.push(descriptor.platform ? formatPlatform(descriptor.platform) : formatPlatform(child.config));
   }
   const mediaType = convertMediaType(base.mediaType, targetFamily(execution, base.mediaType));
   const next = replaceIndexChildren({ ...base.index, mediaType }, replacements);
-  const written = await writeIndex(execution.target, next.bytes, mediaType, execution.options.to.tag);
+  const written = await writeIndex(execution.target, next.bytes, mediaType, execution.options.to.tag, execution.signal);
   return { written, platforms };
 }

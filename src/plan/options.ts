@@ -26,6 +26,11 @@ export interface EngineRequest {
   events?: PushEvents;
   /** Blobs pushed at once. */
   concurrency?: number;
+  /**
+   * Stops the build: requests in flight are cut, upload sessions closed and temporary files
+   * removed, then the call rejects with an AbortedError. No tag is moved.
+   */
+  signal?: AbortSignal;
 }
 
 /** The one options object the executor passes down: validated, defaults filled in. */
@@ -41,6 +46,7 @@ export interface EngineOptions {
   logger: Logger;
   events: PushEvents | undefined;
   concurrency: number;
+  signal: AbortSignal | undefined;
 }
 
 const MAX_TAR_TIME = 2 ** 31 - 1;
@@ -72,5 +78,6 @@ export function resolveEngineOptions(request: EngineRequest, defaultCacheDir: ()
     logger: request.logger ?? silentLogger,
     events: request.events,
     concurrency,
+    signal: request.signal,
   };
 }

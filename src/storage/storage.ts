@@ -3,7 +3,7 @@ import type { Digest } from '../digest.js';
 import type { GrowthState } from '../image/growing-file.js';
 
 /**
- * Where images live, as the image code sees it: blobs and manifests of named repositories.
+ * Where images live (every call takes an AbortSignal that cuts it), as the image code sees it: blobs and manifests of named repositories.
  * A registry client is one (see registryStorage); an OCI layout or memory can stand in.
  * Implementations check every byte they return against the digest it was asked by.
  */
@@ -28,18 +28,18 @@ export interface Storage {
   /** Names the store in messages, and tells two stores apart (mounts only work within one). */
   readonly registry: string;
   /** The size of a blob in the repository, or undefined when it is not there. */
-  headBlob(repository: string, digest: Digest): Promise<number | undefined>;
+  headBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<number | undefined>;
   /** The blob's bytes; the stream fails at its end when they do not hash to `digest`. */
-  openBlob(repository: string, digest: Digest): Promise<Readable>;
-  getBlob(repository: string, digest: Digest): Promise<Buffer>;
+  openBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<Readable>;
+  getBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<Buffer>;
   /** Links a blob from another repository of the same store; false when the store declined. */
-  mountBlob(repository: string, digest: Digest, fromRepository: string): Promise<boolean>;
-  uploadBlob(repository: string, digest: Digest, size: number, open: BlobRange, onProgress?: (bytes: number) => void): Promise<void>;
-  getManifest(repository: string, reference: string): Promise<StoredManifest>;
+  mountBlob(repository: string, digest: Digest, fromRepository: string, signal?: AbortSignal): Promise<boolean>;
+  uploadBlob(repository: string, digest: Digest, size: number, open: BlobRange, onProgress?: (bytes: number) => void, signal?: AbortSignal): Promise<void>;
+  getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<StoredManifest>;
   /** Stores a manifest under a tag or its digest; returns the digest. */
-  putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<Digest>;
+  putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<Digest>;
   /** The digest a tag points at, or undefined when there is no such tag. */
-  resolveTag(repository: string, tag: string): Promise<Digest | undefined>;
+  resolveTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined>;
   /**
    * Stores a blob while it is still being written, when the store can (chunked uploads);
    * blobs up to `monolithicUploadLimit` bytes are better sent whole once complete.

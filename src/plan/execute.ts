@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import posixPath from 'node:path/posix';
-import { type Digest, sha256Digest } from '../digest.js';
+import type { Digest } from '../digest.js';
 import { UsageError } from '../errors.js';
 import { GrowingFile } from '../image/growing-file.js';
 import { type BuiltLayer, type LayerOptions } from '../image/layer.js';
@@ -50,6 +50,7 @@ interface MadeLayer {
 /** Builds each distinct layer once, whatever number of platforms need it; removes them all at the end. */
 class LayerBuilds {
   private readonly builds = new Map<string, Promise<MadeLayer>>();
+  private readonly earlyUploads: Array<Promise<boolean>> = [];
 
   constructor(
     private readonly target: WriteTarget,
@@ -79,6 +80,7 @@ class LayerBuilds {
     const earlyUpload = storage.uploadGrowingBlob
       ? new EarlyUpload(uploadWhileBuilding(this.target, follower, layerPromise, this.options.events?.earlyLayerProgress, this.abandon.signal))
       : undefined;
+    if (earlyUpload) this.earlyUploads.push(earlyUpload.done);
     return { built: await layerPromise, earlyUpload };
   }
 
@@ -92,9 +94,12 @@ class LayerBuilds {
     for (const made of await this.made()) await made.built.dispose();
   }
 
-  /** Settles when every upload started while a layer was built is done (its session closed after an abort). */
+  /**
+   * Settles when every upload started while a layer was built is done (its session closed
+   * after an abort), without waiting for the layers themselves.
+   */
   async uploadsSettled(): Promise<void> {
-    await Promise.allSettled((await this.made()).map((made) => made.earlyUpload?.done));
+    await Promise.allSettled(this.earlyUploads);
   }
 }
 

@@ -34,3 +34,25 @@ export async function withAbortReported<T>(work: Promise<T>, signal: AbortSignal
     throw error;
   }
 }
+
+/**
+ * A signal that aborts `graceMs` after `signal` does, so work in flight may finish first; call
+ * `release` when the work is over, so the listener does not outlive it.
+ */
+export function abortAfterGrace(signal: AbortSignal | undefined, graceMs: number): { signal: AbortSignal | undefined; release(): void } {
+  if (!signal) return { signal: undefined, release() {} };
+  const delayed = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    timer = setTimeout(() => delayed.abort(signal.reason), graceMs);
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: delayed.signal,
+    release() {
+      signal.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+    },
+  };
+}

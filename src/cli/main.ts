@@ -313,6 +313,9 @@ async function verifyWithSpool(reference: string, flags: VerifyFlags, context: C
       layerCount: result.layerCount,
     });
   } else if (lookup.found) {
+    // The verdict is known before the file is printed: a reader that closes the pipe early
+    // (the EPIPE handler exits with process.exitCode) still gets the failure.
+    if (!matches) process.exitCode = 1;
     await spool.writeTo(process.stdout);
   }
   if (!lookup.found) {

@@ -18,14 +18,14 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
 import type { Digest } from '../digest.js';
 import { DigestWorker, OFF_THREAD_WORTH, OffThreadDigestingStream } from './offthread-digest.js';
 import { AdaptiveGzip } from './adaptive-gzip.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
-import { encodeTarHeader, ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
+import { ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
 import { collectEntries, mergeEntries, parseAddSpec, type AddSpec, type PlannedEntry } from './tar-entries.js';
 
 export { parseAddSpec, type AddSpec, type PlannedEntry };
@@ -174,8 +174,8 @@ async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOption
   for (const entry of entries) {
     const fields = toHeaderFields(entry, options);
     const pieces = entry.kind === 'file'
-      ? chain(writer.bytes(encodeTarHeader(fields)), writer.fileContent(path.resolve(entry.sourcePath), fields.size))
-      : writer.bytes(encodeTarHeader(fields));
+      ? chain(writer.header(fields), writer.fileContent(path.resolve(entry.sourcePath), fields.size))
+      : writer.header(fields);
     try {
       for (const chunk of pieces) {
         yield chunk;
@@ -270,7 +270,9 @@ export async function writeLayer(entries: PlannedEntry[], options: LayerOptions,
   const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
   const blobHash = new OffThreadDigestingStream(digestWorker);
   try {
-    await pipeline(tarChunks(entries, options), tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
+    // A byte stream holding one chunk ahead: an object stream would queue 16 chunks.
+    const tar = Readable.from(tarChunks(entries, options), { objectMode: false, highWaterMark: TAR_CHUNK_SIZE });
+    await pipeline(tar, tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
   } catch (error) {
     await handle.close().catch(() => {});
     await rm(blobPath, { force: true });

@@ -9,24 +9,31 @@ import type { Digest } from '../digest.js';
 
 /** Stream size from which hashing on the worker pays for starting it. */
 export const OFF_THREAD_WORTH = 64 * 1024 * 1024;
-/** Bytes sent to the worker and not yet hashed before a stream waits for it. */
-const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/**
+ * Each stream copies its bytes into a ring in shared memory and tells the worker where they
+ * are: no buffer is allocated per chunk, so neither thread piles up garbage, and a stream
+ * waits when the worker is this many bytes behind.
+ */
+const RING_BYTES = 4 * 1024 * 1024;
 
 // Plain CommonJS run with `eval`, so the single-file bundle needs no second file.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const hashes = new Map();
-parentPort.on('message', ({ id, chunk, end }) => {
-  let hash = hashes.get(id);
-  if (!hash) hashes.set(id, (hash = createHash('sha256')));
-  if (chunk) {
-    hash.update(chunk);
-    parentPort.postMessage({ id, hashed: chunk.byteLength });
+const streams = new Map();
+parentPort.on('message', ({ id, ring, offset, length, end }) => {
+  if (ring) {
+    streams.set(id, { ring: new Uint8Array(ring), hash: createHash('sha256') });
+    return;
+  }
+  const stream = streams.get(id);
+  if (length) {
+    stream.hash.update(stream.ring.subarray(offset, offset + length));
+    parentPort.postMessage({ id, hashed: length });
   }
   if (end) {
-    hashes.delete(id);
-    parentPort.postMessage({ id, hex: hash.digest('hex') });
+    streams.delete(id);
+    parentPort.postMessage({ id, hex: stream.hash.digest('hex') });
   }
 });
 `;
@@ -35,6 +42,14 @@ interface Reply {
   id: number;
   hashed?: number;
   hex?: string;
+}
+
+/** One stream's way to the worker: its ring, and messages saying what to hash from it. */
+export interface DigestChannel {
+  ring: Uint8Array;
+  /** Tells the worker to hash ring[offset, offset + length); with `end`, to report the digest. */
+  send(offset: number, length: number, end?: boolean): void;
+  failure(): Error | undefined;
 }
 
 /** One worker shared by the streams of one layer; started on first use, ended by close(). */
@@ -46,7 +61,8 @@ export class DigestWorker {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // No inherited flags: `--input-type=module` would make the eval'd CommonJS source an ES module.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     worker.on('message', (reply: Reply) => this.listeners.get(reply.id)?.(reply));
     const fail = (error: Error): void => {
       this.failure ??= error;
@@ -59,16 +75,15 @@ export class DigestWorker {
   }
 
   /** A channel for one stream's bytes; `onReply` hears acknowledgements and the digest. */
-  open(onReply: (reply: Reply) => void): { send(chunk: Uint8Array, end?: boolean): void; failure(): Error | undefined } {
+  open(onReply: (reply: Reply) => void): DigestChannel {
     const worker = this.start();
     const id = this.nextId++;
     this.listeners.set(id, onReply);
+    const shared = new SharedArrayBuffer(RING_BYTES);
+    worker.postMessage({ id, ring: shared });
     return {
-      send: (chunk, end = false) => {
-        // A copy of just the view, transferred: the caller's buffer stays usable downstream.
-        const copy = new Uint8Array(chunk);
-        worker.postMessage({ id, chunk: copy, end }, [copy.buffer]);
-      },
+      ring: new Uint8Array(shared),
+      send: (offset, length, end = false) => worker.postMessage({ id, offset, length, end }),
       failure: () => this.failure,
     };
   }
@@ -93,8 +108,11 @@ export class DigestWorker {
 export class OffThreadDigestingStream extends Transform {
   private byteCount = 0;
   private readonly local: Hash | undefined;
-  private readonly channel: ReturnType<DigestWorker['open']> | undefined;
+  private readonly channel: DigestChannel | undefined;
+  /** Bytes in the ring not yet hashed by the worker. */
   private queued = 0;
+  /** Where the next byte goes in the ring. */
+  private ringPosition = 0;
   private wake: (() => void) | undefined;
   private result: Digest | undefined;
 
@@ -138,13 +156,25 @@ export class OffThreadDigestingStream extends Transform {
       callback();
       return;
     }
-    this.channel.send(chunk);
-    this.queued += chunk.length;
-    if (this.queued <= MAX_QUEUED_BYTES) {
-      callback();
-      return;
+    this.copyToRing(this.channel, chunk).then(() => callback(), callback);
+  }
+
+  /** Copies the chunk into the ring piece by piece, waiting while the ring is full. */
+  private async copyToRing(channel: DigestChannel, chunk: Buffer): Promise<void> {
+    for (let offset = 0; offset < chunk.length; ) {
+      const free = RING_BYTES - this.queued;
+      if (free === 0) {
+        await this.waitFor(() => this.queued < RING_BYTES);
+        continue;
+      }
+      const at = this.ringPosition;
+      const length = Math.min(chunk.length - offset, free, RING_BYTES - at);
+      channel.ring.set(chunk.subarray(offset, offset + length), at);
+      channel.send(at, length);
+      this.queued += length;
+      this.ringPosition = (at + length) % RING_BYTES;
+      offset += length;
     }
-    this.waitFor(() => this.queued <= MAX_QUEUED_BYTES / 2).then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -153,7 +183,7 @@ export class OffThreadDigestingStream extends Transform {
       callback();
       return;
     }
-    this.channel.send(new Uint8Array(0), true);
+    this.channel.send(0, 0, true);
     this.waitFor(() => this.result !== undefined).then(() => callback(), callback);
   }
 }

@@ -1,8 +1,9 @@
 // Plans the entries of a layer tar from `--add SRC:DEST` specs: walks the local
 // sources, maps them to paths in the image, and orders them deterministically.
 // Nothing here writes a tar; layer.ts turns the plan into bytes.
-import { readdir, stat } from 'node:fs/promises';
-import { lstatSync, readlinkSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 
@@ -184,10 +185,13 @@ function unsupportedType(sourcePath: string, stats: Stats, spec: AddSpec): Input
 async function walkDirectory(directory: string, tarDirectory: string, spec: AddSpec, out: PlannedEntry[]): Promise<void> {
   let names: Buffer[];
   try {
-    names = await readdir(directory, { encoding: 'buffer' });
+    // Synchronous like the lstat calls below: on a busy machine a thread-pool round trip per
+    // directory costs more wall time than the call; the event loop gets a turn after each one.
+    names = readdirSync(directory, { encoding: 'buffer' });
   } catch (error) {
     throw describeFsError(error, directory, spec);
   }
+  await nextTurn();
   for (const rawName of names) {
     let name: string;
     try {
@@ -197,8 +201,9 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
         hint: 'rename it to UTF-8 (e.g. with convmv); image layers store names as UTF-8',
       });
     }
-    refuseWhiteoutName(name, `--add '${spec.text}': ${path.join(directory, name)}`);
-    const childPath = path.join(directory, name);
+    // `directory` is absolute and normalised, and a name holds no '/': no path.join needed.
+    const childPath = directory.endsWith('/') ? `${directory}${name}` : `${directory}/${name}`;
+    if (name.startsWith(WHITEOUT_PREFIX)) refuseWhiteoutName(name, `--add '${spec.text}': ${childPath}`);
     const childTar = joinTarPath(tarDirectory, name);
     let childStats: Stats;
     try {

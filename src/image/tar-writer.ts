@@ -34,26 +34,22 @@ function octal(value: number, digits: number): string {
   return `${text.padStart(digits, '0')} `;
 }
 
-function writeSize(header: Buffer, size: number): void {
+function writeSize(target: Buffer, at: number, size: number): void {
   if (size.toString(8).length > 11) {
     // GNU base-256 for sizes of 8 GiB and more.
-    header[124] = 0x80;
+    target[at + 124] = 0x80;
     let rest = size;
     for (let i = 11; i > 0; i--) {
-      header[124 + i] = rest & 0xff;
+      target[at + 124 + i] = rest & 0xff;
       rest = Math.floor(rest / 0x100);
     }
   } else {
-    header.write(octal(size, 11), 124, 'latin1');
+    target.write(octal(size, 11), at + 124, 'latin1');
   }
 }
 
-/** One 512-byte ustar header, or undefined when the name or link target does not fit. */
-function ustarHeader(
-  fullName: string,
-  type: keyof typeof TYPEFLAG,
-  fields: Omit<TarHeaderFields, 'name' | 'type'>,
-): Buffer | undefined {
+/** The name split into ustar's name and prefix fields, or undefined when the entry needs PAX. */
+function ustarName(fullName: string, linkname: string | undefined): { name: string; prefix: string } | undefined {
   if (Buffer.byteLength(fullName) !== fullName.length) return undefined; // non-ASCII goes in PAX
   let name = fullName;
   let prefix = '';
@@ -65,25 +61,48 @@ function ustarHeader(
     name = name.slice(slash + 1);
   }
   if (prefix.length > 155) return undefined;
-  if (fields.linkname && Buffer.byteLength(fields.linkname) > 100) return undefined;
+  if (linkname && Buffer.byteLength(linkname) > 100) return undefined;
+  return { name, prefix };
+}
 
-  const header = Buffer.alloc(BLOCK);
-  header.write(name, 0, 'utf8');
-  header.write(octal(fields.permissions, 6), 100, 'latin1');
-  header.write(octal(fields.uid, 6), 108, 'latin1');
-  header.write(octal(fields.gid, 6), 116, 'latin1');
-  writeSize(header, fields.size);
-  header.write(octal(fields.mtimeSeconds | 0, 11), 136, 'latin1');
-  header[156] = ZERO_OFFSET + TYPEFLAG[type];
-  if (fields.linkname) header.write(fields.linkname, 157, 'utf8');
-  header.write('ustar\u000000', 257, 'latin1');
-  header.write(octal(0, 6), 329, 'latin1'); // devmajor
-  header.write(octal(0, 6), 337, 'latin1'); // devminor
-  if (prefix) header.write(prefix, 345, 'latin1');
+/** Writes one 512-byte ustar header at `at` (the caller's bytes there must be zero). */
+function writeUstarHeader(
+  target: Buffer,
+  at: number,
+  { name, prefix }: { name: string; prefix: string },
+  type: keyof typeof TYPEFLAG,
+  fields: Omit<TarHeaderFields, 'name' | 'type'>,
+): void {
+  target.write(name, at, 'utf8');
+  target.write(octal(fields.permissions, 6), at + 100, 'latin1');
+  target.write(octal(fields.uid, 6), at + 108, 'latin1');
+  target.write(octal(fields.gid, 6), at + 116, 'latin1');
+  writeSize(target, at, fields.size);
+  target.write(octal(fields.mtimeSeconds | 0, 11), at + 136, 'latin1');
+  target[at + 156] = ZERO_OFFSET + TYPEFLAG[type];
+  if (fields.linkname) target.write(fields.linkname, at + 157, 'utf8');
+  USTAR_CONSTANT_FIELDS.copy(target, at + 257);
+  if (prefix) target.write(prefix, at + 345, 'latin1');
   let checksum = 8 * 0x20; // the checksum field counts as spaces
-  for (let i = 0; i < 148; i++) checksum += header[i]!;
-  for (let i = 156; i < BLOCK; i++) checksum += header[i]!;
-  header.write(octal(checksum, 6), 148, 'latin1');
+  for (let i = at; i < at + 148; i++) checksum += target[i]!;
+  for (let i = at + 156; i < at + BLOCK; i++) checksum += target[i]!;
+  target.write(octal(checksum, 6), at + 148, 'latin1');
+}
+
+/** Bytes 257-344 of every header: magic "ustar\0", version "00", empty owner names, devmajor and devminor 0. */
+const USTAR_CONSTANT_FIELDS = (() => {
+  const fields = Buffer.alloc(345 - 257);
+  fields.write('ustar\u000000', 0, 'latin1');
+  fields.write(octal(0, 6), 329 - 257, 'latin1');
+  fields.write(octal(0, 6), 337 - 257, 'latin1');
+  return fields;
+})();
+
+function ustarHeader(fullName: string, type: keyof typeof TYPEFLAG, fields: Omit<TarHeaderFields, 'name' | 'type'>): Buffer | undefined {
+  const split = ustarName(fullName, fields.linkname);
+  if (!split) return undefined;
+  const header = Buffer.alloc(BLOCK);
+  writeUstarHeader(header, 0, split, type, fields);
   return header;
 }
 
@@ -153,6 +172,21 @@ export class TarChunkWriter {
       offset += copied;
       if (this.used === this.chunk.length) yield this.take();
     }
+  }
+
+  /** An entry's header, written in place when it is a plain ustar header (the usual case). */
+  *header(fields: TarHeaderFields): Generator<Buffer> {
+    const hasPax = fields.pax !== undefined && Object.keys(fields.pax).length > 0;
+    const split = hasPax ? undefined : ustarName(fields.name, fields.linkname);
+    // Everything written is whole 512-byte blocks, so a chunk has 0 or at least 512 bytes free.
+    if (split && this.chunk.length - this.used >= BLOCK) {
+      this.chunk.fill(0, this.used, this.used + BLOCK);
+      writeUstarHeader(this.chunk, this.used, split, fields.type, fields);
+      this.used += BLOCK;
+      if (this.used === this.chunk.length) yield this.take();
+      return;
+    }
+    yield* this.bytes(encodeTarHeader(fields));
   }
 
   *zeros(count: number): Generator<Buffer> {

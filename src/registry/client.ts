@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthError, NotFoundError, RegistryError } from '../errors.js';
-import { orAbort } from '../abort.js';
+import { abortAfterGrace, orAbort } from '../abort.js';
 import { assertDigest, type Digest, DigestingStream, isDigest, sha256Digest } from '../digest.js';
 import { registryApiHost } from '../reference.js';
 import type { GrowthState } from '../image/growing-file.js';
@@ -50,6 +50,12 @@ export interface UploadProgress {
 }
 
 const DEFAULT_MONOLITHIC_LIMIT = 32 * 1024 * 1024;
+/**
+ * After an abort, a chunk (or one-request upload) in flight may finish for this long before it
+ * is cut: distribution refuses to cancel a session whose last chunk was cut (the state token it
+ * gave no longer matches the bytes it holds), so cutting at once would leave the session behind.
+ */
+const UPLOAD_ABORT_GRACE_MS = 5_000;
 const DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024;
 
 interface CachedToken {
@@ -389,19 +395,25 @@ export class RegistryClient {
   async uploadBlob(repository: string, digest: Digest, size: number, open: BlobSource, onProgress?: UploadProgress, signal?: AbortSignal): Promise<void> {
     if (size <= this.monolithicLimit) {
       const location = await this.startUpload(repository, signal);
+      const inFlight = abortAfterGrace(signal, UPLOAD_ABORT_GRACE_MS);
       const response = await this.request(
         {
           method: 'PUT',
           url: RegistryClient.withDigest(location, digest),
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
           body: () => open(0, size),
-          signal,
+          signal: inFlight.signal,
         },
         [pushScope(repository)],
       ).catch(async (error: unknown) => {
         if (signal?.aborted) await this.cancelUpload(repository, location);
         throw error;
-      });
+      }).finally(() => inFlight.release());
+      if (signal?.aborted && response.status === 201) {
+        // Finished within the grace period: the blob is in place, which moves no tag; report the abort.
+        await response.body.dump();
+        throw signal.reason;
+      }
       if (response.status !== 201) throw await this.failure(response, `uploading blob ${digest} to ${repository}`);
       await response.body.dump();
       onProgress?.(size);
@@ -431,8 +443,9 @@ export class RegistryClient {
     signal?: AbortSignal,
   ): Promise<Digest> {
     let location = await this.startUpload(repository, signal);
+    const inFlight = abortAfterGrace(signal, UPLOAD_ABORT_GRACE_MS);
     try {
-      return await this.sendChunks(repository, location, source, finalDigest, onProgress, label, signal, (next) => (location = next));
+      return await this.sendChunks(repository, location, source, finalDigest, onProgress, label, signal, inFlight.signal, (next) => (location = next));
     } catch (error) {
       // The caller gave up (interrupted, or the push failed elsewhere): close the session rather than leave it.
       if (signal?.aborted) {
@@ -440,6 +453,8 @@ export class RegistryClient {
         throw signal.reason;
       }
       throw error;
+    } finally {
+      inFlight.release();
     }
   }
 
@@ -451,6 +466,7 @@ export class RegistryClient {
     onProgress: UploadProgress | undefined,
     label: string,
     signal: AbortSignal | undefined,
+    chunkSignal: AbortSignal | undefined,
     moved: (location: string) => void,
   ): Promise<Digest> {
     let location = startLocation;
@@ -475,7 +491,7 @@ export class RegistryClient {
             ...(authorization ? { authorization } : {}),
           },
           body: () => source.open(start, end),
-          signal,
+          signal: chunkSignal,
         });
         if (response.status !== 202) {
           if (response.status < 500 && response.status !== 408 && response.status !== 429 && response.status !== 416) {

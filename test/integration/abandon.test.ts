@@ -14,7 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { addToImage } from '../../src/add.js';
-import { NotFoundError } from '../../src/errors.js';
+import { AbortedError, NotFoundError } from '../../src/errors.js';
 import { buildLayer, parseAddSpec } from '../../src/image/layer.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { startFaultProxy, type ProxiedRequest, type RunningFaultProxy } from '../helpers/fault-proxy.js';
@@ -81,13 +81,15 @@ describe('a failed base fetch abandons the layer upload started while the layer 
       });
       adding.then(() => (ended = true), () => (ended = true));
 
-      // Wait for the registry to accept a chunk of the new layer; only then does the base fail.
+      // Wait until the registry has accepted a chunk of the new layer and the next one is on its
+      // way (its bytes arriving); only then does the base fail.
       const deadline = Date.now() + WAIT_MS;
       let accepted: ProxiedRequest | undefined;
-      while (!(accepted = proxy.matching({ kind: 'upload-chunk' }).find((entry) => entry.status === 202))) {
-        assert.ok(!ended, 'the add ended before any chunk of the layer was uploaded');
-        assert.ok(Date.now() < deadline, `no chunk accepted within ${WAIT_MS} ms`);
-        await sleep(10);
+      const chunkInFlight = () => proxy.matching({ kind: 'upload-chunk' }).some((entry) => entry.status === 0 && !entry.fault && entry.forwardedBytes > 0);
+      while (!(accepted = proxy.matching({ kind: 'upload-chunk' }).find((entry) => entry.status === 202)) || !chunkInFlight()) {
+        assert.ok(!ended, 'the add ended before the layer upload was under way');
+        assert.ok(Date.now() < deadline, `no chunk accepted and another in flight within ${WAIT_MS} ms`);
+        await sleep(2);
       }
       const session = sessionOf(accepted);
       // Positive control: the registry holds the partial upload in its storage.
@@ -97,7 +99,8 @@ describe('a failed base fetch abandons the layer upload started while the layer 
 
       await assert.rejects(adding, NotFoundError);
 
-      // The client closed that very session, and the registry answered the DELETE.
+      // The client let the chunk in flight finish (distribution cannot cancel a session whose chunk
+      // was cut), closed that very session, and the registry answered the DELETE.
       const deletes = proxy.matching({ kind: 'upload-cancel' }).filter((entry) => sessionOf(entry) === session);
       assert.deepEqual(deletes.map((entry) => entry.status), [204], JSON.stringify(proxy.log.map((e) => `${e.method} ${e.kind} ${e.status} ${sessionOf(e)}`)));
       assert.match(registry.logs(), new RegExp(`"DELETE /v2/${REPOSITORY}/blobs/uploads/${session}[^"]*" 204`));
@@ -114,6 +117,39 @@ describe('a failed base fetch abandons the layer upload started while the layer 
     } finally {
       releaseBase();
       await client.close();
+    }
+  });
+
+  test('an AbortSignal during the early upload: AbortedError once the session is closed and the layer file removed', async () => {
+    const repository = 'aborted/early';
+    const scratch = await mkdtemp(path.join(tmpdir(), 'imgbuild-abandon-tmp-'));
+    const client = new RegistryClient(proxy.host, { monolithicUploadLimit: MiB, chunkSize: 4 * MiB });
+    try {
+      const controller = new AbortController();
+      // The base's 404 is held back until the abort, so only the abort can end the add.
+      proxy.failNext({ method: 'GET', kind: 'manifest', status: 404, until: new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => setTimeout(resolve, 0))) });
+      const adding = addToImage({
+        from: `${proxy.host}/no/such-base:1`,
+        to: `${proxy.host}/${repository}:1`,
+        adds: [parseAddSpec(`${path.join(workDir, 'big.bin')}:/big.bin`)],
+        layerOptions: { compressionLevel: 0 },
+        clientFor: () => client,
+        tmpDir: scratch,
+        signal: controller.signal,
+      });
+      adding.catch(() => {});
+      let accepted: ProxiedRequest | undefined;
+      while (!(accepted = proxy.matching({ kind: 'upload-chunk', path: new RegExp(`^/v2/${repository}/`) }).find((entry) => entry.status === 202))) await sleep(10);
+      // Positive control: the layer file is in tmpDir.
+      assert.ok((await readdir(scratch)).some((name) => /^imgbuild-layer-.*\.tar\.gz$/.test(name)), 'no layer file in tmpDir');
+      controller.abort();
+      await assert.rejects(adding, AbortedError);
+      assert.deepEqual(await readdir(scratch), []);
+      const deletes = proxy.matching({ kind: 'upload-cancel' }).filter((entry) => sessionOf(entry) === sessionOf(accepted!));
+      assert.deepEqual(deletes.map((entry) => entry.status), [204]);
+    } finally {
+      await client.close();
+      await rm(scratch, { recursive: true, force: true });
     }
   });
 });

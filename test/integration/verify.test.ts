@@ -76,6 +76,14 @@ describe('verify checks the whole layer before it prints', () => {
     assert.equal(result.stdout, HELLO);
   });
 
+  test('a file that differs still fails when the reader closes the pipe after the first bytes', async () => {
+    const running = await startCli(['verify', `${registry.host}/verify/app:1`, '--file', '/opt/app/z-random.bin', '--expect-text', HELLO], { stdout: 'discard' });
+    running.child.stdout!.once('data', () => running.child.stdout!.destroy());
+    const result = await running.result;
+    assert.ok(result.stdoutBytes > 0 && result.stdoutBytes < 2 * MiB, `the pipe was not closed early (${result.stdoutBytes} bytes read)`);
+    assert.equal(result.code, 1, describeResult(result));
+  });
+
   test('a layer blob flipped in the registry storage: exit 1 naming its digest, nothing printed', async () => {
     restore = await alterStoredBlob(registry, layer, flipMiddleByte);
     assertRefusedNaming(await verify(registry.host, '--expect-text', HELLO), layer);

@@ -198,7 +198,8 @@ async function runBuild(contextDir: string, flags: BuildFlags): Promise<void> {
       },
       defaultCacheDir,
     );
-    const request = { dockerfilePath: path.relative(process.cwd(), dockerfilePath) || dockerfilePath, dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
+    const relative = path.relative(process.cwd(), dockerfilePath);
+    const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
     const result = await buildDockerfile(request, flags.engine, { direct: directEngine(options), kaniko: kanikoUnavailable }, options, (engine, reason) =>
       context.logger.info(`engine: ${engine} (${reason})`),
     );

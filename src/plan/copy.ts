@@ -1,4 +1,7 @@
-import { open, readdir, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, mkdtemp, open, readdir, stat, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import { applyChmod } from '../dockerfile/chmod.js';
@@ -33,6 +36,47 @@ export interface ResolvedCopyStep {
 interface ImageState {
   workdir: string;
   files: BaseFiles | undefined;
+  /** Where ADD puts what it downloads (the build's temporary directory). */
+  downloadDir?: string;
+  /** Downloads by URL, so each is fetched once for every platform; the caller removes them. */
+  downloads?: Map<string, Promise<string>>;
+}
+
+function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/**
+ * Downloads an ADD source as docker does: the file is named after the URL's last path segment
+ * (`__unnamed__` when there is none), gets mode 0600 and is never unpacked; with --checksum
+ * its sha256 must match. Returns the local path (absolute, so it is never read from the context).
+ */
+async function download(step: CopyStep, url: string, downloadDir = tmpdir()): Promise<string> {
+  const name = posixPath.basename(new URL(url).pathname) || '__unnamed__';
+  const directory = await mkdtemp(path.join(downloadDir, 'imgbuild-add-'));
+  const file = path.join(directory, name === '/' || name === '.' ? '__unnamed__' : name);
+  let response: Response;
+  try {
+    response = await fetch(url, { redirect: 'follow' });
+  } catch (error) {
+    throw new InputError(`${step.where}: cannot download ${url}: ${(error as Error).message}`, { hint: 'check the URL and that this machine can reach it', cause: error });
+  }
+  if (!response.ok || !response.body) throw new InputError(`${step.where}: downloading ${url} answered HTTP ${response.status}`, { hint: 'check the URL' });
+  const hash = createHash('sha256');
+  const out = createWriteStream(file, { mode: 0o600 });
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  await chmod(file, 0o600);
+  const digest = `sha256:${hash.digest('hex')}`;
+  if (step.checksum && step.checksum !== digest) {
+    throw new InputError(`${step.where}: ${url} has checksum ${digest}, not the ${step.checksum} --checksum asks for`, { hint: 'the file changed or the checksum is wrong; fix --checksum' });
+  }
+  const modified = response.headers.get('last-modified');
+  if (modified && !Number.isNaN(Date.parse(modified))) await utimes(file, new Date(modified), new Date(modified));
+  return file;
 }
 
 /** A source path inside the context: `..` cannot climb out of it, as BuildKit clamps it. */
@@ -103,13 +147,25 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       throw new UsageError(`${step.where}: with more than one source, the destination must be a directory and end with a /`, `write the destination as ${item.destination}/`);
     }
     const matches: string[] = [];
-    for (const source of item.sources) matches.push(...(await expandSource(step, source, ignored)));
+    for (const source of item.sources) {
+      if (step.unpackArchives && isUrl(source)) {
+        const key = `${source} ${step.checksum ?? ''}`;
+        let fetched = state.downloads?.get(key);
+        if (!fetched) {
+          fetched = download(step, source, state.downloadDir);
+          state.downloads?.set(key, fetched);
+        }
+        matches.push(await fetched);
+      }
+      else matches.push(...(await expandSource(step, source, ignored)));
+    }
     const intoDirectory = namesDirectory || matches.length > 1 || (state.files !== undefined && (await state.files.isDirectory(destination)));
     let landingDirectory = intoDirectory ? destination : posixPath.dirname(destination);
     for (const relative of matches) {
-      const local = path.join(step.context!, relative);
+      const downloaded = path.isAbsolute(relative);
+      const local = downloaded ? relative : path.join(step.context!, relative);
       const isDirectory = (await stat(local)).isDirectory();
-      if (!isDirectory && step.unpackArchives && (await isArchive(local))) {
+      if (!isDirectory && !downloaded && step.unpackArchives && (await isArchive(local))) {
         throw new DockerfileError(`${step.where}: ADD of a local archive (${relative}) is not supported on the direct engine yet`, {
           hint: 'COPY it to keep it as a file, unpack it into the context first, or build with --engine kaniko',
         });
@@ -177,6 +233,8 @@ export async function resolveOwner(spec: OwnerSpec, files: BaseFiles | undefined
   try {
     return resolveChown(spec.names, accounts);
   } catch (error) {
+    // root is uid and gid 0 even in an image without account files (scratch, static binaries).
+    if (/^root(:root)?$/.test(spec.names) && !/^root:/m.test(`${accounts.passwd ?? ''}`)) return { uid: 0, gid: 0 };
     if (error instanceof ImgbuildError) throw new InputError(`${where}: ${error.message}`, { hint: error.hint });
     throw error;
   }

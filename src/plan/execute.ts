@@ -1,4 +1,6 @@
 import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import posixPath from 'node:path/posix';
 import type { Digest } from '../digest.js';
 import { UsageError } from '../errors.js';
@@ -156,6 +158,8 @@ async function uploadWhileBuilding(
 
 interface Execution {
   plan: Plan;
+  /** ADD downloads by URL (files in their own temporary directories, removed at the end). */
+  downloads: Map<string, Promise<string>>;
   options: EngineOptions;
   /** Aborted by the caller or by the first failure. */
   signal: AbortSignal;
@@ -178,7 +182,7 @@ export async function executePlan(plan: Plan, options: EngineOptions): Promise<P
   const onAbort = () => abandon.abort(options.signal!.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const layers = new LayerBuilds(target, options, abandon);
-  const execution: Execution = { plan, options, target, layers, signal: abandon.signal, created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
+  const execution: Execution = { plan, options, target, layers, signal: abandon.signal, downloads: new Map(), created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
 
   // Layers whose content does not depend on the base are built (and large ones uploaded)
   // while the base is fetched; a missing local file does not wait for registry retries.
@@ -224,9 +228,16 @@ export async function executePlan(plan: Plan, options: EngineOptions): Promise<P
     options.signal?.removeEventListener('abort', onAbort);
     // After an interrupt the layer files are removed before returning (a build in progress
     // cannot be stopped); after a failure in the background, so the error is not held.
-    const disposed = layers.dispose();
+    const disposed = Promise.all([layers.dispose(), removeDownloads(execution.downloads)]);
     if (!failed || options.signal?.aborted) await disposed;
     else disposed.catch(() => {});
+  }
+}
+
+async function removeDownloads(downloads: Map<string, Promise<string>>): Promise<void> {
+  for (const download of downloads.values()) {
+    const file = await download.catch(() => undefined);
+    if (file) await rm(path.dirname(file), { recursive: true, force: true });
   }
 }
 
@@ -240,7 +251,7 @@ function fetchBase(base: string, options: EngineOptions, signal: AbortSignal): P
  * from it); none when wildcards matched nothing (BuildKit then records an empty layer).
  */
 async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/'): Promise<MadeLayer | undefined> {
-  const resolved = await resolveCopyStep(step, { workdir, files });
+  const resolved = await resolveCopyStep(step, { workdir, files, downloadDir: execution.options.tmpDir, downloads: execution.downloads });
   files?.recordAll([...resolved.directories.map((directory) => ({ path: directory, kind: 'directory' as const })), ...resolved.writes]);
   if (resolved.specs.length === 0) return undefined;
   return execution.layers.get(`${position}:${resolved.key}`, (layerOptions) => buildCopyLayer(step, resolved, layerOptions));

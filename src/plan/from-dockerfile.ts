@@ -56,13 +56,14 @@ function unsupported(instruction: { location: SourceLocation }, what: string, hi
 }
 
 function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]): PlanStep {
-  const kept = ['chown', 'chmod', 'link'];
+  const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum'] : ['chown', 'chmod', 'link'];
   const other = instruction.flags.find((flag) => !kept.includes(flag.name));
   if (instruction.from !== undefined) throw unsupported(instruction, `${instruction.kind} --from`, 'copy from the build context instead, or build with --engine kaniko');
   if (other) throw unsupported(instruction, `${instruction.kind} --${other.name}`, `remove --${other.name}, or build with --engine kaniko`);
   for (const source of instruction.sources) {
     if (source.heredoc) throw unsupported(instruction, `${instruction.kind} from a here-document`, 'put the content in a file of the build context and copy that');
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source.path) || source.path.startsWith('git@')) {
+    const download = instruction.kind === 'ADD' && /^https?:\/\//i.test(source.path);
+    if (!download && (/^[a-z][a-z0-9+.-]*:\/\//i.test(source.path) || source.path.startsWith('git@'))) {
       throw unsupported(instruction, `${instruction.kind} of a URL`, 'download the file into the build context and copy it from there, or build with --engine kaniko');
     }
   }
@@ -88,6 +89,7 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
     chmod: chmod?.kind === 'octal' ? chmod.mode : chmod,
     ...(ignore.length ? { ignore } : {}),
     ...(instruction.kind === 'ADD' ? { unpackArchives: true } : {}),
+    ...(instruction.checksum ? { checksum: instruction.checksum } : {}),
     destinations: 'docker',
     history: { createdBy: `${words.join(' ')} # buildkit`, comment: DOCKERFILE_HISTORY_COMMENT },
     where: whereOf(instruction.location),

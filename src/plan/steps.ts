@@ -45,8 +45,10 @@ export interface CopyStep extends StepOrigin {
   chmod?: number | ChmodSpec;
   /** `.dockerignore` patterns: what the context does not offer. */
   ignore?: string[];
-  /** ADD: a local tar archive is unpacked rather than copied. */
+  /** ADD: a local tar archive is unpacked rather than copied, and `http(s)://` sources are downloaded. */
   unpackArchives?: boolean;
+  /** ADD --checksum: the digest a downloaded source must have (`sha256:<hex>`). */
+  checksum?: string;
   /**
    * 'as-written' (`add`): a DEST without `/` is the path of the file, whatever the image has
    * there. 'docker' (COPY/ADD): a DEST that is a directory in the image means "into it", a

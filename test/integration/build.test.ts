@@ -2,6 +2,9 @@
 // skopeo (config, history), umoci (unpacked files, modes, owners) and runc (the report's
 // `cat /opt/app/hello.txt && echo OK`).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli } from '../helpers/cli.js';
 import { pushBaseImage, pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
-import { runcRun, skopeo, skopeoInspect, skopeoRegistryFlags, umociUnpack } from '../helpers/tools.js';
+import { runChecked, runcRun, skopeo, skopeoInspect, skopeoRegistryFlags, umociUnpack } from '../helpers/tools.js';
 
 const HELLO = 'built-by: kaniko\nmessage: hello from kaniko build\n';
 const DIGEST_LINE = /^(\S+)@(sha256:[0-9a-f]{64})\n$/;
@@ -228,6 +231,35 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(config.config.Env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
+  test('ADD of a URL downloads the file as docker does: named from the URL, mode 0600, checked with --checksum', async () => {
+    const content = '#!/bin/sh\necho tool\n';
+    const server = createServer((request, response) => {
+      if (request.url !== '/files/tool.sh') return void response.writeHead(404).end();
+      response.writeHead(200, { 'last-modified': 'Wed, 01 Jan 2025 00:00:00 GMT' }).end(content);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/files/tool.sh`;
+    try {
+      const checksum = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+      const dir = await context('add-url', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD ${url} /opt/tools/\nADD --checksum=${checksum} ${url} /renamed\n` });
+      const result = await build(dir, 'addurl/app:1');
+      assert.equal(result.code, 0, describeResult(result));
+      const bundle = path.join(workDir, 'addurl-bundle');
+      await umociUnpack(registry, 'addurl/app:1', bundle);
+      for (const file of ['opt/tools/tool.sh', 'renamed']) {
+        assert.equal(await readFile(path.join(bundle, 'rootfs', file), 'utf8'), content);
+        assert.equal((await stat(path.join(bundle, 'rootfs', file))).mode & 0o7777, 0o600);
+      }
+
+      const wrong = await context('add-url-wrong', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /x\n` });
+      const refused = await build(wrong, 'addurl/wrong:1');
+      assert.equal(refused.code, 1, describeResult(refused));
+      assert.match(refused.stderr, /Dockerfile:2: .*tool\.sh has checksum sha256:[0-9a-f]{64}, not the sha256:0{64} --checksum asks for/);
+    } finally {
+      server.close();
+    }
+  });
+
   describe('errors name the Dockerfile line', () => {
     test('RUN with --engine direct', async () => {
       const dir = await context('run-direct', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nRUN echo hi\n` });
@@ -248,10 +280,12 @@ describe('imgbuild build on the direct engine', () => {
       const cases: Array<[string, RegExp]> = [
         ['COPY missing.txt /x', /Dockerfile:2: missing.txt is not in the build context/],
         ['COPY a.txt b.txt /x', /Dockerfile:2: with more than one source, the destination must be a directory and end with a \//],
+        ['ADD archive.tar /x/', /Dockerfile:2: ADD of a local archive \(archive.tar\) is not supported on the direct engine yet/],
         ['COPY --chown=nosuchuser a.txt /x', /Dockerfile:2: --chown=nosuchuser: no user "nosuchuser" in the image's \/etc\/passwd/],
       ];
       for (const [index, [line, expected]] of cases.entries()) {
         const dir = await context(`err-${index}`, { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\n${line}\n`, 'a.txt': 'a', 'b.txt': 'b' });
+        if (line.includes('archive.tar')) await runChecked('tar', ['-cf', path.join(dir, 'archive.tar'), '-C', dir, 'a.txt']);
         const result = await build(dir, `err/case:${index}`);
         assert.notEqual(result.code, 0, describeResult(result));
         assert.match(result.stderr, expected);

@@ -220,13 +220,13 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(history.slice(-2), ['COPY a.txt /a.txt # buildkit', 'COPY b.txt /b.txt # buildkit']);
   });
 
-  test('FROM scratch gets PATH as BuildKit gives it', async () => {
-    const dir = await context('scratch', { Dockerfile: 'FROM scratch\nCOPY a.txt /\n', 'a.txt': 'a' });
+  test('FROM scratch gets PATH as BuildKit gives it; USER root needs no /etc/passwd', async () => {
+    const dir = await context('scratch', { Dockerfile: 'FROM scratch\nUSER root\nWORKDIR /app\nCOPY a.txt .\n', 'a.txt': 'a' });
     const result = await build(dir, 'scratch/app:1', ['--output', 'json']);
     assert.equal(result.code, 0, describeResult(result));
     const json = JSON.parse(result.stdout);
     assert.equal(json.engine, 'direct');
-    assert.equal(json.layers.length, 1);
+    assert.equal(json.layers.length, 2, 'WORKDIR /app and COPY');
     const config = await skopeoInspect('scratch/app:1', registry, 'config');
     assert.deepEqual(config.config.Env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });

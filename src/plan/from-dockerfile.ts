@@ -62,6 +62,9 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
   if (other) throw unsupported(instruction, `${instruction.kind} --${other.name}`, `remove --${other.name}, or build with --engine kaniko`);
   for (const source of instruction.sources) {
     if (source.heredoc) throw unsupported(instruction, `${instruction.kind} from a here-document`, 'put the content in a file of the build context and copy that');
+    if (instruction.kind === 'COPY' && /^https?:\/\//i.test(source.path)) {
+      throw new DockerfileError(`COPY cannot fetch a URL (${source.path})`, { position: instruction.location, hint: 'use ADD for a URL, or download the file into the build context' });
+    }
     const download = instruction.kind === 'ADD' && /^https?:\/\//i.test(source.path);
     if (!download && (/^[a-z][a-z0-9+.-]*:\/\//i.test(source.path) || source.path.startsWith('git@'))) {
       throw unsupported(instruction, `${instruction.kind} of a URL`, 'download the file into the build context and copy it from there, or build with --engine kaniko');
@@ -99,6 +102,18 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
 /** A command's config value: exec form as written, shell form run by the current SHELL. */
 function commandArgs(command: { form: 'json' | 'shell'; args: string[] }, shell: string[]): string[] {
   return command.form === 'json' ? command.args : [...shell, command.args.join(' ')];
+}
+
+/** `80`, `53/udp`, `8000-8002/tcp` as `PORT/PROTO` entries, ranges expanded as BuildKit does. */
+function exposedPorts(text: string, location: SourceLocation): string[] {
+  const match = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(text);
+  const first = Number(match?.[1]);
+  const last = match?.[2] === undefined ? first : Number(match[2]);
+  if (!match || last > 65535 || last < first) {
+    throw new DockerfileError(`EXPOSE ${text} is not PORT[-PORT][/tcp|udp|sctp]`, { position: location, hint: 'e.g. EXPOSE 8080, EXPOSE 53/udp or EXPOSE 8000-8010/tcp' });
+  }
+  const protocol = (match[3] ?? 'tcp').toLowerCase();
+  return Array.from({ length: last - first + 1 }, (_, index) => `${first + index}/${protocol}`);
 }
 
 /** Go's `%q` of a []string: `["a" "b"]`. */
@@ -172,11 +187,14 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
           steps.push(configStep(instruction, { shell: instruction.shell }, `SHELL [${instruction.shell.join(' ')}]`));
           break;
         case 'EXPOSE': {
-          const ports = instruction.ports.map((port) => (port.includes('/') ? port.toLowerCase() : `${port}/tcp`)).sort();
+          const ports = [...new Set(instruction.ports.flatMap((port) => exposedPorts(port, instruction.location)))].sort();
           steps.push(configStep(instruction, { expose: ports }, `EXPOSE [${ports.join(' ')}]`));
           break;
         }
         case 'VOLUME':
+          for (const volume of instruction.paths) {
+            if (!volume.startsWith('/')) throw new DockerfileError(`VOLUME ${volume} is not an absolute path`, { position: instruction.location, hint: `write VOLUME /${volume.replace(/^\.?\/*/, '')}` });
+          }
           steps.push(configStep(instruction, { volumes: instruction.paths }, `VOLUME [${instruction.paths.join(' ')}]`));
           break;
         case 'STOPSIGNAL':

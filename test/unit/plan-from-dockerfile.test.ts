@@ -68,6 +68,11 @@ describe('Dockerfile -> plan', () => {
     );
   });
 
+  test('EXPOSE ranges are expanded', () => {
+    const [step] = plan('FROM b\nEXPOSE 8000-8002/udp 8001/udp\n').steps;
+    assert.deepEqual(step?.kind === 'config' && step.edits.expose, ['8000/udp', '8001/udp', '8002/udp']);
+  });
+
   test('SHELL changes how later shell-form commands run', () => {
     const steps = plan('FROM b\nSHELL ["/bin/bash", "-o", "pipefail", "-c"]\nCMD echo hi\n').steps;
     assert.deepEqual(steps[1]?.kind === 'config' && steps[1].edits.cmd, ['/bin/bash', '-o', 'pipefail', '-c', 'echo hi']);
@@ -93,8 +98,11 @@ describe('Dockerfile -> plan', () => {
   test('what the direct engine cannot do yet is an error naming the line', () => {
     assert.throws(() => plan('FROM b\nRUN true\n'), /Dockerfile:2:1: RUN needs a container/);
     assert.throws(() => plan('FROM b AS x\nFROM b\nCOPY --from=x /a /a\n'), /Dockerfile:3:1: COPY --from is not supported on the direct engine yet/);
-    assert.throws(() => plan('FROM b\nADD https://example.invalid/f /f\n'), /Dockerfile:2:1: ADD of a URL is not supported/);
+    assert.throws(() => plan('FROM b\nCOPY https://example.invalid/f /f\n'), /Dockerfile:2:1: COPY cannot fetch a URL/);
+    assert.throws(() => plan('FROM b\nADD git@example.invalid:x/y.git /src\n'), /Dockerfile:2:1: ADD of a URL is not supported/);
     assert.throws(() => plan('FROM b\nCOPY --chmod=u+q a /a\n'), /Dockerfile:2:1: .*u\+q/);
+    assert.throws(() => plan('FROM b\nEXPOSE 80/xyz\n'), /Dockerfile:2:1: EXPOSE 80\/xyz is not PORT/);
+    assert.throws(() => plan('FROM b\nVOLUME data\n'), /Dockerfile:2:1: VOLUME data is not an absolute path/);
   });
 });
 

@@ -393,9 +393,9 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
       .command('build')
       .summary('build a Dockerfile and push the image (no daemon; RUN-less Dockerfiles need no container)')
       .description(
-        'Build a Dockerfile and push the result. Without RUN the direct engine builds it from the registry:\n' +
-          'base layers are never downloaded or uploaded again, each COPY/ADD becomes one layer, every\n' +
-          'instruction one history entry, as docker writes them. With RUN it needs the Kaniko engine.',
+        'Build a Dockerfile and push the result. Without RUN the direct engine builds it from the registry: ' +
+          'base layers are never uploaded again, each COPY/ADD becomes one layer and every instruction one ' +
+          'history entry, as docker writes them. With RUN it needs the Kaniko engine.',
       )
       .argument('<CONTEXT>', 'the build context directory COPY and ADD read from')
       .option('-f, --file <DOCKERFILE>', 'the Dockerfile (default: CONTEXT/Dockerfile)')

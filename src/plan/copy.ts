@@ -141,7 +141,9 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       for (const source of item.sources) specs.push({ source, destination: item.destination, text: item.text });
       continue;
     }
-    const destination = posixPath.resolve(state.workdir, item.destination);
+    const written = posixPath.resolve(state.workdir, item.destination);
+    // Entries are written where a container sees DEST: below a symlinked parent, at its target.
+    let destination = state.files ? await resolveParents(state.files, written) : written;
     const namesDirectory = /(^|\/)\.?$/.test(item.destination);
     if (item.sources.length > 1 && !namesDirectory) {
       throw new UsageError(`${step.where}: with more than one source, the destination must be a directory and end with a /`, `write the destination as ${item.destination}/`);
@@ -159,7 +161,9 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       }
       else matches.push(...(await expandSource(step, source, ignored)));
     }
-    const intoDirectory = namesDirectory || matches.length > 1 || (state.files !== undefined && (await state.files.isDirectory(destination)));
+    const existing = state.files && (await state.files.lookup(destination));
+    const intoDirectory = namesDirectory || matches.length > 1 || (existing?.found === true && existing.kind === 'directory');
+    if (existing?.found && existing.kind === 'directory') destination = existing.path;
     let landingDirectory = intoDirectory ? destination : posixPath.dirname(destination);
     for (const relative of matches) {
       const downloaded = path.isAbsolute(relative);
@@ -209,6 +213,16 @@ function directoryEntries(directories: readonly string[], where: string, options
 /** The layer a WORKDIR writes when the image lacks the directory: it and its missing parents. */
 export function workdirLayer(missing: string[], owner: { uid: number; gid: number }, where: string, createdBy: string, options: LayerOptions): Promise<BuiltLayer> {
   return writeLayer(mergeEntries([directoryEntries(missing, where, options)]), { ...options, chown: owner }, createdBy);
+}
+
+/** `target` with its parent directories' symlinks resolved as a container would (the last name kept). */
+async function resolveParents(files: BaseFiles, target: string): Promise<string> {
+  if (target === '/') return target;
+  const parent = posixPath.dirname(target);
+  const found = await files.lookup(parent);
+  if (found.found) return found.kind === 'directory' ? posixPath.join(found.path, posixPath.basename(target)) : target;
+  const missing = await missingDirectories(files, parent);
+  return missing.length ? posixPath.join(missing.at(-1)!, posixPath.basename(target)) : target;
 }
 
 /**

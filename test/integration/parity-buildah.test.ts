@@ -17,7 +17,7 @@ import { run, runChecked, skopeo, skopeoRegistryFlags, umociUnpack } from '../he
 
 interface ParityCase {
   name: string;
-  /** `BASE` is replaced by the seed base's reference, `USERS` by a base with more accounts. */
+  /** `BASE` is replaced by the seed base's reference, `VARRUN` by one whose /var/run is a symlink to /run. */
   dockerfile: string;
   /** Context files; a value `{ symlink }` makes a symlink; a name ending in / a directory. */
   files?: Record<string, string | { symlink: string }>;
@@ -52,6 +52,9 @@ const CORPUS: ParityCase[] = [
   { name: 'multi-stage-target', dockerfile: 'FROM BASE AS base\nCOPY a.txt /a\nFROM base AS app\nCOPY b.txt /b\nFROM app AS other\nCOPY c.txt /c\n', files: { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c' }, args: ['--target', 'app'] },
   { name: 'scratch', dockerfile: 'FROM scratch\nCOPY tree /\n', files: { 'tree/etc/hostname': 'h\n', 'tree/bin/tool': 'x' } },
   { name: 'copy-to-root', dockerfile: 'FROM BASE\nCOPY a.txt /\n', files: { 'a.txt': 'a' } },
+  // A base whose /var/run is a symlink to /run, as Debian's: DEST below it lands in /run.
+  // The third COPY must see the directory the first one made through the link.
+  { name: 'symlinked-parent', dockerfile: 'FROM VARRUN\nCOPY a.txt /var/run/app/\nCOPY --chown=nobody b.txt /var/run/new/dir/b.txt\nCOPY b.txt /var/run/app\n', files: { 'a.txt': 'a', 'b.txt': 'b' } },
 ];
 
 type TreeEntry = { type: string; mode: number; uid: number; gid: number; content?: string; target?: string };
@@ -100,6 +103,7 @@ describe('parity with buildah bud', { skip: buildahAvailable ? false : 'buildah 
     [registry, workDir] = await Promise.all([startRegistry(), mkdtemp(path.join(tmpdir(), 'imgbuild-parity-')), ensureCliBuilt()]);
     storage = ['--root', path.join(workDir, 'buildah-root'), '--runroot', path.join(workDir, 'buildah-runroot'), '--storage-driver', 'vfs'];
     await pushSeedBase(registry);
+    await pushBaseImage(registry, 'varrun/base:1', { varRunSymlink: true, user: 'root' });
   });
   after(async () => {
     await registry?.stop();
@@ -124,7 +128,7 @@ describe('parity with buildah bud', { skip: buildahAvailable ? false : 'buildah 
         else await symlink(content.symlink, target);
       }
       const dockerfile = path.join(workDir, 'contexts', `${parity.name}.Dockerfile`);
-      await writeFile(dockerfile, parity.dockerfile.replaceAll('BASE', `${registry.host}/${SEED_BASE}`));
+      await writeFile(dockerfile, parity.dockerfile.replaceAll('VARRUN', `${registry.host}/varrun/base:1`).replaceAll('BASE', `${registry.host}/${SEED_BASE}`));
       // buildah reads .dockerignore from the context; imgbuild too (no <Dockerfile>.dockerignore here).
       const theirs = `${registry.host}/parity/buildah-${parity.name}:1`;
       await runChecked('buildah', [...storage, 'bud', '--format', 'docker', '--tls-verify=false', ...(parity.args ?? []), '-f', dockerfile, '-t', theirs, context], { timeoutMs: 180_000 });
@@ -148,4 +152,3 @@ describe('parity with buildah bud', { skip: buildahAvailable ? false : 'buildah 
   }
 });
 
-void pushBaseImage;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdtemp, open, readdir, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
@@ -40,6 +40,24 @@ interface ImageState {
   downloadDir?: string;
   /** Downloads by URL, so each is fetched once for every platform; the caller removes them. */
   downloads?: Map<string, Promise<string>>;
+}
+
+/** Makes a local file once for every platform (a download, a here-document), by key. */
+function once(state: ImageState, key: string, make: () => Promise<string>): Promise<string> {
+  let made = state.downloads?.get(key);
+  if (!made) {
+    made = make();
+    state.downloads?.set(key, made);
+  }
+  return made;
+}
+
+/** A here-document as a file named after its delimiter, mode 0644, as BuildKit writes it. */
+async function writeHeredoc(name: string, content: string, directory = tmpdir()): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(directory, 'imgbuild-heredoc-')), name);
+  await writeFile(file, content, { mode: 0o644 });
+  await chmod(file, 0o644);
+  return file;
 }
 
 function isUrl(source: string): boolean {
@@ -150,14 +168,11 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
     }
     const matches: string[] = [];
     for (const source of item.sources) {
-      if (step.unpackArchives && isUrl(source)) {
-        const key = `${source} ${step.checksum ?? ''}`;
-        let fetched = state.downloads?.get(key);
-        if (!fetched) {
-          fetched = download(step, source, state.downloadDir);
-          state.downloads?.set(key, fetched);
-        }
-        matches.push(await fetched);
+      const heredoc = item.heredocs?.[source];
+      if (heredoc !== undefined) {
+        matches.push(await once(state, `heredoc ${step.where} ${source}`, () => writeHeredoc(source, heredoc, state.downloadDir)));
+      } else if (step.unpackArchives && isUrl(source)) {
+        matches.push(await once(state, `${source} ${step.checksum ?? ''}`, () => download(step, source, state.downloadDir)));
       }
       else matches.push(...(await expandSource(step, source, ignored)));
     }

@@ -158,7 +158,7 @@ async function uploadWhileBuilding(
 
 interface Execution {
   plan: Plan;
-  /** ADD downloads by URL (files in their own temporary directories, removed at the end). */
+  /** ADD downloads and here-documents, by key (files in their own temporary directories, removed at the end). */
   downloads: Map<string, Promise<string>>;
   options: EngineOptions;
   /** Aborted by the caller or by the first failure. */

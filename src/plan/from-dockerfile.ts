@@ -61,7 +61,6 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
   if (instruction.from !== undefined) throw unsupported(instruction, `${instruction.kind} --from`, 'copy from the build context instead, or build with --engine kaniko');
   if (other) throw unsupported(instruction, `${instruction.kind} --${other.name}`, `remove --${other.name}, or build with --engine kaniko`);
   for (const source of instruction.sources) {
-    if (source.heredoc) throw unsupported(instruction, `${instruction.kind} from a here-document`, 'put the content in a file of the build context and copy that');
     if (instruction.kind === 'COPY' && /^https?:\/\//i.test(source.path)) {
       throw new DockerfileError(`COPY cannot fetch a URL (${source.path})`, { position: instruction.location, hint: 'use ADD for a URL, or download the file into the build context' });
     }
@@ -86,7 +85,7 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
   words.push(...instruction.sources.map((source) => source.path), instruction.dest);
   return {
     kind: 'copy',
-    items: [{ sources: instruction.sources.map((source) => source.path), destination: instruction.dest, text: instruction.original }],
+    items: [{ sources: instruction.sources.map((source) => source.path), destination: instruction.dest, text: instruction.original, ...heredocsOf(instruction) }],
     context,
     chown: instruction.chown === undefined ? undefined : parseOwner(instruction.chown),
     chmod: chmod?.kind === 'octal' ? chmod.mode : chmod,
@@ -97,6 +96,11 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
     history: { createdBy: `${words.join(' ')} # buildkit`, comment: DOCKERFILE_HISTORY_COMMENT },
     where: whereOf(instruction.location),
   };
+}
+
+function heredocsOf(instruction: ResolvedCopy): { heredocs?: Record<string, string> } {
+  const heredocs = Object.fromEntries(instruction.sources.flatMap((source) => (source.heredoc ? [[source.path, source.heredoc.content]] : [])));
+  return Object.keys(heredocs).length ? { heredocs } : {};
 }
 
 /** A command's config value: exec form as written, shell form run by the current SHELL. */

@@ -33,6 +33,8 @@ export interface CopyItem {
   destination: string;
   /** As the user wrote it, for messages. */
   text: string;
+  /** Sources that are here-documents (`COPY <<EOF /dest`): name → content, written as a 0644 file of that name. */
+  heredocs?: Record<string, string>;
 }
 
 export interface CopyStep extends StepOrigin {

@@ -220,6 +220,17 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(history.slice(-2), ['COPY a.txt /a.txt # buildkit', 'COPY b.txt /b.txt # buildkit']);
   });
 
+  test('COPY from a here-document writes its content (expanded unless quoted), mode 0644', async () => {
+    const dir = await context('heredoc', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nENV NAME=world\nCOPY <<EOF <<'RAW' /etc/greetings/\nhello $NAME\nEOF\nliteral $NAME\nRAW\n` });
+    const result = await build(dir, 'heredoc/app:1');
+    assert.equal(result.code, 0, describeResult(result));
+    const bundle = path.join(workDir, 'heredoc-bundle');
+    await umociUnpack(registry, 'heredoc/app:1', bundle);
+    assert.equal(await readFile(path.join(bundle, 'rootfs/etc/greetings/EOF'), 'utf8'), 'hello world\n');
+    assert.equal(await readFile(path.join(bundle, 'rootfs/etc/greetings/RAW'), 'utf8'), 'literal $NAME\n');
+    assert.equal((await stat(path.join(bundle, 'rootfs/etc/greetings/EOF'))).mode & 0o7777, 0o644);
+  });
+
   test('FROM scratch gets PATH as BuildKit gives it; USER root needs no /etc/passwd', async () => {
     const dir = await context('scratch', { Dockerfile: 'FROM scratch\nUSER root\nWORKDIR /app\nCOPY a.txt .\n', 'a.txt': 'a' });
     const result = await build(dir, 'scratch/app:1', ['--output', 'json']);

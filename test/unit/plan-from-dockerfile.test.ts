@@ -68,6 +68,11 @@ describe('Dockerfile -> plan', () => {
     );
   });
 
+  test('COPY from here-documents carries their (expanded unless quoted) content', () => {
+    const [step] = plan('FROM b\nARG X=1\nCOPY <<EOF <<"RAW" /etc/\nx=$X\nEOF\ny=$X\nRAW\n').steps.slice(1);
+    assert.deepEqual(step?.kind === 'copy' && step.items, [{ sources: ['EOF', 'RAW'], destination: '/etc/', text: 'COPY <<EOF <<"RAW" /etc/', heredocs: { EOF: 'x=1\n', RAW: 'y=$X\n' } }]);
+  });
+
   test('EXPOSE ranges are expanded', () => {
     const [step] = plan('FROM b\nEXPOSE 8000-8002/udp 8001/udp\n').steps;
     assert.deepEqual(step?.kind === 'config' && step.edits.expose, ['8000/udp', '8001/udp', '8002/udp']);

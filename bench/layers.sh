@@ -5,7 +5,7 @@
 #   many-files    a directory of small text files (default 20,000 in 200 directories, ~1.5 MB)
 #                 added as `--add DIR/:/opt/app/data/`
 #   compressible  one file of base64 text (default 200 MB), added as /opt/app/file.b64
-# Prints a markdown table of medians, imgbuild's peak RSS and the goal checks on stdout;
+# Prints a markdown table of medians (wall time, CPU time, peak RSS) and the goal checks on stdout;
 # progress goes to stderr.
 #
 # Knobs (environment):
@@ -112,19 +112,20 @@ imgbuild_add_flag() {
   if [[ $1 == many-* ]]; then echo "$WORK/input-$1/data/:/opt/app/data/"; else echo "$WORK/input-$1/file.b64:/opt/app/file.b64"; fi
 }
 
-PEAK_RSS_FILE=
+# Every command a tool runs goes through GNU time, which appends "user system maxrss(KiB)"
+# to RUN_STATS: CPU seconds say how much work a tool does whatever the machine's load.
+RUN_STATS=
+measured() { /usr/bin/time -a -o "$RUN_STATS" -f '%U %S %M' "$@"; }
+
 tool_imgbuild() {
-  local base=$1 label=$2 dest=$3 scratch=$4
-  # GNU time writes the peak RSS (KiB) of the whole command to a file of its own.
-  /usr/bin/time -f %M -o "$scratch/rss" "${IMGBUILD_CMD[@]}" add --from "$base" --add "$(imgbuild_add_flag "$label")" \
-    --to "$dest" --insecure
-  cp "$scratch/rss" "$PEAK_RSS_FILE"
+  local base=$1 label=$2 dest=$3
+  measured "${IMGBUILD_CMD[@]}" add --from "$base" --add "$(imgbuild_add_flag "$label")" --to "$dest" --insecure
 }
 
 tool_crane() {
   local base=$1 label=$2 dest=$3 scratch=$4
-  tar -C "$WORK/crane-stage-$label" -cf "$scratch/layer.tar" opt &&
-    crane append -b "$base" -f "$scratch/layer.tar" -t "$dest"
+  measured tar -C "$WORK/crane-stage-$label" -cf "$scratch/layer.tar" opt &&
+    measured "$CRANE_BIN" --insecure append -b "$base" -f "$scratch/layer.tar" -t "$dest"
 }
 
 tool_buildah() {
@@ -132,9 +133,13 @@ tool_buildah() {
   if [[ $label == many-* ]]; then copy='COPY data/ /opt/app/data/'; else copy='COPY file.b64 /opt/app/file.b64'; fi
   printf 'FROM %s\n%s\n' "$base" "$copy" >"$scratch/Dockerfile"
   local storage=(--root "$scratch/root" --runroot "$scratch/runroot" --storage-driver vfs)
-  buildah "${storage[@]}" bud --tls-verify=false -f "$scratch/Dockerfile" -t "$dest" "$WORK/buildah-context-$label" &&
-    buildah "${storage[@]}" push --tls-verify=false "$dest"
+  measured buildah "${storage[@]}" bud --tls-verify=false -f "$scratch/Dockerfile" -t "$dest" "$WORK/buildah-context-$label" &&
+    measured buildah "${storage[@]}" push --tls-verify=false "$dest"
 }
+
+# CPU seconds (user + system, summed over the commands) and the largest peak RSS in MB.
+cpu_seconds() { awk '{ cpu += $1 + $2 } END { printf "%.2f", cpu }' "$1"; }
+peak_megabytes() { awk '$3 > max { max = $3 } END { printf "%.0f", max / 1024 }' "$1"; }
 
 LAST_LAYER_BYTES=
 # Untimed: the pushed image's top layer holds as many regular files under opt/app/ as the
@@ -158,7 +163,7 @@ verify_output() {
 }
 
 # ---- run -------------------------------------------------------------------------------------
-declare -A TIMES OUTCOME LAYER_BYTES RSS_KIB # "label|tool" -> ...
+declare -A TIMES OUTCOME LAYER_BYTES CPU RSS # "label|tool" -> ...
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 SECONDS=0
@@ -185,7 +190,8 @@ for label in "${INPUT_LABELS[@]}"; do
   for tool in $TOOLS; do
     OUTCOME["$label|$tool"]=ok
     TIMES["$label|$tool"]=""
-    RSS_KIB["$label|$tool"]=""
+    CPU["$label|$tool"]=""
+    RSS["$label|$tool"]=""
   done
   # Tools take turns inside each round, so drift in background load hits them all alike.
   for run in $(seq "$RUNS"); do
@@ -194,11 +200,13 @@ for label in "${INPUT_LABELS[@]}"; do
       [[ ${OUTCOME[$key]} == ok ]] || continue
       dest=$REGISTRY/bench/out-$tool-$label-run$run:latest
       log=$LOGS/$tool-$label-run$run.log
-      PEAK_RSS_FILE=$LOGS/$tool-$label-run$run.rss
+      RUN_STATS=$LOGS/$tool-$label-run$run.stats
+      : >"$RUN_STATS"
       if time_one_run "$tool" "$BASE" "$label" "$dest" "$log"; then
         progress "$tool, $label, run $run: ${LAST_SECONDS}s"
         TIMES[$key]+=" $LAST_SECONDS"
-        [[ -s $PEAK_RSS_FILE ]] && RSS_KIB[$key]+=" $(cat "$PEAK_RSS_FILE")"
+        CPU[$key]+=" $(cpu_seconds "$RUN_STATS")"
+        RSS[$key]+=" $(peak_megabytes "$RUN_STATS")"
         if ((run == 1)); then
           if verify_output "$dest" "$label" "$log"; then
             LAYER_BYTES[$key]=$LAST_LAYER_BYTES
@@ -236,14 +244,14 @@ echo "- tools: ${versions%, }"
 has_tool imgbuild && echo "- imgbuild: $IMGBUILD_BUILD"
 echo "- runs per cell: $RUNS; seconds are wall time of the whole command, median of the runs"
 echo
-echo "| input | tool | runs (s) | median (s) | MB/s | vs imgbuild | new layer (MB) | peak RSS (MB) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| input | tool | runs (s) | median (s) | MB/s | vs imgbuild | CPU (s) | new layer (MB) | peak RSS (MB) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for label in "${INPUT_LABELS[@]}"; do
   for tool in $TOOLS; do
     key="$label|$tool"
     runs=$(sed 's/^ //' <<<"${TIMES[$key]}")
     if [[ ${OUTCOME[$key]} != ok ]]; then
-      echo "| $label | $tool | ${runs:-—} | ${OUTCOME[$key]} | — | — | — | — |"
+      echo "| $label | $tool | ${runs:-—} | ${OUTCOME[$key]} | — | — | — | — | — |"
       continue
     fi
     med=${MEDIAN[$key]}
@@ -253,13 +261,11 @@ for label in "${INPUT_LABELS[@]}"; do
       ratio=$(awk -v t="$med" -v i="${MEDIAN["$label|imgbuild"]}" 'BEGIN { printf "%.2fx", t / i }')
     fi
     layer=$(awk -v b="${LAYER_BYTES[$key]:-0}" 'BEGIN { printf "%.3f", b / 1e6 }')
-    rss="—"
-    [[ -n ${RSS_KIB[$key]} ]] && rss=$(awk -v k="$(median "${RSS_KIB[$key]}")" 'BEGIN { printf "%.0f", k / 1024 }')
-    echo "| $label | $tool | $runs | $med | $rate | $ratio | $layer | $rss |"
+    echo "| $label | $tool | $runs | $med | $rate | $ratio | $(median "${CPU[$key]}") | $layer | $(median "${RSS[$key]}" | cut -d. -f1) |"
   done
 done
 echo
-echo "vs imgbuild = tool's median / imgbuild's median (above 1 = slower than imgbuild). MB/s = content bytes / 10^6 / median seconds. new layer = compressed size of the pushed layer (run 1). peak RSS = median of GNU time's maximum resident set size (imgbuild only)."
+echo "vs imgbuild = tool's median / imgbuild's median (above 1 = slower than imgbuild). MB/s = content bytes / 10^6 / median seconds. CPU = user + system seconds of the tool's commands (GNU time), median of the runs: the work done, whatever the load. new layer = compressed size of the pushed layer (run 1). peak RSS = median of the largest maximum resident set size among the tool's commands."
 echo
 echo "### Goals"
 echo

@@ -34,7 +34,16 @@ const BASE = 'big/base:1';
 
 /** Every file under `dir`, relative, with its size. */
 async function filesUnder(dir: string): Promise<Array<{ file: string; size: number }>> {
-  const entries = await readdir(dir, { recursive: true });
+  let entries: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      entries = await readdir(dir, { recursive: true });
+      break;
+    } catch (error) {
+      // A directory the CLI removed while it was being listed (a small blob's copy): look again.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 100) throw error;
+    }
+  }
   const files: Array<{ file: string; size: number }> = [];
   for (const entry of entries) {
     const info = await stat(path.join(dir, entry)).catch(() => undefined);

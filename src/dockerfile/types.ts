@@ -147,7 +147,13 @@ interface ResolvedBase {
 /** `ARG a b=1`: the declared names with their resulting values (build arg or default). */
 export interface ResolvedArg extends ResolvedBase {
   kind: 'ARG';
-  args: { name: string; /** expanded default, if given */ defaultValue?: string; /** value in effect after this line; undefined if none */ value?: string }[];
+  args: {
+    name: string;
+    /** The expanded default, when one is written and no build arg replaces it. */
+    defaultValue?: string;
+    /** Value in effect after this line (build arg, default, or the global value); undefined if unset. */
+    value?: string;
+  }[];
 }
 
 export interface ResolvedEnv extends ResolvedBase {

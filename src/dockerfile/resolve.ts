@@ -30,7 +30,9 @@ import type {
   ResolvedHealthcheck,
   ResolvedInstruction,
   ResolvedStage,
+  ParseWarning,
 } from './types.js';
+import { healthcheckOptions } from './healthcheck.js';
 import { parseHeredocWord } from './parser.js';
 
 /** What `FROM scratch` starts with in BuildKit: no layers, and PATH set for RUN. */
@@ -105,6 +107,7 @@ class Resolver {
   private readonly heads: StageHead[] = [];
   private readonly resolved = new Map<number, ResolvedStage>();
   private readonly stageVariables = new Map<number, string[]>();
+  private readonly warnings: ParseWarning[] = [];
   private readonly escape: '\\' | '`';
 
   constructor(
@@ -152,7 +155,7 @@ class Resolver {
       stages,
       target,
       unusedBuildArgs,
-      warnings: [...this.parsed.warnings],
+      warnings: [...this.parsed.warnings, ...this.warnings],
     };
   }
 
@@ -206,7 +209,8 @@ class Resolver {
       }
       const name = nameWord?.toLowerCase();
       if (name !== undefined && this.heads.some((head) => head.name === name)) {
-        throw new DockerfileError(`duplicate stage name "${name}"`, { position: instruction.location, hint: 'give every stage its own name' });
+        // BuildKit only lints this; the later stage wins every lookup by name.
+        this.warnings.push({ position: instruction.location, message: `duplicate stage name "${name}": references now mean this stage; rename one of them` });
       }
       const platformFlag = instruction.flags.find((flag) => flag.name === 'platform');
       const platform = platformFlag ? this.expand(platformFlag.value ?? '', globalLookup, instruction, '--platform') : undefined;
@@ -217,7 +221,7 @@ class Resolver {
         });
       }
       // BuildKit matches the expanded name exactly against earlier (lower-cased) stage names.
-      const baseStage = this.heads.find((head) => head.name !== undefined && head.name === base)?.index;
+      const baseStage = this.heads.findLast((head) => head.name !== undefined && head.name === base)?.index;
       const head: StageHead = { index, from: instruction, body: [], base, needs: new Map(), copyFrom: new Map() };
       if (name !== undefined) head.name = name;
       if (baseStage !== undefined) head.baseStage = baseStage;
@@ -229,7 +233,7 @@ class Resolver {
   private selectTarget(): number {
     const wanted = this.options.target;
     if (wanted === undefined || wanted === '') return this.heads.length - 1;
-    const found = this.heads.find((head) => head.name === wanted.toLowerCase());
+    const found = this.heads.findLast((head) => head.name === wanted.toLowerCase());
     if (!found) {
       const names = this.heads.flatMap((head) => (head.name ? [head.name] : []));
       throw new DockerfileError(`target stage "${wanted}" could not be found`, {
@@ -260,7 +264,7 @@ class Resolver {
           for (const flag of instruction.flags) {
             if (flag.name !== 'mount' || flag.value === null) continue;
             const from = mountSource(flag.value);
-            const stage = from === undefined ? undefined : this.heads.find((candidate) => candidate.name === from.toLowerCase());
+            const stage = from === undefined ? undefined : this.heads.findLast((candidate) => candidate.name === from.toLowerCase());
             if (stage) head.needs.set(stage.index, instruction);
           }
         }
@@ -277,7 +281,7 @@ class Resolver {
         hint: 'define a stage with FROM using a global ARG (ARG IMG=...; FROM $IMG AS src) and copy --from=src',
       });
     }
-    const byName = this.heads.find((head) => head.name !== undefined && head.name === from.toLowerCase());
+    const byName = this.heads.findLast((head) => head.name !== undefined && head.name === from.toLowerCase());
     if (byName) return byName.index;
     if (/^-?\d+$/.test(from)) {
       const index = Number(from);
@@ -513,31 +517,9 @@ class Resolver {
     if (type === 'NONE') return { ...base, kind: 'HEALTHCHECK', test: ['NONE'] };
     const command = instruction.args.slice(1);
     const test: ResolvedHealthcheck['test'] = instruction.form === 'json' ? ['CMD', ...command] : ['CMD-SHELL', command[0] as string];
-    const check: ResolvedHealthcheck = { ...base, kind: 'HEALTHCHECK', test };
-    for (const flag of instruction.flags) {
-      const value = flag.value ?? '';
-      if (flag.name === 'retries') {
-        if (!/^[+-]?\d+$/.test(value)) throw flagError(flag, `--retries must be a whole number, not "${value}"`, 'write --retries=3');
-        const retries = Number(value);
-        if (retries < 0) throw flagError(flag, `--retries cannot be negative (${retries})`, 'write --retries=3');
-        check.retries = retries;
-        continue;
-      }
-      if (value === '') continue;
-      const nanoseconds = parseGoDuration(value);
-      if (nanoseconds === undefined) throw flagError(flag, `--${flag.name}: invalid duration "${value}"`, 'write a Go duration such as 30s, 1m30s or 500ms');
-      if (nanoseconds < 1_000_000) throw flagError(flag, `--${flag.name} cannot be less than 1ms`, 'use at least 1ms');
-      const key = ({ interval: 'interval', timeout: 'timeout', 'start-period': 'startPeriod', 'start-interval': 'startInterval' } as const)[
-        flag.name as 'interval' | 'timeout' | 'start-period' | 'start-interval'
-      ];
-      check[key] = nanoseconds;
-    }
-    return check;
+    return { ...base, kind: 'HEALTHCHECK', test, ...healthcheckOptions(instruction.flags) };
   }
-}
 
-function flagError(flag: InstructionFlag, message: string, hint: string): DockerfileError {
-  return new DockerfileError(message, { position: flag.position, hint });
 }
 
 const EXPANDED_COPY_FLAGS = new Set(['chown', 'chmod', 'checksum']);
@@ -568,18 +550,4 @@ function mountSource(value: string): string | undefined {
     if (key === 'from') return field.slice(equals + 1).trim();
   }
   return undefined;
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** Go's time.ParseDuration, in nanoseconds; undefined when it does not parse. */
-export function parseGoDuration(text: string): number | undefined {
-  const match = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)$/.exec(text);
-  if (!match) return undefined;
-  if (match[2] === '0') return 0;
-  let total = 0;
-  for (const part of (match[2] as string).matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * (DURATION_UNITS[part[2] as string] as number);
-  }
-  return Math.round(match[1] === '-' ? -total : total);
 }

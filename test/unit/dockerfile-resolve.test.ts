@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { DockerfileError } from '../../src/dockerfile/errors.js';
 import { parseDockerfile } from '../../src/dockerfile/parser.js';
 import { normalizePlatform, predefinedArgs } from '../../src/dockerfile/platform-args.js';
-import { listBaseImages, parseGoDuration, resolveDockerfile, SCRATCH_ENV } from '../../src/dockerfile/resolve.js';
+import { parseGoDuration } from '../../src/dockerfile/healthcheck.js';
+import { listBaseImages, resolveDockerfile, SCRATCH_ENV } from '../../src/dockerfile/resolve.js';
 import type { ResolvedBuild, ResolveOptions, ResolvedInstruction } from '../../src/dockerfile/types.js';
 
 function resolve(text: string, options: ResolveOptions = {}): ResolvedBuild {
@@ -234,6 +235,12 @@ describe('stages and --target', () => {
     assert.equal(resolve('FROM scratch AS base\nFROM Base\n').stages.at(-1)?.baseStage, undefined);
   });
 
+  test('a duplicate stage name is a warning and the later stage wins lookups', () => {
+    const build = resolve('FROM scratch AS a\nLABEL first=1\nFROM scratch AS a\nLABEL second=1\nFROM scratch\nCOPY --from=a / /\n');
+    assert.deepEqual(build.stages.map((stage) => stage.index), [1, 2]);
+    assert.match(build.warnings[0]?.message ?? '', /duplicate stage name "a"/);
+  });
+
   test('RUN --mount from= is a dependency too', () => {
     const build = resolve('FROM scratch AS tools\nFROM alpine\nRUN --mount=type=bind,from=tools,target=/t ls\n');
     assert.deepEqual(build.stages.map((stage) => stage.index), [0, 1]);
@@ -261,7 +268,6 @@ const errors: [name: string, text: string, options: ResolveOptions, line: number
   ['required variable', 'FROM scratch\nUSER ${WHO:?set WHO}\n', {}, 2, /USER: WHO: set WHO/],
   ['bad substitution', 'FROM scratch\nWORKDIR ${A\n', {}, 2, /missing '}'/],
   ['blank base', 'ARG IMG\nFROM $IMG\n', {}, 2, /base name \(\$IMG\) should not be blank/],
-  ['duplicate stage name', 'FROM scratch AS a\nFROM scratch AS A\n', {}, 2, /duplicate stage name "a"/],
   ['copy from itself', 'FROM scratch AS a\nCOPY --from=a / /\n', {}, 2, /circular dependency between stages: a -> a/],
   ['copy from an index out of range', 'FROM scratch\nCOPY --from=1 / /\n', {}, 2, /invalid stage index 1/],
   ['circular --from', 'FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nCOPY --from=a / /\n', {}, 4, /circular dependency between stages: a -> b -> a/],

@@ -1,0 +1,363 @@
+// Our Dockerfile parser, resolver and shell lexer against BuildKit's own (built from source
+// by test/tools/build-buildkit-dockerfile.sh): the same files must give the same parse trees,
+// the same errors, the same expanded image config, and the same words.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { parseDockerfile } from '../../src/dockerfile/parser.js';
+import { resolveDockerfile } from '../../src/dockerfile/resolve.js';
+import { lexWord } from '../../src/dockerfile/shell-lexer.js';
+import type { ParsedInstruction, ResolvedBuild, ResolvedInstruction } from '../../src/dockerfile/types.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const FIXTURES = path.join(ROOT, 'test/fixtures/dockerfiles');
+
+interface WitnessNode {
+  keyword: string;
+  flags: string[];
+  args: string[];
+  child?: WitnessNode;
+  json: boolean;
+  heredocs: { name: string; content: string; expand: boolean; chomp: boolean; fileDescriptor: number }[];
+  startLine: number;
+  endLine: number;
+}
+interface WitnessCase {
+  nodes: WitnessNode[];
+  escape: string;
+  parseError?: string;
+  convertError?: string;
+  config?: Record<string, unknown>;
+}
+interface WitnessWord {
+  result: string;
+  words: string[];
+  error?: string;
+}
+interface CaseInput {
+  dockerfile: string;
+  buildArgs?: Record<string, string>;
+  target?: string;
+  convert?: boolean;
+}
+
+let witness: string;
+
+function askBuildKit(cases: CaseInput[], words: { word: string; env: string[]; escape?: string }[] = []): { cases: WitnessCase[]; words: WitnessWord[] } {
+  const output = execFileSync(witness, { input: JSON.stringify({ cases, words }), maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(output.toString('utf8'));
+}
+
+before(() => {
+  witness = execFileSync('bash', [path.join(ROOT, 'test/tools/build-buildkit-dockerfile.sh')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 20 * 60_000,
+  })
+    .toString()
+    .trim();
+}, { timeout: 20 * 60_000 });
+
+/** Our instruction in the witness's terms. */
+function ours(instruction: ParsedInstruction): WitnessNode {
+  const keyword = instruction.keyword.toLowerCase();
+  let args: string[];
+  if (keyword === 'env' || keyword === 'label') args = (instruction.pairs ?? []).flatMap((pair) => [pair.key, pair.value ?? '']);
+  else if (keyword === 'onbuild') args = [];
+  else args = instruction.args;
+  const node: WitnessNode = {
+    keyword,
+    flags: instruction.flags.map((flag) => (flag.value === null ? `--${flag.name}` : `--${flag.name}=${flag.value}`)),
+    args,
+    json: instruction.form === 'json',
+    heredocs: instruction.heredocs.map((heredoc) => ({
+      name: heredoc.name,
+      content: heredoc.content,
+      expand: heredoc.expand,
+      chomp: heredoc.stripTabs,
+      fileDescriptor: heredoc.fileDescriptor ?? 0,
+    })),
+    startLine: instruction.location.line,
+    endLine: instruction.location.endLine,
+  };
+  if (instruction.onbuild) node.child = { ...ours(instruction.onbuild), startLine: 0, endLine: 0 };
+  return node;
+}
+
+/** BuildKit's node normalised: ENV/LABEL lose their delimiter entries, <<- bodies are chomped. */
+function theirs(node: WitnessNode, nested = false): WitnessNode {
+  const args = node.keyword === 'env' || node.keyword === 'label' ? node.args.filter((_, index) => index % 3 !== 2) : node.args;
+  const out: WitnessNode = {
+    ...node,
+    args,
+    heredocs: node.heredocs.map((heredoc) => ({ ...heredoc, content: heredoc.chomp ? heredoc.content.replace(/^\t+/gm, '') : heredoc.content })),
+  };
+  if (nested) {
+    out.startLine = 0;
+    out.endLine = 0;
+  }
+  if (node.child) out.child = theirs({ ...node.child, heredocs: [] }, true);
+  else delete out.child;
+  return out;
+}
+
+function compareParse(name: string, text: string, result: WitnessCase): void {
+  let parsed;
+  try {
+    parsed = parseDockerfile(text);
+  } catch (error) {
+    assert.ok(result.parseError, `${name}: we reject what BuildKit accepts: ${(error as Error).message}`);
+    return;
+  }
+  assert.equal(result.parseError, undefined, `${name}: BuildKit rejects what we accept`);
+  assert.equal(parsed.directives.escape, result.escape, `${name}: escape`);
+  const mine = parsed.instructions.map((instruction) => {
+    const node = ours(instruction);
+    if (node.child) node.child.heredocs = [];
+    return node;
+  });
+  assert.deepEqual(mine, result.nodes.map((node) => theirs(node)), name);
+}
+
+const fixtureFiles = readdirSync(FIXTURES).filter((file) => file.endsWith('.Dockerfile')).sort();
+
+// Snippets aimed at the corners of the grammar; each is parsed by both.
+const snippets: string[] = [
+  'FROM a\nRUN a \\\n\n  b\n',
+  'FROM a\nRUN a \\\n# c\n  b\n',
+  'FROM a\nRUN echo a\\\\\nRUN b\n',
+  'FROM a\nRUN a \\  \nb\n',
+  'FROM a\nCMD ["a", "b  c"]\nCMD [\'a\']\nCMD ["a"\nCMD []\n',
+  'FROM a\nCMD ["a"] trailing\n',
+  'FROM a\nCMD ["a", 1]\n',
+  'FROM a\nENV A B C\nENV A=1 B="2 3" C=\'4\' D=5\\ 6\n',
+  'FROM a\nENV A\n',
+  'FROM a\nENV A=1 B\n',
+  'FROM a\nLABEL a.b.c="x" "d e"=f\n',
+  'FROM a\nARG A B=1 C= "D=e f"\n',
+  'FROM a\nCOPY --from=b --chown="1:2" --link --exclude=a --exclude=b x y\n',
+  'FROM a\nCOPY --link -- --x y\n',
+  'FROM a\nCOPY --link=maybe x y\n',
+  'FROM a\nCOPY --from x y\n',
+  'FROM a\nCOPY --nope=1 x y\n',
+  'FROM a\nCOPY x\n',
+  'FROM a\nUSER --x=1 u\n',
+  'FROM a\nHEALTHCHECK --interval=5s --start-interval=1s CMD true\nHEALTHCHECK CMD ["a"]\nHEALTHCHECK NONE\n',
+  'FROM a\nHEALTHCHECK NONE x\n',
+  'FROM a\nHEALTHCHECK FOO x\n',
+  'FROM a\nHEALTHCHECK --retries=-1 CMD x\n',
+  'FROM a\nHEALTHCHECK --interval=5 CMD x\n',
+  'FROM a\nSHELL /bin/sh\n',
+  'FROM a\nONBUILD ONBUILD RUN x\n',
+  'FROM a\nONBUILD FROM x\n',
+  'FROM a\nONBUILD COPY --chown=1 a b\n',
+  'FROM a\nONBUILD RUN <<EOF\nx\nEOF\n',
+  'FROM a\nRUN <<EOF\nFROM b\nEOF\n',
+  'FROM a\nRUN <<-EOF\n\tx\n\tEOF\n',
+  "FROM a\nRUN <<'EOF' <<\"F2\"\n$x\nEOF\n$y\nF2\n",
+  'FROM a\nRUN ["cat", "<<EOF"]\n',
+  "FROM a\nRUN echo '<<EOF'\n",
+  "FROM a\nRUN cat <<'EOF\n",
+  'FROM a\nCOPY <<EOF /x\nhi\nEOF\n',
+  'FROM a\nCOPY x <<EOF\nhi\nEOF\n',
+  'FROM a\nRUN <<EOF\nnever closed\n',
+  'FROM a\nRUN x <<EOF>/out\ny\nEOF>/out\n',
+  '# escape=`\nFROM a\nRUN a `\n  b\nCOPY C:\\x C:\\y\n',
+  '# ESCAPE = `\n# syntax=x\nFROM a\n',
+  '# syntax=x\n# syntax=y\nFROM a\n',
+  '# escape=x\nFROM a\n',
+  '\n# escape=`\nFROM a\nRUN a`\n',
+  '# foo=bar\n# escape=`\nFROM a\n',
+  '\uFEFFFROM a\n',
+  'FROM a\r\nRUN a \\\r\n b\r\n',
+  'FROM a AS 1x\n',
+  'FROM a b\n',
+  'ENV A=1\nFROM a\n',
+  '# only a comment\n',
+  'FROM a\nFOO bar\n',
+  'from a\ncopy x y\nRuN z\n',
+  'FROM a\nWORKDIR\n',
+  'FROM a\nMAINTAINER\n',
+  'FROM a\nEXPOSE\n',
+  'FROM a\nVOLUME ["", "/x"]\n',
+  'FROM a\nADD --unpack=true --keep-git-dir x y\n',
+  'FROM a\nRUN --mount=type=secret,id=x --network=none --security=insane true\n',
+  'FROM a\nRUN --mount=type=cache,target=/c --network=host --security=sandbox true\n',
+  'FROM a\nRUN --mount=type=volume,target=/c true\n',
+  'FROM a\nRUN --network=bridge true\n',
+];
+
+describe('parser parity with BuildKit', () => {
+  test('fixture Dockerfiles parse to the same trees', () => {
+    const texts = fixtureFiles.map((file) => readFileSync(path.join(FIXTURES, file), 'utf8'));
+    const results = askBuildKit(texts.map((dockerfile) => ({ dockerfile })));
+    assert.ok(fixtureFiles.length >= 8);
+    texts.forEach((text, index) => compareParse(fixtureFiles[index] as string, text, results.cases[index] as WitnessCase));
+  });
+
+  test('corner-case snippets: same trees, same accept/reject', () => {
+    const results = askBuildKit(snippets.map((dockerfile) => ({ dockerfile })));
+    snippets.forEach((text, index) => compareParse(JSON.stringify(text), text, results.cases[index] as WitnessCase));
+  });
+});
+
+/** The image config fields our resolved stage decides, computed as docker does. */
+function configOf(build: ResolvedBuild): Record<string, unknown> {
+  const stages = new Map(build.stages.map((stage) => [stage.index, stage]));
+  const config: Record<string, unknown> = {};
+  const apply = (instructions: ResolvedInstruction[]): void => {
+    for (const instruction of instructions) {
+      switch (instruction.kind) {
+        case 'LABEL':
+          config.Labels = { ...(config.Labels as object), ...Object.fromEntries(instruction.pairs.map((pair) => [pair.key, pair.value])) };
+          break;
+        case 'USER':
+          config.User = instruction.user;
+          break;
+        case 'WORKDIR':
+          config.WorkingDir = path.posix.resolve((config.WorkingDir as string | undefined) ?? '/', instruction.path);
+          break;
+        case 'EXPOSE':
+          config.ExposedPorts = {
+            ...(config.ExposedPorts as object),
+            ...Object.fromEntries(instruction.ports.map((port) => [port.includes('/') ? port.toLowerCase() : `${port}/tcp`, {}])),
+          };
+          break;
+        case 'VOLUME':
+          config.Volumes = { ...(config.Volumes as object), ...Object.fromEntries(instruction.paths.map((volume) => [volume, {}])) };
+          break;
+        case 'STOPSIGNAL':
+          config.StopSignal = instruction.signal;
+          break;
+        case 'ONBUILD':
+          config.OnBuild = [...((config.OnBuild as string[] | undefined) ?? []), instruction.trigger];
+          break;
+        case 'SHELL':
+          config.Shell = instruction.shell;
+          break;
+        case 'CMD':
+        case 'ENTRYPOINT':
+          if (instruction.command.form === 'json') config[instruction.kind === 'CMD' ? 'Cmd' : 'Entrypoint'] = instruction.command.args;
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  const chain = (index: number): void => {
+    const stage = stages.get(index)!;
+    if (stage.baseStage !== undefined) chain(stage.baseStage);
+    else if (stage.base === 'scratch') config.WorkingDir = '/'; // BuildKit's empty image
+    apply(stage.instructions);
+  };
+  chain(build.target);
+  config.Env = stages.get(build.target)!.finalEnv;
+  return config;
+}
+
+function pick(config: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((key) => config[key] !== undefined && config[key] !== null).map((key) => [key, config[key]]));
+}
+
+// FROM scratch (and stages) only, so BuildKit needs no registry: expansion, scoping, targets.
+const resolveCases: CaseInput[] = [
+  { dockerfile: readFileSync(path.join(FIXTURES, 'scratch-config.Dockerfile'), 'utf8') },
+  { dockerfile: readFileSync(path.join(FIXTURES, 'scratch-config.Dockerfile'), 'utf8'), buildArgs: { VERSION: '2.0', GID: '50', EXTRA: 'x' } },
+  { dockerfile: readFileSync(path.join(FIXTURES, 'scratch-config.Dockerfile'), 'utf8'), target: 'base' },
+  { dockerfile: 'ARG V=1\nFROM scratch\nLABEL before=$V\nARG V\nLABEL after=$V\n' },
+  { dockerfile: 'ARG V=1\nFROM scratch\nARG V=2\nLABEL v=$V\n', buildArgs: { V: '3' } },
+  { dockerfile: 'FROM scratch\nARG A=arg\nENV A=env\nLABEL a=$A\nARG A\nLABEL b=$A\n', buildArgs: { A: 'cli' } },
+  { dockerfile: 'FROM scratch\nENV A=env\nARG A=arg\nLABEL a=$A\n' },
+  { dockerfile: 'FROM scratch\nENV a=0\nENV a=1 b=$a\nLABEL a=$a b=$b\n' },
+  { dockerfile: 'FROM scratch\nARG a=0\nARG a=1 b=$a\nLABEL b=$b\n' },
+  { dockerfile: 'FROM scratch AS base\nARG NAME=joe\nENV GREETING=hi\nFROM base\nLABEL who="$GREETING $NAME"\n' },
+  { dockerfile: 'FROM scratch AS one\nARG X=1\nFROM scratch\nLABEL x=${X:-unset}\n' },
+  { dockerfile: 'ARG A=x\nARG B=$A-$TARGETARCH-$TARGETSTAGE\nFROM scratch AS s\nARG B\nLABEL b=$B p=$TARGETPLATFORM\nARG TARGETPLATFORM\nLABEL q=$TARGETPLATFORM\n' },
+  { dockerfile: 'FROM scratch\nENV P=$PATH\nLABEL p=$PATH\n' },
+  { dockerfile: 'FROM scratch\nARG F=foo.tar.gz S=a/b/a\nLABEL a=${F%.*} b=${F%%.*} c=${F#*.} d=${F##*.} e=${S/a/x} f=${S//a/x} g=${U:-d} h=${F:+set} i=${U+set}\n' },
+  { dockerfile: 'FROM scratch\nARG P="80 443"\nEXPOSE $P 53/udp\nVOLUME ["/$P"]\nSTOPSIGNAL ${SIG:-SIGTERM}\nUSER ${U:-nobody}\nWORKDIR /a\nWORKDIR b/$U\n' },
+  { dockerfile: 'FROM scratch\nLABEL "a b"="c d" e=f\\ g h=\'$i\' j="$HOME"\n' },
+  { dockerfile: '# escape=`\nFROM scratch\nENV P=C:\\dir\\`$x\nLABEL p=$P\n' },
+  { dockerfile: 'FROM scratch\nONBUILD COPY $A /x\nONBUILD RUN echo hi\n' },
+  { dockerfile: 'FROM scratch AS a\nCOPY --from=b /x /x\nFROM scratch AS b\nCOPY --from=a /y /y\nFROM scratch\n' },
+  { dockerfile: 'FROM scratch AS a\nCOPY --from=a /x /x\n' },
+  { dockerfile: 'FROM scratch\nCOPY --from=3 /x /x\n' },
+  { dockerfile: 'ARG S=a\nFROM scratch AS a\nFROM scratch\nCOPY --from=$S /x /x\n' },
+  { dockerfile: 'FROM scratch AS a\nFROM scratch AS A\n' },
+  { dockerfile: 'FROM scratch AS a\n', target: 'nope' },
+  { dockerfile: 'ARG IMG\nFROM $IMG\n' },
+  { dockerfile: 'FROM scratch AS broken\nUSER ${NEEDED:?}\nFROM scratch\nLABEL ok=1\n' },
+  { dockerfile: 'FROM scratch\nUSER ${NEEDED:?please set NEEDED}\n' },
+  { dockerfile: 'FROM scratch\nWORKDIR ${A\n' },
+  { dockerfile: 'FROM scratch\nLABEL a=${A:=x}\n' },
+  { dockerfile: 'FROM scratch AS base\nFROM base AS mid\nLABEL m=1\nFROM mid\nLABEL f=1\n' },
+  { dockerfile: 'ARG A\n' },
+];
+
+describe('resolver parity with BuildKit (image config of the target)', () => {
+  test('the same config, or an error on both sides', () => {
+    const results = askBuildKit(resolveCases.map((input) => ({ ...input, convert: true })));
+    const keys = ['Env', 'Labels', 'User', 'WorkingDir', 'ExposedPorts', 'Volumes', 'StopSignal', 'OnBuild', 'Shell', 'Cmd', 'Entrypoint'];
+    resolveCases.forEach((input, index) => {
+      const result = results.cases[index] as WitnessCase;
+      const name = `${JSON.stringify(input.dockerfile)} ${JSON.stringify({ buildArgs: input.buildArgs, target: input.target })}`;
+      let build: ResolvedBuild | undefined;
+      let failure: unknown;
+      try {
+        const options: Parameters<typeof resolveDockerfile>[1] = {};
+        if (input.buildArgs) options.buildArgs = input.buildArgs;
+        if (input.target) options.target = input.target;
+        build = resolveDockerfile(parseDockerfile(input.dockerfile), options);
+      } catch (error) {
+        failure = error;
+      }
+      const theirError = result.parseError ?? result.convertError;
+      if (theirError) {
+        assert.ok(failure, `${name}: BuildKit fails (${theirError}) but we do not`);
+        return;
+      }
+      assert.equal(failure, undefined, `${name}: we fail (${(failure as Error | undefined)?.message}) but BuildKit does not`);
+      const expected = pick(result.config ?? {}, keys);
+      assert.deepEqual(pick(configOf(build!), keys), expected, name);
+    });
+  });
+});
+
+const wordEnv = ['A=hello world', 'EMPTY=', 'PKG=foo.tar.gz', 'PATHS=a/b/c/a/b', 'STARS=xx**', 'NL=a\nb'];
+const words: string[] = [
+  'plain', '$A', '${A}', '"$A"', "'$A'", '\\$A', '"\\$A"', '"\\"q\\""', '"a\\b"', 'a\\ b', 'a\\', '$', 'a$', '$/x', '$1x', '$@', '${UNSET}z',
+  '${A:-d}', '${EMPTY:-d}', '${EMPTY-d}', '${UNSET-d}', '${UNSET:-"quoted word"}', '${A:+alt}', '${EMPTY:+alt}', '${EMPTY+alt}', '${UNSET+alt}',
+  '${A:?x}', '${UNSET:?}', '${EMPTY:?}', '${UNSET?custom}', '${EMPTY?x}',
+  '${PKG%.*}', '${PKG%%.*}', '${PKG#*.}', '${PKG##*.}', '${PKG#nomatch}', '${PKG%?z}', '${STARS%%\\**}', '${STARS%\\*}', '${UNSET#x}',
+  '${PATHS/a/z}', '${PATHS//a/z}', '${PATHS//b/}', '${PATHS/\\//:}', '${PATHS/a*a/X}', '${PATHS//*/-}', '${PATHS//?/.}', '${PKG/./$A}', '${NL//?/-}',
+  '"open', "'open", '${A', '${A:-x', '${}', '${:x}', '${A:=x}', '${A=x}', '${#A}', '${A:#x}', '${A/x}', '${A#\\a}', '${A b}',
+  '80 $A "x y" a"b c"d', '  lead  trail  ', '${UNSET:-1 2}', '"${A}"\'${A}\'$A', 'x\\ y z',
+];
+
+describe('lexer parity with BuildKit', () => {
+  test('the same expansion, split and errors for every word', () => {
+    const cases = [
+      ...words.map((word) => ({ word, env: wordEnv })),
+      { word: 'a`$b C:\\x "`"q`""', env: ['b=B'], escape: '`' },
+    ];
+    const results = askBuildKit([], cases).words;
+    cases.forEach((input, index) => {
+      const result = results[index] as WitnessWord;
+      const variables = Object.fromEntries(input.env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+      let mine: { text: string; words: string[] } | undefined;
+      let failure: Error | undefined;
+      try {
+        mine = lexWord(input.word, variables, { escape: (input as { escape?: '`' }).escape ?? '\\' });
+      } catch (error) {
+        failure = error as Error;
+      }
+      if (result.error) {
+        assert.ok(failure, `${input.word}: BuildKit errs (${result.error}), we give ${JSON.stringify(mine?.text)}`);
+        return;
+      }
+      assert.equal(failure, undefined, `${input.word}: we err (${failure?.message}), BuildKit gives ${JSON.stringify(result.result)}`);
+      assert.deepEqual({ text: mine!.text, words: mine!.words }, { text: result.result, words: result.words }, input.word);
+    });
+  });
+});

@@ -32,6 +32,7 @@ import type {
   ResolvedStage,
   ParseWarning,
 } from './types.js';
+import { exposedPorts } from './expose.js';
 import { healthcheckOptions } from './healthcheck.js';
 import { parseHeredocWord } from './parser.js';
 
@@ -423,8 +424,17 @@ class Resolver {
         }
         return { ...base, kind: 'VOLUME', paths };
       }
-      case 'EXPOSE':
-        return { ...base, kind: 'EXPOSE', ports: args.flatMap((port) => this.expandToWords(port, lookup, instruction)) };
+      case 'EXPOSE': {
+        const ports = args.flatMap((port) => this.expandToWords(port, lookup, instruction));
+        try {
+          return { ...base, kind: 'EXPOSE', ports, exposedPorts: exposedPorts(ports) };
+        } catch (error) {
+          throw new DockerfileError(`EXPOSE: ${(error as Error).message}`, {
+            position: instruction.location,
+            hint: 'write ports as PORT, PORT/PROTOCOL or START-END/PROTOCOL with tcp, udp or sctp, e.g. EXPOSE 80 53/udp 8000-8010',
+          });
+        }
+      }
       case 'COPY':
       case 'ADD':
         return this.resolveCopy(instruction, lookup, head);

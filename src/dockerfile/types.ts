@@ -251,6 +251,8 @@ export interface ResolvedExpose extends ResolvedBase {
   kind: 'EXPOSE';
   /** Expanded words as written: `80`, `53/udp`, `8000-8010/tcp`. */
   ports: string[];
+  /** The `ExposedPorts` keys BuildKit writes for them: `80/tcp`, `53/udp`, `8000/tcp` ... `8010/tcp`. */
+  exposedPorts: string[];
 }
 
 export interface ResolvedVolume extends ResolvedBase {

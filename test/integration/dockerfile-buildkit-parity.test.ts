@@ -254,7 +254,7 @@ function configOf(build: ResolvedBuild): Record<string, unknown> {
         case 'EXPOSE':
           config.ExposedPorts = {
             ...(config.ExposedPorts as object),
-            ...Object.fromEntries(instruction.ports.map((port) => [port.includes('/') ? port.toLowerCase() : `${port}/tcp`, {}])),
+            ...Object.fromEntries(instruction.exposedPorts.map((port) => [port, {}])),
           };
           break;
         case 'VOLUME':
@@ -326,6 +326,13 @@ const resolveCases: CaseInput[] = [
   { dockerfile: 'FROM scratch\nLABEL a=${A:=x}\n' },
   { dockerfile: 'FROM scratch AS base\nFROM base AS mid\nLABEL m=1\nFROM mid\nLABEL f=1\n' },
   { dockerfile: 'ARG A\n' },
+  { dockerfile: 'FROM scratch\nEXPOSE 8000-8002/UDP 0.0.0.0:8080:80 9000:90/sctp 7-7 [::1]:5:5\n' },
+  { dockerfile: 'FROM scratch\nARG P=http\nEXPOSE $P\n' },
+  { dockerfile: 'FROM scratch\nEXPOSE 80/icmp\n' },
+  { dockerfile: 'FROM scratch\nEXPOSE 90-80\n' },
+  { dockerfile: 'FROM scratch\nEXPOSE 70000\n' },
+  { dockerfile: 'FROM scratch\nEXPOSE 1-3:80-81\n' },
+  { dockerfile: 'FROM scratch\nEXPOSE host:5:5\n' },
 ];
 
 describe('resolver parity with BuildKit (image config of the target)', () => {

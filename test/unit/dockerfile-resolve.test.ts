@@ -152,11 +152,16 @@ describe('which words are expanded', () => {
   test('EXPOSE splits expanded values into words; VOLUME, STOPSIGNAL, LABEL keys are expanded', () => {
     const text = 'FROM scratch\nARG P="80 443" K=key S=SIGINT\nEXPOSE $P 53/udp\nVOLUME ["/$K"]\nSTOPSIGNAL $S\nLABEL $K=v\n';
     assert.deepEqual(lastStage(text).slice(1), [
-      { kind: 'EXPOSE', ports: ['80', '443', '53/udp'] },
+      { kind: 'EXPOSE', ports: ['80', '443', '53/udp'], exposedPorts: ['80/tcp', '443/tcp', '53/udp'] },
       { kind: 'VOLUME', paths: ['/key'] },
       { kind: 'STOPSIGNAL', signal: 'SIGINT' },
       { kind: 'LABEL', pairs: [{ key: 'key', value: 'v' }] },
     ]);
+  });
+
+  test('EXPOSE gives the ExposedPorts keys BuildKit writes: ranges expanded, protocol lower-cased, host part dropped', () => {
+    const [expose] = lastStage('FROM scratch\nEXPOSE 8000-8002/UDP 0.0.0.0:8080:80 9000:90/sctp 7-7\n');
+    assert.deepEqual((expose as { exposedPorts: string[] }).exposedPorts, ['8000/udp', '8001/udp', '8002/udp', '80/tcp', '90/sctp', '7/tcp']);
   });
 
   test('COPY heredoc bodies expand variables but keep quotes; a quoted delimiter keeps everything', () => {
@@ -276,6 +281,10 @@ const errors: [name: string, text: string, options: ResolveOptions, line: number
   ['empty --platform', 'ARG P\nFROM --platform=$P scratch\n', {}, 2, /empty platform value/],
   ['bad duration', 'FROM scratch\nHEALTHCHECK --interval=5 CMD x\n', {}, 2, /invalid duration "5"/],
   ['too short duration', 'FROM scratch\nHEALTHCHECK --timeout=10us CMD x\n', {}, 2, /cannot be less than 1ms/],
+  ['EXPOSE of a name', 'FROM scratch\nARG P=http\nEXPOSE $P\n', {}, 3, /EXPOSE: invalid containerPort: http/],
+  ['EXPOSE of a bad protocol', 'FROM scratch\nEXPOSE 80/icmp\n', {}, 2, /invalid proto: icmp/],
+  ['EXPOSE of a reversed range', 'FROM scratch\nEXPOSE 90-80\n', {}, 2, /invalid containerPort: 90-80/],
+  ['EXPOSE past 65535', 'FROM scratch\nEXPOSE 70000\n', {}, 2, /invalid containerPort: 70000/],
   ['negative retries', 'FROM scratch\nHEALTHCHECK --retries=-1 CMD x\n', {}, 2, /cannot be negative/],
 ];
 

@@ -197,14 +197,17 @@ export interface ResolvedCopy extends ResolvedBase {
   sources: CopySource[];
   /** Expanded destination as written (trailing `/` kept; relative means relative to WORKDIR). */
   dest: string;
-  /** `--from=`: a stage name/index or an image reference, expanded. */
+  /** `--from=`: a stage name/index or an image reference, as written (BuildKit does not expand it). */
   from?: string;
   /** When `from` names a stage (by name or index): that stage's `index`. */
   fromStage?: number;
+  /** Expanded `--chown` (resolve names with `resolveChown`). */
   chown?: string;
+  /** Expanded `--chmod` (read it with `parseChmod`). */
   chmod?: string;
   link: boolean;
   parents: boolean;
+  /** `--exclude` patterns, as written (BuildKit does not expand them). */
   exclude: string[];
   /** ADD only. */
   checksum?: string;
@@ -212,7 +215,7 @@ export interface ResolvedCopy extends ResolvedBase {
   keepGitDir: boolean;
   /** ADD only: `--unpack=true|false` when given. */
   unpack?: boolean;
-  /** Every flag as written (expanded values), including ones not listed above. */
+  /** Every flag in order, values expanded where BuildKit expands them (--chown, --chmod, --checksum). */
   flags: ResolvedFlag[];
 }
 
@@ -316,7 +319,7 @@ export interface ResolvedStage {
   platform?: string;
   /** Instructions after FROM up to the next FROM, expanded. */
   instructions: ResolvedInstruction[];
-  /** Stage indexes this stage needs (its base stage and COPY --from stages), ascending. */
+  /** Stage indexes this stage needs (its base stage, COPY --from and RUN --mount from= stages), ascending. */
   dependsOn: number[];
   /**
    * The image config's `Env` after the stage: the base's Env (a base stage's finalEnv, the

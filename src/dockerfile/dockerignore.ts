@@ -5,13 +5,15 @@
  * pattern that matches a parent directory matches everything below it.
  */
 import { posix } from 'node:path';
+import { filepathMatch } from './filepath-match.js';
 
 export interface IgnorePattern {
   /** Cleaned pattern without the `!`. */
   pattern: string;
   /** A `!` line: matching paths are included again. */
   exception: boolean;
-  regex: RegExp;
+  /** Built on first use; a bad escape throws then, as patternmatcher fails on first match. */
+  readonly regex: RegExp;
 }
 
 /** The patterns of a `.dockerignore` file, cleaned as docker cleans them (`!` kept). */
@@ -25,7 +27,7 @@ export function parseDockerignore(text: string): string[] {
     const exception = pattern.startsWith('!');
     if (exception) pattern = pattern.slice(1).trim();
     if (pattern.length > 0) {
-      pattern = posix.normalize(pattern).replace(/(.)\/+$/, '$1');
+      pattern = goClean(pattern);
       if (pattern.length > 1 && pattern.startsWith('/')) pattern = pattern.slice(1);
     }
     patterns.push(exception ? `!${pattern}` : pattern);
@@ -33,12 +35,30 @@ export function parseDockerignore(text: string): string[] {
   return patterns;
 }
 
-/** Characters that are literal in a pattern but special in a regular expression. */
-const REGEX_SPECIAL = new Set(['.', '+', '(', ')', '|', '{', '}', '$', '^']);
+/** Characters patternmatcher escapes; everything else goes into its (Go) regular expression as is. */
+const REGEX_SPECIAL = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
+/** `\x` escapes with the same meaning in Go's and JavaScript's regular expressions. */
+const SHARED_ESCAPES = new Set(['d', 'D', 's', 'S', 'w', 'W', 'b', 'B', 'f', 't', 'n', 'r', 'v']);
 
 export function compileIgnorePattern(line: string): IgnorePattern {
   const exception = line.startsWith('!');
   const pattern = exception ? line.slice(1) : line;
+  if (exception && pattern === '') throw new Error('illegal exclusion pattern: "!" (a "!" line needs a pattern after it)');
+  // patternmatcher checks every pattern with filepath.Match(pattern, ".") first.
+  filepathMatch(pattern, '.');
+  let regex: RegExp | undefined;
+  // Like patternmatcher, the regular expression is built when a path first needs it.
+  return {
+    pattern,
+    exception,
+    get regex(): RegExp {
+      regex ??= patternRegex(pattern, line);
+      return regex;
+    },
+  };
+}
+
+function patternRegex(pattern: string, line: string): RegExp {
   const chars = Array.from(pattern);
   let out = '^';
   for (let i = 0; i < chars.length; i++) {
@@ -48,26 +68,32 @@ export function compileIgnorePattern(line: string): IgnorePattern {
         i++;
         if (chars[i + 1] === '/') i++;
         // `**` at the end matches everything below; elsewhere any number of directories.
-        out += i + 1 >= chars.length ? '.*' : '(?:.*/)?';
+        out += i + 1 >= chars.length ? '[^\\n]*' : '(?:[^\\n]*/)?';
       } else out += '[^/]*';
     } else if (ch === '?') out += '[^/]';
     else if (ch === '\\') {
       const next = chars[i + 1];
       if (next === undefined) out += '\\\\';
       else {
-        out += escapeRegex(next);
+        out += escapedInRegex(next, line);
         i++;
       }
     } else if (ch === '[' || ch === ']') out += ch;
     else out += escapeRegex(ch);
   }
-  let regex: RegExp;
   try {
-    regex = new RegExp(`${out}$`, 's');
+    return new RegExp(`${out}$`);
   } catch {
     throw new Error(`invalid .dockerignore pattern ${JSON.stringify(line)}: check its [ ] brackets`);
   }
-  return { pattern, exception, regex };
+}
+
+/** What `\x` means in patternmatcher's Go regular expression, as JavaScript source. */
+function escapedInRegex(ch: string, line: string): string {
+  if (ch === 'a') return '\\x07';
+  if (SHARED_ESCAPES.has(ch)) return `\\${ch}`;
+  if (/[A-Za-z0-9]/.test(ch)) throw new Error(`invalid .dockerignore pattern ${JSON.stringify(line)}: invalid escape sequence \\${ch}`);
+  return escapeRegex(ch);
 }
 
 function escapeRegex(ch: string): string {
@@ -75,6 +101,11 @@ function escapeRegex(ch: string): string {
 }
 
 /** Clean a context-relative path the way docker does before matching. */
+/** Go's filepath.Clean on Unix: no `.`/`..`/double slashes, no trailing slash, `.` for empty. */
+function goClean(path: string): string {
+  return posix.normalize(path).replace(/(.)\/+$/, '$1');
+}
+
 function cleanPath(path: string): string {
   const normalized = posix.normalize(path.replace(/\\/g, '/'));
   return normalized.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
@@ -86,7 +117,8 @@ function cleanPath(path: string): string {
  * directories decides.
  */
 export function createIgnoreMatcher(patterns: readonly string[]): (path: string) => boolean {
-  const compiledPatterns = patterns.filter((line) => line !== '' && line !== '!').map(compileIgnorePattern);
+  // patternmatcher trims and cleans each pattern once more before reading its `!`.
+  const compiledPatterns = patterns.filter((line) => line.trim() !== '').map((line) => compileIgnorePattern(goClean(line.trim())));
   return (path: string): boolean => {
     const file = cleanPath(path);
     if (file === '.' || file === '') return false;

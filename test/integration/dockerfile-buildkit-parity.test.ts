@@ -9,6 +9,9 @@ import { before, describe, test } from 'node:test';
 import { parseDockerfile } from '../../src/dockerfile/parser.js';
 import { resolveDockerfile } from '../../src/dockerfile/resolve.js';
 import { lexWord } from '../../src/dockerfile/shell-lexer.js';
+import { applyChmod, parseChmod } from '../../src/dockerfile/chmod.js';
+import { createIgnoreMatcher, parseDockerignore } from '../../src/dockerfile/dockerignore.js';
+import { filepathMatch } from '../../src/dockerfile/filepath-match.js';
 import type { ParsedInstruction, ResolvedBuild, ResolvedInstruction } from '../../src/dockerfile/types.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -46,7 +49,11 @@ interface CaseInput {
 let witness: string;
 
 function askBuildKit(cases: CaseInput[], words: { word: string; env: string[]; escape?: string }[] = []): { cases: WitnessCase[]; words: WitnessWord[] } {
-  const output = execFileSync(witness, { input: JSON.stringify({ cases, words }), maxBuffer: 64 * 1024 * 1024 });
+  return askWitness({ cases, words }) as { cases: WitnessCase[]; words: WitnessWord[] };
+}
+
+function askWitness(input: Record<string, unknown>): Record<string, unknown[]> {
+  const output = execFileSync(witness, { input: JSON.stringify(input), maxBuffer: 64 * 1024 * 1024 });
   return JSON.parse(output.toString('utf8'));
 }
 
@@ -414,4 +421,109 @@ describe('lexer parity with BuildKit', () => {
     compareWords(cases, askBuildKit([], cases).words);
   });
 
+});
+
+describe('COPY helpers against the libraries BuildKit uses', () => {
+  test('filepath.Match (Go): listed and 4000 generated pattern/name pairs', () => {
+    const listed: [string, string][] = [
+      ['abc', 'abc'], ['*', 'abc'], ['a*/b', 'a/c/b'], ['a?b', 'a/b'], ['a[/]b', 'a/b'], ['[\\]a]', ']'], ['[^', 'a'], ['a[', 'x'],
+      ['[a-ζ]*', 'α'], ['[x-]', 'x'], ['[]a]', ']'], ['a\\', 'a'], ['[z-a]', 'b'], ['*.txt', 'a.txt'], ['arr[[]0].txt', 'arr[0].txt'],
+    ];
+    const next = generator(42);
+    const patternAtoms = ['*', '?', '[', ']', '^', '-', '\\', 'a', 'b', '/', '.', 'c'];
+    const nameAtoms = ['a', 'b', 'c', '/', '.', '-', ']', '*'];
+    const generated = Array.from({ length: 4000 }, (): [string, string] => {
+      let pattern = '';
+      for (let i = 1 + next(7); i > 0; i--) pattern += patternAtoms[next(patternAtoms.length)];
+      let name = '';
+      for (let i = next(6); i > 0; i--) name += nameAtoms[next(nameAtoms.length)];
+      return [pattern, name];
+    });
+    const pairs = [...listed, ...generated];
+    const results = askWitness({ matches: pairs.map(([pattern, name]) => ({ pattern, name })) }).matches as { match: boolean; error?: string }[];
+    pairs.forEach(([pattern, name], index) => {
+      const result = results[index]!;
+      let mine: boolean | Error;
+      try {
+        mine = filepathMatch(pattern, name);
+      } catch (error) {
+        mine = error as Error;
+      }
+      const label = `${JSON.stringify(pattern)} ~ ${JSON.stringify(name)}`;
+      if (result.error) assert.ok(mine instanceof Error, `${label}: Go says ${result.error}, we say ${String(mine)}`);
+      else assert.equal(mine, result.match, label);
+    });
+  });
+
+  test('.dockerignore (moby/patternmatcher): listed and 600 generated files, 10 paths each', () => {
+    const listed = [
+      '*.md\n!README.md', 'docs/**', '**/*.log', 'a/**/b', 'node_modules\n!node_modules/keep', '/build\n./tmp/', '# c\n  x  \n!  y/../z/',
+      '*\n!src\nsrc/*.test.ts', 'a.b', 'a+b(c)', '\\*star', 'file[0-9].log', '**', '!x', 'a/b/', '[',
+    ];
+    const next = generator(99);
+    const lineAtoms = ['*', '**', '?', 'a', 'b', '/', '.', '!', 'x', '[ab]', '\\', 'c.md', ' '];
+    const pathAtoms = ['a', 'b', 'x', 'c.md', 'a.b', 'sub', '.hidden'];
+    const texts = [
+      ...listed,
+      ...Array.from({ length: 600 }, () =>
+        Array.from({ length: 1 + next(4) }, () => {
+          let line = '';
+          for (let i = 1 + next(5); i > 0; i--) line += lineAtoms[next(lineAtoms.length)];
+          return line;
+        }).join('\n'),
+      ),
+    ];
+    const paths = Array.from({ length: 10 }, () => Array.from({ length: 1 + next(3) }, () => pathAtoms[next(pathAtoms.length)]).join('/'));
+    paths.push('README.md', 'docs/a/b', 'src/a.test.ts', 'src/a.ts', 'node_modules/keep/i.js', 'build/out', 'a/x/y/b', 'file7.log', '*star', 'z.log');
+    const results = askWitness({ ignores: texts.map((text) => ({ text, paths })) }).ignores as { patterns: string[]; excluded: boolean[]; error?: string }[];
+    texts.forEach((text, index) => {
+      const result = results[index]!;
+      const patterns = parseDockerignore(text);
+      let excluded: boolean[] | Error;
+      try {
+        const matcher = createIgnoreMatcher(patterns);
+        excluded = paths.map((file) => matcher(file));
+      } catch (error) {
+        excluded = error as Error;
+      }
+      const label = JSON.stringify(text);
+      if (result.error) {
+        assert.ok(excluded instanceof Error, `${label}: patternmatcher says ${result.error}`);
+        return;
+      }
+      assert.deepEqual(patterns, result.patterns, `${label}: patterns`);
+      assert.deepEqual(excluded, result.excluded, `${label}: excluded ${JSON.stringify(paths)}`);
+    });
+  });
+
+  test('symbolic --chmod (dchapes-mode with umask 0, as fsutil copies): listed and 1500 generated', () => {
+    const listed = ['u+x', 'g-w', 'o=r', '+x', 'a-w', 'u=rwX,go=rX', 'a+X', 'a-X', 'a=X', 'go=u-w', 'g=u', 'u+r-w', 'u+s,g+s', 'o+s', '+t', 'o+t', 'u=', 'go=', '=r', 'ug=o', 'u-g', 'a+rwxst'];
+    const next = generator(5);
+    const whoAtoms = ['', 'u', 'g', 'o', 'a', 'ug', 'go'];
+    const permAtoms = ['r', 'w', 'x', 'X', 's', 't', 'u', 'g', 'o', 'rw', 'rX', ''];
+    const ops = ['+', '-', '='];
+    const generated = Array.from({ length: 1500 }, () =>
+      Array.from({ length: 1 + next(2) }, () => {
+        let clause = whoAtoms[next(whoAtoms.length)] as string;
+        for (let i = 1 + next(2); i > 0; i--) clause += (ops[next(3)] as string) + permAtoms[next(permAtoms.length)];
+        return clause;
+      }).join(','),
+    );
+    const inputs = [...listed, ...generated].flatMap((modeText) =>
+      [0o644, 0o755, 0o600, 0o4711, 0o1777, 0o000].flatMap((perm) => [false, true].map((isDir) => ({ mode: modeText, perm, isDir }))),
+    );
+    const results = askWitness({ chmods: inputs }).chmods as { perm: number; error?: string }[];
+    inputs.forEach((input, index) => {
+      const result = results[index]!;
+      const label = `${input.mode} on ${input.isDir ? 'dir' : 'file'} ${input.perm.toString(8)}`;
+      let mine: number | Error;
+      try {
+        mine = applyChmod(parseChmod(input.mode), input.perm, input.isDir);
+      } catch (error) {
+        mine = error as Error;
+      }
+      if (result.error) assert.ok(mine instanceof Error, `${label}: dchapes-mode says ${result.error}, we give ${String(mine)}`);
+      else assert.equal(typeof mine === 'number' ? mine.toString(8) : String(mine), result.perm.toString(8), label);
+    });
+  });
 });

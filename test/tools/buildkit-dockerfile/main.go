@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/dockerfile2llb"
@@ -17,7 +18,10 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/buildkit/frontend/dockerui"
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	mode "github.com/tonistiigi/dchapes-mode"
 )
 
 type input struct {
@@ -32,6 +36,38 @@ type input struct {
 		Env    []string `json:"env"`
 		Escape string   `json:"escape"`
 	} `json:"words"`
+	// filepath.Match, as COPY/ADD wildcards use it.
+	Matches []struct {
+		Pattern string `json:"pattern"`
+		Name    string `json:"name"`
+	} `json:"matches"`
+	// A .dockerignore text and paths, as the context transfer filters them.
+	Ignores []struct {
+		Text  string   `json:"text"`
+		Paths []string `json:"paths"`
+	} `json:"ignores"`
+	// A symbolic --chmod applied to a source mode, as fsutil's copy does (umask 0).
+	Chmods []struct {
+		Mode  string `json:"mode"`
+		Perm  uint32 `json:"perm"`
+		IsDir bool   `json:"isDir"`
+	} `json:"chmods"`
+}
+
+type matchResult struct {
+	Match bool   `json:"match"`
+	Error string `json:"error,omitempty"`
+}
+
+type ignoreResult struct {
+	Patterns []string `json:"patterns"`
+	Excluded []bool   `json:"excluded"`
+	Error    string   `json:"error,omitempty"`
+}
+
+type chmodResult struct {
+	Perm  uint32 `json:"perm"`
+	Error string `json:"error,omitempty"`
 }
 
 type heredoc struct {
@@ -141,7 +177,73 @@ func main() {
 		}
 		words = append(words, r)
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"cases": cases, "words": words}); err != nil {
+	matches := []matchResult{}
+	for _, m := range in.Matches {
+		ok, err := filepath.Match(m.Pattern, m.Name)
+		r := matchResult{Match: ok}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		matches = append(matches, r)
+	}
+	ignores := []ignoreResult{}
+	for _, ig := range in.Ignores {
+		r := ignoreResult{Patterns: []string{}, Excluded: []bool{}}
+		patterns, err := ignorefile.ReadAll(strings.NewReader(ig.Text))
+		if err == nil {
+			r.Patterns = append(r.Patterns, patterns...)
+			var pm *patternmatcher.PatternMatcher
+			pm, err = patternmatcher.New(patterns)
+			for _, p := range ig.Paths {
+				if err != nil {
+					break
+				}
+				var excluded bool
+				excluded, err = pm.MatchesOrParentMatches(p)
+				r.Excluded = append(r.Excluded, excluded)
+			}
+		}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		ignores = append(ignores, r)
+	}
+	chmods := []chmodResult{}
+	for _, c := range in.Chmods {
+		r := chmodResult{}
+		set, err := mode.ParseWithUmask(c.Mode, 0)
+		if err != nil {
+			r.Error = err.Error()
+		} else {
+			perm := os.FileMode(c.Perm & 0o777)
+			if c.Perm&0o4000 != 0 {
+				perm |= os.ModeSetuid
+			}
+			if c.Perm&0o2000 != 0 {
+				perm |= os.ModeSetgid
+			}
+			if c.Perm&0o1000 != 0 {
+				perm |= os.ModeSticky
+			}
+			if c.IsDir {
+				perm |= os.ModeDir
+			}
+			out := set.Apply(perm)
+			bits := uint32(out.Perm())
+			if out&os.ModeSetuid != 0 {
+				bits |= 0o4000
+			}
+			if out&os.ModeSetgid != 0 {
+				bits |= 0o2000
+			}
+			if out&os.ModeSticky != 0 {
+				bits |= 0o1000
+			}
+			r.Perm = bits
+		}
+		chmods = append(chmods, r)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"cases": cases, "words": words, "matches": matches, "ignores": ignores, "chmods": chmods}); err != nil {
 		panic(err)
 	}
 }

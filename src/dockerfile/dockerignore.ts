@@ -12,8 +12,8 @@ export interface IgnorePattern {
   pattern: string;
   /** A `!` line: matching paths are included again. */
   exception: boolean;
-  /** Built on first use; a bad escape throws then, as patternmatcher fails on first match. */
-  readonly regex: RegExp;
+  /** Whether a cleaned path matches; built on first use (a bad escape throws then, as in patternmatcher). */
+  matches(path: string): boolean;
 }
 
 /** The patterns of a `.dockerignore` file, cleaned as docker cleans them (`!` kept). */
@@ -46,54 +46,91 @@ export function compileIgnorePattern(line: string): IgnorePattern {
   if (exception && pattern === '') throw new Error('illegal exclusion pattern: "!" (a "!" line needs a pattern after it)');
   // patternmatcher checks every pattern with filepath.Match(pattern, ".") first.
   filepathMatch(pattern, '.');
-  let regex: RegExp | undefined;
-  // Like patternmatcher, the regular expression is built when a path first needs it.
+  let matcher: ((path: string) => boolean) | undefined;
+  // Like patternmatcher, the matcher is built when a path first needs it.
   return {
     pattern,
     exception,
-    get regex(): RegExp {
-      regex ??= patternRegex(pattern, line);
-      return regex;
+    matches(path: string): boolean {
+      matcher ??= patternMatcher(pattern, line);
+      return matcher(path);
     },
   };
 }
 
-function patternRegex(pattern: string, line: string): RegExp {
+/**
+ * patternmatcher's matcher: a pattern without wildcards is compared as text, `foo/**` as a
+ * prefix, `**` followed by plain text as a suffix (so `**b` matches `a.b`), anything else
+ * as a regular expression.
+ */
+function patternMatcher(pattern: string, line: string): (path: string) => boolean {
   const chars = Array.from(pattern);
+  let kind: 'exact' | 'prefix' | 'suffix' | 'regex' = 'exact';
   let out = '^';
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i] as string;
+    const start = i;
     if (ch === '*') {
       if (chars[i + 1] === '*') {
         i++;
         if (chars[i + 1] === '/') i++;
         // `**` at the end matches everything below; elsewhere any number of directories.
-        out += i + 1 >= chars.length ? '[^\\n]*' : '(?:[^\\n]*/)?';
-      } else out += '[^/]*';
-    } else if (ch === '?') out += '[^/]';
-    else if (ch === '\\') {
+        if (i + 1 >= chars.length) {
+          if (kind === 'exact') kind = 'prefix';
+          else {
+            out += '[^\\n]*';
+            kind = 'regex';
+          }
+        } else {
+          out += '(?:[^\\n]*/)?';
+          kind = 'regex';
+        }
+        if (start === 0) kind = 'suffix';
+      } else {
+        out += '[^/]*';
+        kind = 'regex';
+      }
+    } else if (ch === '?') {
+      out += '[^/]';
+      kind = 'regex';
+    } else if (ch === '\\') {
       const next = chars[i + 1];
       if (next === undefined) out += '\\\\';
       else {
-        out += escapedInRegex(next, line);
-        i++;
+        const escape = escapedInRegex(chars, i + 1, line);
+        out += escape.source;
+        i = escape.end;
+        kind = 'regex';
       }
-    } else if (ch === '[' || ch === ']') out += ch;
-    else out += escapeRegex(ch);
+    } else if (ch === '[' || ch === ']') {
+      out += ch;
+      kind = 'regex';
+    } else out += escapeRegex(ch);
   }
+  if (kind === 'exact') return (path) => path === pattern;
+  if (kind === 'prefix') return (path) => path.startsWith(pattern.slice(0, -2));
+  if (kind === 'suffix') {
+    const suffix = pattern.slice(2);
+    return (path) => path.endsWith(suffix) || (suffix.startsWith('/') && path === suffix.slice(1));
+  }
+  let regex: RegExp;
   try {
-    return new RegExp(`${out}$`);
+    regex = new RegExp(`${out}$`);
   } catch {
     throw new Error(`invalid .dockerignore pattern ${JSON.stringify(line)}: check its [ ] brackets`);
   }
+  return (path) => regex.test(path);
 }
 
-/** What `\x` means in patternmatcher's Go regular expression, as JavaScript source. */
-function escapedInRegex(ch: string, line: string): string {
-  if (ch === 'a') return '\\x07';
-  if (SHARED_ESCAPES.has(ch)) return `\\${ch}`;
+/** What `\x` at `at` means in patternmatcher's Go regular expression, as JavaScript source. */
+function escapedInRegex(chars: readonly string[], at: number, line: string): { source: string; end: number } {
+  const ch = chars[at] as string;
+  if (ch === 'a') return { source: '\\x07', end: at };
+  if (SHARED_ESCAPES.has(ch)) return { source: `\\${ch}`, end: at };
+  const hex = chars.slice(at + 1, at + 3).join('');
+  if (ch === 'x' && /^[0-9a-fA-F]{2}$/.test(hex)) return { source: `\\x${hex}`, end: at + 2 };
   if (/[A-Za-z0-9]/.test(ch)) throw new Error(`invalid .dockerignore pattern ${JSON.stringify(line)}: invalid escape sequence \\${ch}`);
-  return escapeRegex(ch);
+  return { source: escapeRegex(ch), end: at };
 }
 
 function escapeRegex(ch: string): string {
@@ -128,7 +165,7 @@ export function createIgnoreMatcher(patterns: readonly string[]): (path: string)
     for (const pattern of compiledPatterns) {
       // An exception only matters once excluded, a plain pattern only while included.
       if (pattern.exception !== excluded) continue;
-      const matches = pattern.regex.test(file) || parents.some((parent) => pattern.regex.test(parent));
+      const matches = pattern.matches(file) || parents.some((parent) => pattern.matches(parent));
       if (matches) excluded = !pattern.exception;
     }
     return excluded;

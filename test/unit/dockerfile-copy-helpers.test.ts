@@ -114,6 +114,10 @@ describe('.dockerignore', () => {
     ['a+b(c)', 'a+b(c)', true],
     ['\\*star', '*star', true],
     ['\\*star', 'xstar', false],
+    ['**b', 'a.b', true],
+    ['**/b', 'b', true],
+    ['**/b', 'a.b', false],
+    ['x\\x41', 'xA', true],
   ];
   for (const [patterns, path, expected] of table) {
     test(`${patterns.replace(/\n/g, ' ; ')} :: ${path} -> ${expected ? 'excluded' : 'kept'}`, () => {

@@ -3,7 +3,8 @@
  * at most 07777) sets the mode; symbolic chmod(1) clauses (`u+x`, `go-w`, `a=rX`, `g=u`,
  * `u=rwX,go=rX`, `+x`) edit each source entry's own mode. BuildKit applies no umask, so a clause
  * without who means everyone; `X` adds execute for directories and for files that already have
- * an execute bit (judged on the source mode), with any operator as Linux chmod does.
+ * an execute bit (judged on the source mode) with `+` and `=`, and `-X` clears execute as `-x`
+ * does, as the chmod library BuildKit uses (dchapes-mode, via fsutil) does.
  */
 import { DockerfileError } from './errors.js';
 import type { ChmodSpec, SymbolicChmodClause } from './types.js';
@@ -74,7 +75,8 @@ export function applyChmod(spec: ChmodSpec, sourceMode: number, isDirectory: boo
         if (letter === 'r') bits |= READ;
         else if (letter === 'w') bits |= WRITE;
         else if (letter === 'x') bits |= EXECUTE;
-        else if (letter === 'X') bits |= isDirectory || (original & EXECUTE) !== 0 ? EXECUTE : 0;
+        // `-X` clears execute like `-x`; `+X` and `=X` add it only where it makes sense.
+        else if (letter === 'X') bits |= op === '-' || isDirectory || (original & EXECUTE) !== 0 ? EXECUTE : 0;
         else if (letter === 's' && !onlyOthers) bits |= SET_ID;
         else if (letter === 't' && !onlyOthers) {
           bits |= STICKY;

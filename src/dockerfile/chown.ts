@@ -46,30 +46,24 @@ export function resolveChown(spec: string, files: AccountFiles): Ownership {
       hint: 'write --chown=USER, --chown=USER:GROUP, --chown=UID or --chown=UID:GID',
     });
   }
-  let uid = numeric(user, 'UID', spec);
-  if (uid === undefined) {
-    uid = findId(files.passwd, user, 2);
-    if (uid === undefined) {
-      throw new DockerfileError(
-        files.passwd === undefined
-          ? `--chown=${spec}: cannot look up user "${user}": the image has no /etc/passwd`
-          : `--chown=${spec}: no user "${user}" in the image's /etc/passwd`,
-        { hint: `use a numeric UID, or create the user in the base image first (for example RUN useradd ${user})` },
-      );
-    }
-  }
+  const uid = lookupId(spec, user, ACCOUNT_KINDS.user, files.passwd);
   if (group === undefined) return { uid, gid: uid };
-  let gid = numeric(group, 'GID', spec);
-  if (gid === undefined) {
-    gid = findId(files.group, group, 2);
-    if (gid === undefined) {
-      throw new DockerfileError(
-        files.group === undefined
-          ? `--chown=${spec}: cannot look up group "${group}": the image has no /etc/group`
-          : `--chown=${spec}: no group "${group}" in the image's /etc/group`,
-        { hint: `use a numeric GID, or create the group in the base image first (for example RUN groupadd ${group})` },
-      );
-    }
-  }
-  return { uid, gid };
+  return { uid, gid: lookupId(spec, group, ACCOUNT_KINDS.group, files.group) };
+}
+
+const ACCOUNT_KINDS = {
+  user: { noun: 'user', id: 'UID', file: '/etc/passwd', create: 'useradd' },
+  group: { noun: 'group', id: 'GID', file: '/etc/group', create: 'groupadd' },
+} as const;
+
+/** A number as given, or the name's id from the account file; an unknown name is an error. */
+function lookupId(spec: string, name: string, kind: (typeof ACCOUNT_KINDS)[keyof typeof ACCOUNT_KINDS], text: string | undefined): number {
+  const id = numeric(name, kind.id, spec) ?? findId(text, name, 2);
+  if (id !== undefined) return id;
+  throw new DockerfileError(
+    text === undefined
+      ? `--chown=${spec}: cannot look up ${kind.noun} "${name}": the image has no ${kind.file}`
+      : `--chown=${spec}: no ${kind.noun} "${name}" in the image's ${kind.file}`,
+    { hint: `use a numeric ${kind.id}, or create the ${kind.noun} in the base image first (for example RUN ${kind.create} ${name})` },
+  );
 }

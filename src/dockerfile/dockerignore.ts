@@ -5,13 +5,15 @@
  * pattern that matches a parent directory matches everything below it.
  */
 import { posix } from 'node:path';
+import { filepathMatch } from './filepath-match.js';
 
 export interface IgnorePattern {
   /** Cleaned pattern without the `!`. */
   pattern: string;
   /** A `!` line: matching paths are included again. */
   exception: boolean;
-  regex: RegExp;
+  /** Whether a cleaned path matches; built on first use (a bad escape throws then, as in patternmatcher). */
+  matches(path: string): boolean;
 }
 
 /** The patterns of a `.dockerignore` file, cleaned as docker cleans them (`!` kept). */
@@ -25,7 +27,7 @@ export function parseDockerignore(text: string): string[] {
     const exception = pattern.startsWith('!');
     if (exception) pattern = pattern.slice(1).trim();
     if (pattern.length > 0) {
-      pattern = posix.normalize(pattern).replace(/(.)\/+$/, '$1');
+      pattern = goClean(pattern);
       if (pattern.length > 1 && pattern.startsWith('/')) pattern = pattern.slice(1);
     }
     patterns.push(exception ? `!${pattern}` : pattern);
@@ -33,41 +35,102 @@ export function parseDockerignore(text: string): string[] {
   return patterns;
 }
 
-/** Characters that are literal in a pattern but special in a regular expression. */
-const REGEX_SPECIAL = new Set(['.', '+', '(', ')', '|', '{', '}', '$', '^']);
+/** Characters patternmatcher escapes; everything else goes into its (Go) regular expression as is. */
+const REGEX_SPECIAL = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
+/** `\x` escapes with the same meaning in Go's and JavaScript's regular expressions. */
+const SHARED_ESCAPES = new Set(['d', 'D', 's', 'S', 'w', 'W', 'b', 'B', 'f', 't', 'n', 'r', 'v']);
 
 export function compileIgnorePattern(line: string): IgnorePattern {
   const exception = line.startsWith('!');
   const pattern = exception ? line.slice(1) : line;
+  if (exception && pattern === '') throw new Error('illegal exclusion pattern: "!" (a "!" line needs a pattern after it)');
+  // patternmatcher checks every pattern with filepath.Match(pattern, ".") first.
+  filepathMatch(pattern, '.');
+  let matcher: ((path: string) => boolean) | undefined;
+  // Like patternmatcher, the matcher is built when a path first needs it.
+  return {
+    pattern,
+    exception,
+    matches(path: string): boolean {
+      matcher ??= patternMatcher(pattern, line);
+      return matcher(path);
+    },
+  };
+}
+
+/**
+ * patternmatcher's matcher: a pattern without wildcards is compared as text, `foo/**` as a
+ * prefix, `**` followed by plain text as a suffix (so `**b` matches `a.b`), anything else
+ * as a regular expression.
+ */
+function patternMatcher(pattern: string, line: string): (path: string) => boolean {
   const chars = Array.from(pattern);
+  let kind: 'exact' | 'prefix' | 'suffix' | 'regex' = 'exact';
   let out = '^';
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i] as string;
+    const start = i;
     if (ch === '*') {
       if (chars[i + 1] === '*') {
         i++;
         if (chars[i + 1] === '/') i++;
         // `**` at the end matches everything below; elsewhere any number of directories.
-        out += i + 1 >= chars.length ? '.*' : '(?:.*/)?';
-      } else out += '[^/]*';
-    } else if (ch === '?') out += '[^/]';
-    else if (ch === '\\') {
+        if (i + 1 >= chars.length) {
+          if (kind === 'exact') kind = 'prefix';
+          else {
+            out += '[^\\n]*';
+            kind = 'regex';
+          }
+        } else {
+          out += '(?:[^\\n]*/)?';
+          kind = 'regex';
+        }
+        if (start === 0) kind = 'suffix';
+      } else {
+        out += '[^/]*';
+        kind = 'regex';
+      }
+    } else if (ch === '?') {
+      out += '[^/]';
+      kind = 'regex';
+    } else if (ch === '\\') {
       const next = chars[i + 1];
       if (next === undefined) out += '\\\\';
       else {
-        out += escapeRegex(next);
-        i++;
+        const escape = escapedInRegex(chars, i + 1, line);
+        out += escape.source;
+        i = escape.end;
+        kind = 'regex';
       }
-    } else if (ch === '[' || ch === ']') out += ch;
-    else out += escapeRegex(ch);
+    } else if (ch === '[' || ch === ']') {
+      out += ch;
+      kind = 'regex';
+    } else out += escapeRegex(ch);
+  }
+  if (kind === 'exact') return (path) => path === pattern;
+  if (kind === 'prefix') return (path) => path.startsWith(pattern.slice(0, -2));
+  if (kind === 'suffix') {
+    const suffix = pattern.slice(2);
+    return (path) => path.endsWith(suffix) || (suffix.startsWith('/') && path === suffix.slice(1));
   }
   let regex: RegExp;
   try {
-    regex = new RegExp(`${out}$`, 's');
+    regex = new RegExp(`${out}$`);
   } catch {
     throw new Error(`invalid .dockerignore pattern ${JSON.stringify(line)}: check its [ ] brackets`);
   }
-  return { pattern, exception, regex };
+  return (path) => regex.test(path);
+}
+
+/** What `\x` at `at` means in patternmatcher's Go regular expression, as JavaScript source. */
+function escapedInRegex(chars: readonly string[], at: number, line: string): { source: string; end: number } {
+  const ch = chars[at] as string;
+  if (ch === 'a') return { source: '\\x07', end: at };
+  if (SHARED_ESCAPES.has(ch)) return { source: `\\${ch}`, end: at };
+  const hex = chars.slice(at + 1, at + 3).join('');
+  if (ch === 'x' && /^[0-9a-fA-F]{2}$/.test(hex)) return { source: `\\x${hex}`, end: at + 2 };
+  if (/[A-Za-z0-9]/.test(ch)) throw new Error(`invalid .dockerignore pattern ${JSON.stringify(line)}: invalid escape sequence \\${ch}`);
+  return { source: escapeRegex(ch), end: at };
 }
 
 function escapeRegex(ch: string): string {
@@ -75,6 +138,11 @@ function escapeRegex(ch: string): string {
 }
 
 /** Clean a context-relative path the way docker does before matching. */
+/** Go's filepath.Clean on Unix: no `.`/`..`/double slashes, no trailing slash, `.` for empty. */
+function goClean(path: string): string {
+  return posix.normalize(path).replace(/(.)\/+$/, '$1');
+}
+
 function cleanPath(path: string): string {
   const normalized = posix.normalize(path.replace(/\\/g, '/'));
   return normalized.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
@@ -86,7 +154,8 @@ function cleanPath(path: string): string {
  * directories decides.
  */
 export function createIgnoreMatcher(patterns: readonly string[]): (path: string) => boolean {
-  const compiledPatterns = patterns.filter((line) => line !== '' && line !== '!').map(compileIgnorePattern);
+  // patternmatcher trims and cleans each pattern once more before reading its `!`.
+  const compiledPatterns = patterns.filter((line) => line.trim() !== '').map((line) => compileIgnorePattern(goClean(line.trim())));
   return (path: string): boolean => {
     const file = cleanPath(path);
     if (file === '.' || file === '') return false;
@@ -96,7 +165,7 @@ export function createIgnoreMatcher(patterns: readonly string[]): (path: string)
     for (const pattern of compiledPatterns) {
       // An exception only matters once excluded, a plain pattern only while included.
       if (pattern.exception !== excluded) continue;
-      const matches = pattern.regex.test(file) || parents.some((parent) => pattern.regex.test(parent));
+      const matches = pattern.matches(file) || parents.some((parent) => pattern.matches(parent));
       if (matches) excluded = !pattern.exception;
     }
     return excluded;

@@ -2,7 +2,8 @@
  * Go's `path/filepath.Match` on a Unix system, which BuildKit uses for COPY/ADD source
  * wildcards: `*` any run of characters except `/`, `?` one character except `/`,
  * `[abc]` `[a-z]` `[^a-z]` classes (which may match `/`), `\x` the literal x. The whole name
- * must match. A malformed pattern is a BadPatternError even when the name would not match.
+ * must match. Like Go, a malformed pattern is reported only when matching reaches the bad part
+ * (so `a*\` against `.` is simply false); then it is a BadPatternError.
  */
 
 export class BadPatternError extends Error {
@@ -12,76 +13,114 @@ export class BadPatternError extends Error {
   }
 }
 
-const compiled = new Map<string, RegExp>();
-
-export function filepathMatch(pattern: string, name: string): boolean {
-  let regex = compiled.get(pattern);
-  if (!regex) {
-    regex = compileFilepathPattern(pattern);
-    if (compiled.size > 1000) compiled.clear();
-    compiled.set(pattern, regex);
-  }
-  return regex.test(name);
-}
-
 /** True when the pattern has wildcard syntax, i.e. is not a literal path. */
 export function hasWildcards(pattern: string): boolean {
   return /[*?[\\]/.test(pattern);
 }
 
-const literal = (codePoint: number): string => `\\u{${codePoint.toString(16)}}`;
+type Chars = readonly string[];
 
-export function compileFilepathPattern(pattern: string): RegExp {
-  const chars = Array.from(pattern);
-  let out = '^';
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i] as string;
-    if (ch === '*') out += '[^/]*';
-    else if (ch === '?') out += '[^/]';
-    else if (ch === '\\') {
-      const next = chars[++i];
-      if (next === undefined) throw new BadPatternError(pattern, 'trailing backslash');
-      out += literal(next.codePointAt(0) as number);
-    } else if (ch === '[') {
-      const { source, end } = compileClass(chars, i + 1, pattern);
-      out += source;
-      i = end;
-    } else out += literal(ch.codePointAt(0) as number);
+export function filepathMatch(pattern: string, name: string): boolean {
+  let rest: Chars = Array.from(pattern);
+  let subject: Chars = Array.from(name);
+  const bad = (detail: string): BadPatternError => new BadPatternError(pattern, detail);
+  nextChunk: while (rest.length > 0) {
+    const { star, chunk, remainder } = scanChunk(rest);
+    rest = remainder;
+    // A trailing * matches the rest unless it holds a separator.
+    if (star && chunk.length === 0) return !subject.includes('/');
+    const here = matchChunk(chunk, subject, bad);
+    // The last chunk must use up the name; otherwise a star may still find a later match.
+    if (here !== undefined && (here.length === 0 || rest.length > 0)) {
+      subject = here;
+      continue;
+    }
+    if (star) {
+      for (let skip = 0; skip < subject.length && subject[skip] !== '/'; skip++) {
+        const later = matchChunk(chunk, subject.slice(skip + 1), bad);
+        if (later === undefined || (rest.length === 0 && later.length > 0)) continue;
+        subject = later;
+        continue nextChunk;
+      }
+    }
+    return false;
   }
-  return new RegExp(`${out}$`, 'su');
+  return subject.length === 0;
 }
 
-/** A `[...]` class starting after `[`; returns the regex source and the index of the closing `]`. */
-function compileClass(chars: string[], start: number, pattern: string): { source: string; end: number } {
-  let i = start;
-  let negated = false;
-  if (chars[i] === '^') {
-    negated = true;
-    i++;
-  }
-  const ranges: string[] = [];
-  const escaped = (): number => {
-    let ch = chars[i];
-    if (ch === undefined) throw new BadPatternError(pattern, 'unterminated [');
-    if (ch === '-' || ch === ']') throw new BadPatternError(pattern, `unexpected ${ch} in class`);
+/** Leading stars, then the text up to the next star outside a class. */
+function scanChunk(pattern: Chars): { star: boolean; chunk: Chars; remainder: Chars } {
+  let start = 0;
+  while (pattern[start] === '*') start++;
+  let inClass = false;
+  for (let i = start; i < pattern.length; i++) {
+    const ch = pattern[i];
     if (ch === '\\') {
-      i++;
-      ch = chars[i];
-      if (ch === undefined) throw new BadPatternError(pattern, 'trailing backslash in class');
-    }
-    i++;
-    return ch.codePointAt(0) as number;
-  };
-  for (;;) {
-    if (chars[i] === ']' && ranges.length > 0) break;
-    const low = escaped();
-    let high = low;
-    if (chars[i] === '-') {
-      i++;
-      high = escaped();
-      if (high < low) throw new BadPatternError(pattern, 'range out of order');
-    }
-    ranges.push(low === high ? literal(low) : `${literal(low)}-${literal(high)}`);
+      if (i + 1 < pattern.length) i++;
+    } else if (ch === '[') inClass = true;
+    else if (ch === ']') inClass = false;
+    else if (ch === '*' && !inClass) return { star: start > 0, chunk: pattern.slice(start, i), remainder: pattern.slice(i) };
   }
-  return { source: `[${negated ? '^' : ''}${ranges.join('')}]`, end: i };
+  return { star: start > 0, chunk: pattern.slice(start), remainder: [] };
+}
+
+/**
+ * Match one chunk at the start of `subject`: the rest of the subject, or undefined. After a
+ * mismatch the chunk is still read to the end, so its syntax errors surface as in Go.
+ */
+function matchChunk(chunk: Chars, subject: Chars, bad: (detail: string) => BadPatternError): Chars | undefined {
+  let failed = false;
+  let s = 0;
+  let c = 0;
+  while (c < chunk.length) {
+    failed ||= s >= subject.length;
+    const ch = chunk[c] as string;
+    if (ch === '[') {
+      const candidate = failed ? undefined : subject[s++];
+      c++;
+      const negated = chunk[c] === '^';
+      if (negated) c++;
+      let matched = false;
+      for (let ranges = 0; ; ranges++) {
+        if (chunk[c] === ']' && ranges > 0) {
+          c++;
+          break;
+        }
+        const low = classChar(chunk, c, bad);
+        let high = low;
+        c = low.next;
+        if (chunk[c] === '-') {
+          high = classChar(chunk, c + 1, bad);
+          c = high.next;
+        }
+        if (candidate !== undefined && low.char <= candidate && candidate <= high.char) matched = true;
+      }
+      failed ||= matched === negated;
+    } else if (ch === '?') {
+      if (!failed) failed = subject[s++] === '/';
+      c++;
+    } else {
+      if (ch === '\\') {
+        c++;
+        if (c >= chunk.length) throw bad('trailing backslash');
+      }
+      if (!failed) failed = chunk[c] !== subject[s++];
+      c++;
+    }
+  }
+  return failed ? undefined : subject.slice(s);
+}
+
+/** One character of a class (escapes allowed); a class must not end right after it. */
+function classChar(chunk: Chars, at: number, bad: (detail: string) => BadPatternError): { char: string; next: number } {
+  let i = at;
+  const ch = chunk[i];
+  if (ch === undefined) throw bad('unterminated [');
+  if (ch === '-' || ch === ']') throw bad(`unexpected ${ch} in a class`);
+  if (ch === '\\') {
+    i++;
+    if (i >= chunk.length) throw bad('trailing backslash in a class');
+  }
+  if (i + 1 >= chunk.length) throw bad('unterminated [');
+  return { char: chunk[i] as string, next: i + 1 };
 }

@@ -9,4 +9,5 @@ export { filepathMatch, hasWildcards, BadPatternError } from './filepath-match.j
 export { parseDockerignore, createIgnoreMatcher, dockerignoreCandidates, hasExceptions } from './dockerignore.js';
 export { parseChmod, applyChmod } from './chmod.js';
 export { resolveChown, type AccountFiles } from './chown.js';
+export { exposedPorts } from './expose.js';
 export { detectArchive, isTarHeader, ARCHIVE_SNIFF_BYTES } from './archive.js';

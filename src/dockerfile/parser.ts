@@ -4,6 +4,7 @@
  * JSON and shell forms, heredocs and ONBUILD. Nothing is expanded here; resolve.ts does that.
  */
 import { DockerfileError } from './errors.js';
+import { healthcheckOptions } from './healthcheck.js';
 import { lexWord } from './shell-lexer.js';
 import type {
   Heredoc,
@@ -45,6 +46,7 @@ const KEYWORDS = [
 ] as const;
 
 const HEREDOC_KEYWORDS = new Set(['ADD', 'COPY', 'RUN']);
+const RUN_FLAG_VALUES: Record<string, string[]> = { network: ['default', 'none', 'host'], security: ['insecure', 'sandbox'] };
 const KNOWN_DIRECTIVES = new Set(['syntax', 'escape', 'check']);
 const DIRECTIVE_LINE = /^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$/;
 const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
@@ -348,7 +350,7 @@ class Parser {
       case 'ADD':
       case 'COPY':
       case 'VOLUME': {
-        const json = this.json(rest, restPosition, instruction);
+        const json = this.json(rest, restPosition);
         if (json) {
           instruction.form = 'json';
           instruction.args = json;
@@ -360,7 +362,7 @@ class Parser {
       case 'RUN':
       case 'SHELL': {
         if (rest === '') return;
-        const json = this.json(rest, restPosition, instruction);
+        const json = this.json(rest, restPosition);
         if (json) {
           instruction.form = 'json';
           instruction.args = json;
@@ -374,7 +376,7 @@ class Parser {
         const command = match[2] as string;
         instruction.args = [type];
         if (command === '') return;
-        const json = this.json(command, restPosition, instruction);
+        const json = this.json(command, restPosition);
         if (json) {
           instruction.form = 'json';
           instruction.args.push(...json);
@@ -419,11 +421,12 @@ class Parser {
   }
 
   /** A JSON array of strings, or undefined for shell form (invalid JSON falls back, as in BuildKit). */
-  private json(rest: string, position: SourcePosition, instruction: ParsedInstruction): string[] | undefined {
+  private json(rest: string, position: SourcePosition): string[] | undefined {
     const text = rest.replace(/^\s+/u, '');
     if (!text.startsWith('[')) return undefined;
     const end = endOfJsonArray(text);
-    if (end === undefined) return undefined;
+    // Anything after the array makes it shell form, as in current BuildKit.
+    if (end === undefined || text.slice(end).trim() !== '') return undefined;
     let value: unknown;
     try {
       value = JSON.parse(text.slice(0, end));
@@ -437,9 +440,6 @@ class Parser {
         position,
         'quote every element, e.g. ["sleep", "10"]',
       );
-    }
-    if (text.slice(end).trim() !== '') {
-      this.warnings.push({ position, message: `text after the JSON array of ${instruction.keyword} is ignored (as BuildKit does): ${text.slice(end).trim()}` });
     }
     return value as string[];
   }
@@ -518,6 +518,14 @@ class Parser {
       case 'STOPSIGNAL':
         if (args.length !== 1) throw this.error(`${keyword} requires exactly one argument`, at, `write ${keyword} <value>`);
         return;
+      case 'RUN':
+        for (const flag of instruction.flags) {
+          const allowed = RUN_FLAG_VALUES[flag.name];
+          if (allowed && !allowed.includes(flag.value ?? '')) {
+            throw this.error(`--${flag.name}=${flag.value} is not supported`, flag.position, `use --${flag.name}=${allowed.join(' or ')}`);
+          }
+        }
+        return;
       case 'SHELL':
         if (instruction.form !== 'json') {
           throw this.error('SHELL requires the arguments to be in JSON form', at, 'write SHELL ["/bin/sh", "-c"]');
@@ -532,6 +540,7 @@ class Parser {
           if (instruction.flags.length > 0) throw this.error('HEALTHCHECK NONE takes no flags', instruction.flags[0]!.position, 'remove the flags');
         } else if (type === 'CMD') {
           if (args.length < 2) throw this.error('missing command after HEALTHCHECK CMD', at, 'write HEALTHCHECK CMD <command>');
+          healthcheckOptions(instruction.flags);
         } else {
           throw this.error(`unknown type "${args[0]}" in HEALTHCHECK`, at, 'try HEALTHCHECK CMD <command>');
         }

@@ -1,13 +1,17 @@
 /**
- * From parsed instructions to typed, expanded stages, with BuildKit's scoping rules:
+ * From parsed instructions to typed, expanded stages, with BuildKit's scoping rules (checked
+ * against frontend/dockerfile/dockerfile2llb):
  *  - ARGs before the first FROM (and the predefined platform args) are the global scope, seen
  *    by FROM lines only; a stage sees a global value after `ARG NAME` without a default;
- *  - an ARG is visible from its line on, and in stages built FROM its stage (BuildKit's
- *    inheritance); ENV (the base image's and the stage's) beats ARG;
- *  - every word of an instruction is expanded with the values from before that instruction;
+ *  - a stage's variables are one list, as BuildKit's build state: the base's Env, then ENV and
+ *    ARG lines in order, so an ARG is visible from its line on and ENV beats an earlier ARG
+ *    (an ARG *after* an ENV of the same name with a value overrides it, as in BuildKit);
+ *    stages built FROM a stage inherit its variables, ARGs included;
+ *  - ENV/LABEL words are expanded with the values from before the instruction (`ENV a=1 b=$a`
+ *    uses the old a); ARG defaults are expanded one by one (`ARG a=1 b=$a` sees a=1);
  *  - `--build-arg` overrides ARG defaults;
  *  - `--target` picks a stage and with it the stages it needs (FROM <stage>, COPY --from,
- *    RUN --mount from=), built in file order.
+ *    RUN --mount from=), built in file order; only those are expanded.
  */
 import { DockerfileError } from './errors.js';
 import { isBuiltinArg, predefinedArgs } from './platform-args.js';
@@ -26,7 +30,10 @@ import type {
   ResolvedHealthcheck,
   ResolvedInstruction,
   ResolvedStage,
+  ParseWarning,
 } from './types.js';
+import { exposedPorts } from './expose.js';
+import { healthcheckOptions } from './healthcheck.js';
 import { parseHeredocWord } from './parser.js';
 
 /** What `FROM scratch` starts with in BuildKit: no layers, and PATH set for RUN. */
@@ -41,6 +48,15 @@ interface StageHead {
   base: string;
   baseStage?: number;
   platform?: string;
+  /** Stages this one needs, with the instruction that needs each (for cycle messages). */
+  needs: Map<number, ParsedInstruction>;
+  /** COPY --from stage per instruction. */
+  copyFrom: Map<ParsedInstruction, number>;
+}
+
+function lastStageName(instructions: readonly ParsedInstruction[]): string | undefined {
+  const from = instructions.filter((instruction) => instruction.keyword === 'FROM').at(-1);
+  return from?.args[2]?.toLowerCase();
 }
 
 /** Environment in docker's `KEY=VALUE` list form, edited in place so order is kept. */
@@ -91,7 +107,8 @@ class Resolver {
   private readonly declared = new Set<string>();
   private readonly heads: StageHead[] = [];
   private readonly resolved = new Map<number, ResolvedStage>();
-  private readonly stageArgs = new Map<number, ReadonlyMap<string, string>>();
+  private readonly stageVariables = new Map<number, string[]>();
+  private readonly warnings: ParseWarning[] = [];
   private readonly escape: '\\' | '`';
 
   constructor(
@@ -104,31 +121,34 @@ class Resolver {
 
   resolve(): ResolvedBuild {
     const buildPlatform = this.options.buildPlatform ?? DEFAULT_PLATFORM;
-    const predefined = predefinedArgs(this.options.targetPlatform ?? buildPlatform, buildPlatform);
-    for (const [key, value] of Object.entries(predefined)) this.global.set(key, value);
+    const instructions = this.parsed.instructions;
+    const predefined: Record<string, string> = {
+      ...predefinedArgs(this.options.targetPlatform ?? buildPlatform, buildPlatform),
+      BUILDOSVERSION: '',
+      TARGETOSVERSION: '',
+      TARGETSTAGE: this.options.target || lastStageName(instructions) || 'default',
+    };
+    for (const [key, value] of Object.entries(predefined)) this.global.set(key, this.buildArgs[key] ?? value);
 
     const globalArgs: { name: string; value?: string }[] = [];
-    const instructions = this.parsed.instructions;
     let cursor = 0;
     for (; cursor < instructions.length && instructions[cursor]!.keyword === 'ARG'; cursor++) {
       const instruction = instructions[cursor] as ParsedInstruction;
-      const lookup = this.lookupIn(this.global);
-      const expanded = (instruction.pairs ?? []).map((pair) => ({
-        name: this.expand(pair.key, lookup, instruction),
-        defaultValue: pair.value === undefined ? undefined : this.expand(pair.value, lookup, instruction),
-      }));
-      for (const { name, defaultValue } of expanded) {
+      // Names are taken as written; each default sees the global args before it.
+      for (const pair of instruction.pairs ?? []) {
+        const name = pair.key;
         this.declared.add(name);
-        const value = this.buildArgs[name] ?? defaultValue ?? predefined[name];
+        const value =
+          this.buildArgs[name] ?? (pair.value === undefined ? this.global.get(name) : this.expand(pair.value, this.lookupIn(this.global), instruction));
         if (value !== undefined) this.global.set(name, value);
         globalArgs.push(value === undefined ? { name } : { name, value });
       }
     }
     this.splitStages(instructions.slice(cursor));
+    this.linkStages();
 
     const target = this.selectTarget();
-    const order = this.dependencyOrder(target);
-    const stages = order.map((index) => this.resolveStage(index));
+    const stages = this.dependencyOrder(target).map((index) => this.resolveStage(index));
     const unusedBuildArgs = Object.keys(this.buildArgs).filter((name) => !this.declared.has(name) && !isBuiltinArg(name));
     return {
       directives: this.parsed.directives,
@@ -136,7 +156,7 @@ class Resolver {
       stages,
       target,
       unusedBuildArgs,
-      warnings: [...this.parsed.warnings],
+      warnings: [...this.parsed.warnings, ...this.warnings],
     };
   }
 
@@ -190,12 +210,20 @@ class Resolver {
       }
       const name = nameWord?.toLowerCase();
       if (name !== undefined && this.heads.some((head) => head.name === name)) {
-        throw new DockerfileError(`duplicate stage name "${name}"`, { position: instruction.location, hint: 'give every stage its own name' });
+        // BuildKit only lints this; the later stage wins every lookup by name.
+        this.warnings.push({ position: instruction.location, message: `duplicate stage name "${name}": references now mean this stage; rename one of them` });
       }
       const platformFlag = instruction.flags.find((flag) => flag.name === 'platform');
       const platform = platformFlag ? this.expand(platformFlag.value ?? '', globalLookup, instruction, '--platform') : undefined;
-      const baseStage = this.heads.find((head) => head.name !== undefined && head.name === base.toLowerCase())?.index;
-      const head: StageHead = { index, from: instruction, body: [], base };
+      if (platform === '') {
+        throw new DockerfileError(`empty platform value from expression ${platformFlag?.value}`, {
+          position: instruction.location,
+          hint: 'give the ARG used in --platform a value, or drop the flag',
+        });
+      }
+      // BuildKit matches the expanded name exactly against earlier (lower-cased) stage names.
+      const baseStage = this.heads.findLast((head) => head.name !== undefined && head.name === base)?.index;
+      const head: StageHead = { index, from: instruction, body: [], base, needs: new Map(), copyFrom: new Map() };
       if (name !== undefined) head.name = name;
       if (baseStage !== undefined) head.baseStage = baseStage;
       if (platform !== undefined) head.platform = platform;
@@ -206,7 +234,7 @@ class Resolver {
   private selectTarget(): number {
     const wanted = this.options.target;
     if (wanted === undefined || wanted === '') return this.heads.length - 1;
-    const found = this.heads.find((head) => head.name === wanted.toLowerCase());
+    const found = this.heads.findLast((head) => head.name === wanted.toLowerCase());
     if (!found) {
       const names = this.heads.flatMap((head) => (head.name ? [head.name] : []));
       throw new DockerfileError(`target stage "${wanted}" could not be found`, {
@@ -216,55 +244,95 @@ class Resolver {
     return found.index;
   }
 
-  /** Stages the target needs, ascending; a cycle through COPY --from is an error. */
-  private dependencyOrder(target: number): number[] {
-    const needed = new Set<number>();
-    const visiting: number[] = [];
-    const visit = (index: number): void => {
-      if (needed.has(index)) return;
-      if (visiting.includes(index)) {
-        const cycle = [...visiting.slice(visiting.indexOf(index)), index].map((i) => this.stageLabel(i)).join(' -> ');
-        throw new DockerfileError(`circular dependency between stages: ${cycle}`, {
-          position: this.heads[index]!.from.location,
-          hint: 'a stage cannot copy from itself or from a stage that copies from it',
+  /**
+   * Every stage's dependencies, from the words as written (BuildKit does not expand --from):
+   * its base stage, COPY --from=<name|index>, RUN --mount from=<name>. A cycle is an error
+   * even in stages the target does not need, as in BuildKit.
+   */
+  private linkStages(): void {
+    for (const head of this.heads) {
+      if (head.baseStage !== undefined) head.needs.set(head.baseStage, head.from);
+      for (const instruction of head.body) {
+        if (instruction.keyword === 'COPY') {
+          const from = instruction.flags.find((flag) => flag.name === 'from')?.value;
+          if (from === undefined || from === null || from === '') continue;
+          const stage = this.copySource(from, instruction);
+          if (stage !== undefined) {
+            head.needs.set(stage, instruction);
+            head.copyFrom.set(instruction, stage);
+          }
+        } else if (instruction.keyword === 'RUN') {
+          for (const flag of instruction.flags) {
+            if (flag.name !== 'mount' || flag.value === null) continue;
+            const from = mountSource(flag.value);
+            const stage = from === undefined ? undefined : this.heads.findLast((candidate) => candidate.name === from.toLowerCase());
+            if (stage) head.needs.set(stage.index, instruction);
+          }
+        }
+      }
+    }
+    this.checkCycles();
+  }
+
+  /** A `COPY --from` value: a stage name (any stage), a stage index, or else an image. */
+  private copySource(from: string, instruction: ParsedInstruction): number | undefined {
+    if (lexWordSafely(from, this.escape) !== from) {
+      throw new DockerfileError(`variable expansion is not supported for --from (${from})`, {
+        position: instruction.location,
+        hint: 'define a stage with FROM using a global ARG (ARG IMG=...; FROM $IMG AS src) and copy --from=src',
+      });
+    }
+    const byName = this.heads.findLast((head) => head.name !== undefined && head.name === from.toLowerCase());
+    if (byName) return byName.index;
+    if (/^-?\d+$/.test(from)) {
+      const index = Number(from);
+      if (index < 0 || index >= this.heads.length) {
+        throw new DockerfileError(`invalid stage index ${index}`, {
+          position: instruction.location,
+          hint: `stage indexes count FROM lines from 0; this Dockerfile has ${this.heads.length} stage(s)`,
         });
       }
-      visiting.push(index);
-      for (const dependency of this.resolveStage(index).dependsOn) visit(dependency);
-      visiting.pop();
+      return index;
+    }
+    return undefined;
+  }
+
+  private checkCycles(): void {
+    const done = new Set<number>();
+    const onPath: number[] = [];
+    const visit = (index: number): void => {
+      if (done.has(index)) return;
+      onPath.push(index);
+      for (const [dependency, instruction] of this.heads[index]!.needs) {
+        if (onPath.includes(dependency)) {
+          const cycle = [...onPath.slice(onPath.indexOf(dependency)), dependency].map((i) => this.stageLabel(i)).join(' -> ');
+          throw new DockerfileError(`circular dependency between stages: ${cycle}`, {
+            position: instruction.location,
+            hint: 'a stage cannot copy from itself or from a stage that copies from it',
+          });
+        }
+        visit(dependency);
+      }
+      onPath.pop();
+      done.add(index);
+    };
+    for (const head of this.heads) visit(head.index);
+  }
+
+  /** Stages the target needs, ascending. */
+  private dependencyOrder(target: number): number[] {
+    const needed = new Set<number>();
+    const visit = (index: number): void => {
+      if (needed.has(index)) return;
       needed.add(index);
+      for (const dependency of this.heads[index]!.needs.keys()) visit(dependency);
     };
     visit(target);
     return [...needed].sort((a, b) => a - b);
   }
 
   private stageLabel(index: number): string {
-    return this.heads[index]?.name ?? String(index);
-  }
-
-  /** A `--from` / `from=` value: an earlier or later stage by name, an earlier stage by index, or an image. */
-  private stageReference(value: string, current: number, instruction: ParsedInstruction, flag: string): number | undefined {
-    const byName = this.heads.find((head) => head.name !== undefined && head.name === value.toLowerCase());
-    if (byName) {
-      if (byName.index === current) {
-        throw new DockerfileError(`${flag}=${value} refers to the stage it is in`, {
-          position: instruction.location,
-          hint: 'copy from another stage, or from the context without --from',
-        });
-      }
-      return byName.index;
-    }
-    if (/^\d+$/.test(value)) {
-      const index = Number(value);
-      if (index >= current) {
-        throw new DockerfileError(`${flag}=${value} refers to the current or a later stage`, {
-          position: instruction.location,
-          hint: `stage indexes count FROM lines from 0; this is stage ${current}`,
-        });
-      }
-      return index;
-    }
-    return undefined;
+    return this.heads[index]?.name ?? `stage-${index}`;
   }
 
   private resolveStage(index: number): ResolvedStage {
@@ -277,23 +345,21 @@ class Resolver {
         : head.base.toLowerCase() === 'scratch'
           ? SCRATCH_ENV
           : (this.options.baseImageEnv?.[head.base] ?? []);
-    const env = new EnvList(baseEnv);
-    // BuildKit hands a stage's ARG values down to stages built FROM it.
-    const args = new Map<string, string>(head.baseStage !== undefined ? this.stageArgs.get(head.baseStage) : []);
-    const lookup: VariableLookup = (name) => env.get(name) ?? args.get(name);
-    const dependsOn = new Set<number>();
-    if (head.baseStage !== undefined) dependsOn.add(head.baseStage);
+    // The image config's Env (ENV only) and the build state's variables (ENV and ARG), which a
+    // stage built FROM this one inherits, as BuildKit's llb state carries them.
+    const configEnv = new EnvList(baseEnv);
+    const variables = new EnvList(head.baseStage !== undefined ? (this.stageVariables.get(head.baseStage) ?? baseEnv) : baseEnv);
+    const lookup: VariableLookup = (name) => variables.get(name);
 
     const instructions: ResolvedInstruction[] = [];
     for (const instruction of head.body) {
-      const resolved = this.resolveInstruction(instruction, lookup, head, dependsOn);
-      // Apply after expanding, so every word saw the values from before the instruction.
-      if (resolved.kind === 'ARG') {
-        for (const arg of resolved.args) {
-          if (arg.value !== undefined) args.set(arg.name, arg.value);
+      const resolved = this.resolveInstruction(instruction, lookup, head, variables);
+      if (resolved.kind === 'ENV') {
+        // Applied after expanding, so every word saw the values from before the instruction.
+        for (const { key, value } of resolved.pairs) {
+          variables.set(key, value);
+          configEnv.set(key, value);
         }
-      } else if (resolved.kind === 'ENV') {
-        for (const { key, value } of resolved.pairs) env.set(key, value);
       }
       instructions.push(resolved);
     }
@@ -303,34 +369,38 @@ class Resolver {
       original: head.from.original,
       base: head.base,
       instructions,
-      dependsOn: [...dependsOn].sort((a, b) => a - b),
-      finalEnv: env.toList(),
+      dependsOn: [...head.needs.keys()].sort((a, b) => a - b),
+      finalEnv: configEnv.toList(),
     };
     if (head.name !== undefined) stage.name = head.name;
     if (head.baseStage !== undefined) stage.baseStage = head.baseStage;
     if (head.platform !== undefined) stage.platform = head.platform;
     this.resolved.set(index, stage);
-    this.stageArgs.set(index, args);
+    this.stageVariables.set(index, variables.toList());
     return stage;
   }
 
-  private resolveInstruction(instruction: ParsedInstruction, lookup: VariableLookup, head: StageHead, dependsOn: Set<number>): ResolvedInstruction {
+  private resolveInstruction(instruction: ParsedInstruction, lookup: VariableLookup, head: StageHead, variables: EnvList): ResolvedInstruction {
     const base = { keyword: instruction.keyword, location: instruction.location, original: instruction.original };
     const word = (text: string, what?: string): string => this.expand(text, lookup, instruction, what);
     const args = instruction.args;
     switch (instruction.keyword) {
       case 'ARG':
+        // One name at a time, each seeing the ones before it; the name is not expanded.
         return {
           ...base,
           kind: 'ARG',
           args: (instruction.pairs ?? []).map((pair) => {
-            const name = word(pair.key);
-            const defaultValue = pair.value === undefined ? undefined : word(pair.value);
+            const name = pair.key;
             this.declared.add(name);
-            const value = this.buildArgs[name] ?? defaultValue ?? this.global.get(name);
+            const defaultValue = pair.value === undefined || name in this.buildArgs ? undefined : word(pair.value);
+            const value = this.buildArgs[name] ?? (pair.value === undefined ? this.global.get(name) : defaultValue);
             const arg: { name: string; defaultValue?: string; value?: string } = { name };
             if (defaultValue !== undefined) arg.defaultValue = defaultValue;
-            if (value !== undefined) arg.value = value;
+            if (value !== undefined) {
+              arg.value = value;
+              variables.set(name, value);
+            }
             return arg;
           }),
         };
@@ -354,22 +424,24 @@ class Resolver {
         }
         return { ...base, kind: 'VOLUME', paths };
       }
-      case 'EXPOSE':
-        return { ...base, kind: 'EXPOSE', ports: args.flatMap((port) => this.expandToWords(port, lookup, instruction)) };
+      case 'EXPOSE': {
+        const ports = args.flatMap((port) => this.expandToWords(port, lookup, instruction));
+        try {
+          return { ...base, kind: 'EXPOSE', ports, exposedPorts: exposedPorts(ports) };
+        } catch (error) {
+          throw new DockerfileError(`EXPOSE: ${(error as Error).message}`, {
+            position: instruction.location,
+            hint: 'write ports as PORT, PORT/PROTOCOL or START-END/PROTOCOL with tcp, udp or sctp, e.g. EXPOSE 80 53/udp 8000-8010',
+          });
+        }
+      }
       case 'COPY':
       case 'ADD':
-        return this.resolveCopy(instruction, lookup, head, dependsOn);
+        return this.resolveCopy(instruction, lookup, head);
       case 'RUN': {
-        const flags = instruction.flags.map((flag): ResolvedFlag => {
-          if (flag.name !== 'mount' || flag.value === null) return { name: flag.name, value: flag.value };
-          const value = word(flag.value, '--mount');
-          const from = mountSource(value);
-          if (from !== undefined) {
-            const stage = this.stageReference(from, head.index, instruction, '--mount from');
-            if (stage !== undefined) dependsOn.add(stage);
-          }
-          return { name: flag.name, value };
-        });
+        const flags = instruction.flags.map((flag): ResolvedFlag =>
+          flag.name === 'mount' && flag.value !== null ? { name: flag.name, value: word(flag.value, '--mount') } : { name: flag.name, value: flag.value },
+        );
         return { ...base, kind: 'RUN', command: commandLine(instruction), heredocs: instruction.heredocs, flags };
       }
       case 'CMD':
@@ -389,7 +461,7 @@ class Resolver {
     }
   }
 
-  private resolveCopy(instruction: ParsedInstruction, lookup: VariableLookup, head: StageHead, dependsOn: Set<number>): ResolvedCopy {
+  private resolveCopy(instruction: ParsedInstruction, lookup: VariableLookup, head: StageHead): ResolvedCopy {
     const word = (text: string, what?: string): string => this.expand(text, lookup, instruction, what);
     const keyword = instruction.keyword as 'COPY' | 'ADD';
     const flagValue = (name: string): string | undefined => {
@@ -415,21 +487,19 @@ class Resolver {
       dest: word(written.at(-1) as string, 'destination'),
       link: flagOn('link'),
       parents: flagOn('parents'),
-      exclude: instruction.flags.filter((flag) => flag.name === 'exclude').map((flag) => word(flag.value ?? '', '--exclude')),
+      // BuildKit expands --chown, --chmod and (ADD) --checksum; --from and --exclude stay as written.
+      exclude: instruction.flags.filter((flag) => flag.name === 'exclude').map((flag) => flag.value ?? ''),
       keepGitDir: flagOn('keep-git-dir'),
-      flags: instruction.flags.map((flag) => ({ name: flag.name, value: flag.value === null || isBooleanFlag(flag) ? flag.value : word(flag.value, `--${flag.name}`) })),
+      flags: instruction.flags.map((flag) => ({
+        name: flag.name,
+        value: flag.value !== null && EXPANDED_COPY_FLAGS.has(flag.name) ? word(flag.value, `--${flag.name}`) : flag.value,
+      })),
     };
-    const from = flagValue('from');
-    if (from !== undefined) {
-      if (from === '') {
-        throw new DockerfileError('--from needs a stage name, stage index or image', { position: instruction.location, hint: 'write --from=<stage> or remove the flag' });
-      }
+    const from = instruction.flags.find((flag) => flag.name === 'from')?.value;
+    if (from !== undefined && from !== null && from !== '') {
       copy.from = from;
-      const stage = this.stageReference(from, head.index, instruction, '--from');
-      if (stage !== undefined) {
-        copy.fromStage = stage;
-        dependsOn.add(stage);
-      }
+      const stage = head.copyFrom.get(instruction);
+      if (stage !== undefined) copy.fromStage = stage;
     }
     const chown = flagValue('chown');
     if (chown) copy.chown = chown;
@@ -457,35 +527,20 @@ class Resolver {
     if (type === 'NONE') return { ...base, kind: 'HEALTHCHECK', test: ['NONE'] };
     const command = instruction.args.slice(1);
     const test: ResolvedHealthcheck['test'] = instruction.form === 'json' ? ['CMD', ...command] : ['CMD-SHELL', command[0] as string];
-    const check: ResolvedHealthcheck = { ...base, kind: 'HEALTHCHECK', test };
-    for (const flag of instruction.flags) {
-      const value = flag.value ?? '';
-      if (flag.name === 'retries') {
-        if (!/^[+-]?\d+$/.test(value)) throw flagError(flag, `--retries must be a whole number, not "${value}"`, 'write --retries=3');
-        const retries = Number(value);
-        if (retries < 0) throw flagError(flag, `--retries cannot be negative (${retries})`, 'write --retries=3');
-        check.retries = retries;
-        continue;
-      }
-      if (value === '') continue;
-      const nanoseconds = parseGoDuration(value);
-      if (nanoseconds === undefined) throw flagError(flag, `--${flag.name}: invalid duration "${value}"`, 'write a Go duration such as 30s, 1m30s or 500ms');
-      if (nanoseconds < 1_000_000) throw flagError(flag, `--${flag.name} cannot be less than 1ms`, 'use at least 1ms');
-      const key = ({ interval: 'interval', timeout: 'timeout', 'start-period': 'startPeriod', 'start-interval': 'startInterval' } as const)[
-        flag.name as 'interval' | 'timeout' | 'start-period' | 'start-interval'
-      ];
-      check[key] = nanoseconds;
-    }
-    return check;
+    return { ...base, kind: 'HEALTHCHECK', test, ...healthcheckOptions(instruction.flags) };
   }
+
 }
 
-function flagError(flag: InstructionFlag, message: string, hint: string): DockerfileError {
-  return new DockerfileError(message, { position: flag.position, hint });
-}
+const EXPANDED_COPY_FLAGS = new Set(['chown', 'chmod', 'checksum']);
 
-function isBooleanFlag(flag: InstructionFlag): boolean {
-  return ['link', 'parents', 'keep-git-dir', 'unpack'].includes(flag.name);
+/** The word with quotes and escapes processed and no variables, for spotting `$` in --from. */
+function lexWordSafely(word: string, escape: '\\' | '`'): string | undefined {
+  try {
+    return lexWord(word, () => undefined, { escape }).text;
+  } catch {
+    return undefined;
+  }
 }
 
 function isTrue(flag: InstructionFlag | undefined): boolean {
@@ -505,18 +560,4 @@ function mountSource(value: string): string | undefined {
     if (key === 'from') return field.slice(equals + 1).trim();
   }
   return undefined;
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** Go's time.ParseDuration, in nanoseconds; undefined when it does not parse. */
-export function parseGoDuration(text: string): number | undefined {
-  const match = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)$/.exec(text);
-  if (!match) return undefined;
-  if (match[2] === '0') return 0;
-  let total = 0;
-  for (const part of (match[2] as string).matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * (DURATION_UNITS[part[2] as string] as number);
-  }
-  return Math.round(match[1] === '-' ? -total : total);
 }

@@ -291,13 +291,7 @@ class WordLexer {
     }
     const patternForm = operator === '#' || operator === '%';
     if (nullIsUnset && patternForm) this.fail(`unsupported modifier (${written}) in substitution`);
-    let word: string;
-    try {
-      word = this.run('}', patternForm).text;
-    } catch (error) {
-      if (this.peek() === undefined) this.fail("syntax error: missing '}'");
-      throw error;
-    }
+    const word = this.runTo('}', patternForm, "syntax error: missing '}'");
     const value = this.get(name);
     if (value === undefined && this.options.skipUnset) return `\${${name}${written}${word}}`;
     const absent = value === undefined || (nullIsUnset && value === '');
@@ -318,23 +312,21 @@ class WordLexer {
     }
   }
 
+  /** The text up to `stop`; running out of input is reported as `missing`. */
+  private runTo(stop: string, rawEscapes: boolean, missing: string): string {
+    try {
+      return this.run(stop, rawEscapes).text;
+    } catch (error) {
+      if (this.peek() === undefined) this.fail(missing);
+      throw error;
+    }
+  }
+
   private substitute(name: string): string {
     const all = this.peek() === '/';
     if (all) this.next();
-    let pattern: string;
-    let replacement: string;
-    try {
-      pattern = this.run('/', true).text;
-    } catch (error) {
-      if (this.peek() === undefined) this.fail("syntax error: missing '/' in ${}");
-      throw error;
-    }
-    try {
-      replacement = this.run('}', true).text;
-    } catch (error) {
-      if (this.peek() === undefined) this.fail("syntax error: missing '}'");
-      throw error;
-    }
+    const pattern = this.runTo('/', true, "syntax error: missing '/' in ${}");
+    const replacement = this.runTo('}', true, "syntax error: missing '}'");
     const value = this.get(name);
     if (value === undefined && this.options.skipUnset) return `\${${name}/${pattern}/${replacement}}`;
     const regex = this.patternRegex(pattern, true, false);

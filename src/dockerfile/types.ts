@@ -147,7 +147,13 @@ interface ResolvedBase {
 /** `ARG a b=1`: the declared names with their resulting values (build arg or default). */
 export interface ResolvedArg extends ResolvedBase {
   kind: 'ARG';
-  args: { name: string; /** expanded default, if given */ defaultValue?: string; /** value in effect after this line; undefined if none */ value?: string }[];
+  args: {
+    name: string;
+    /** The expanded default, when one is written and no build arg replaces it. */
+    defaultValue?: string;
+    /** Value in effect after this line (build arg, default, or the global value); undefined if unset. */
+    value?: string;
+  }[];
 }
 
 export interface ResolvedEnv extends ResolvedBase {
@@ -191,14 +197,17 @@ export interface ResolvedCopy extends ResolvedBase {
   sources: CopySource[];
   /** Expanded destination as written (trailing `/` kept; relative means relative to WORKDIR). */
   dest: string;
-  /** `--from=`: a stage name/index or an image reference, expanded. */
+  /** `--from=`: a stage name/index or an image reference, as written (BuildKit does not expand it). */
   from?: string;
   /** When `from` names a stage (by name or index): that stage's `index`. */
   fromStage?: number;
+  /** Expanded `--chown` (resolve names with `resolveChown`). */
   chown?: string;
+  /** Expanded `--chmod` (read it with `parseChmod`). */
   chmod?: string;
   link: boolean;
   parents: boolean;
+  /** `--exclude` patterns, as written (BuildKit does not expand them). */
   exclude: string[];
   /** ADD only. */
   checksum?: string;
@@ -206,7 +215,7 @@ export interface ResolvedCopy extends ResolvedBase {
   keepGitDir: boolean;
   /** ADD only: `--unpack=true|false` when given. */
   unpack?: boolean;
-  /** Every flag as written (expanded values), including ones not listed above. */
+  /** Every flag in order, values expanded where BuildKit expands them (--chown, --chmod, --checksum). */
   flags: ResolvedFlag[];
 }
 
@@ -245,6 +254,8 @@ export interface ResolvedExpose extends ResolvedBase {
   kind: 'EXPOSE';
   /** Expanded words as written: `80`, `53/udp`, `8000-8010/tcp`. */
   ports: string[];
+  /** The `ExposedPorts` keys BuildKit writes for them: `80/tcp`, `53/udp`, `8000/tcp` ... `8010/tcp`. */
+  exposedPorts: string[];
 }
 
 export interface ResolvedVolume extends ResolvedBase {
@@ -308,7 +319,7 @@ export interface ResolvedStage {
   platform?: string;
   /** Instructions after FROM up to the next FROM, expanded. */
   instructions: ResolvedInstruction[];
-  /** Stage indexes this stage needs (its base stage and COPY --from stages), ascending. */
+  /** Stage indexes this stage needs (its base stage, COPY --from and RUN --mount from= stages), ascending. */
   dependsOn: number[];
   /**
    * The image config's `Env` after the stage: the base's Env (a base stage's finalEnv, the

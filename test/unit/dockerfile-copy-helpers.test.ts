@@ -51,15 +51,22 @@ describe('filepathMatch (Go filepath.Match on Unix)', () => {
     ['[\\-x]', 'x', true],
     ['*x', 'xxx', true],
     ['a[/]b', 'a/b', true],
+    ['[z-a]', 'b', false],
+    ['[^z-a]', 'b', true],
   ];
   for (const [pattern, name, expected] of table) {
     test(`${pattern} ~ ${name} = ${expected}`, () => assert.equal(filepathMatch(pattern, name), expected));
   }
 
-  const bad = ['[]a]', '[-]', '[x-]', '[-x]', '\\', '[a-b-c]', '[', '[^', '[^bc', 'a[', 'a/b\\', '[z-a]'];
+  const bad = ['[]a]', '[-]', '[x-]', '[-x]', '\\', '[a-b-c]', '[', '[^', '[^bc', 'a[', 'a/b\\'];
   for (const pattern of bad) {
     test(`${pattern} is a bad pattern`, () => assert.throws(() => filepathMatch(pattern, 'a'), BadPatternError));
   }
+
+  test('as in Go, a bad part the match never reaches is no error', () => {
+    assert.equal(filepathMatch('a*\\', '.'), false);
+    assert.throws(() => filepathMatch('x\\', '.'), BadPatternError);
+  });
 
   test('hasWildcards tells literal paths from patterns', () => {
     assert.deepEqual(['a/b.txt', 'a/*.txt', 'a?', 'arr[0]', 'a\\b'].map(hasWildcards), [false, true, true, true, true]);
@@ -107,6 +114,10 @@ describe('.dockerignore', () => {
     ['a+b(c)', 'a+b(c)', true],
     ['\\*star', '*star', true],
     ['\\*star', 'xstar', false],
+    ['**b', 'a.b', true],
+    ['**/b', 'b', true],
+    ['**/b', 'a.b', false],
+    ['x\\x41', 'xA', true],
   ];
   for (const [patterns, path, expected] of table) {
     test(`${patterns.replace(/\n/g, ' ; ')} :: ${path} -> ${expected ? 'excluded' : 'kept'}`, () => {

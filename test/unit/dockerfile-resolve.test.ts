@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { DockerfileError } from '../../src/dockerfile/errors.js';
 import { parseDockerfile } from '../../src/dockerfile/parser.js';
 import { normalizePlatform, predefinedArgs } from '../../src/dockerfile/platform-args.js';
-import { listBaseImages, parseGoDuration, resolveDockerfile, SCRATCH_ENV } from '../../src/dockerfile/resolve.js';
+import { parseGoDuration } from '../../src/dockerfile/healthcheck.js';
+import { listBaseImages, resolveDockerfile, SCRATCH_ENV } from '../../src/dockerfile/resolve.js';
 import type { ResolvedBuild, ResolveOptions, ResolvedInstruction } from '../../src/dockerfile/types.js';
 
 function resolve(text: string, options: ResolveOptions = {}): ResolvedBuild {
@@ -41,12 +42,19 @@ describe('expansion scoping', () => {
     ]);
   });
 
-  test('ENV beats ARG whatever the order', () => {
-    const text = 'FROM scratch\nARG A=arg\nENV A=env\nUSER $A\nARG A=again\nUSER $A\n';
-    assert.deepEqual(lastStage(text, { buildArgs: { A: 'cli' } }).filter((i) => i.kind === 'USER'), [
+  test('ENV beats an earlier ARG, even one given with --build-arg', () => {
+    const text = 'FROM scratch\nARG A=arg\nENV A=env\nUSER $A\nARG A\nUSER $A\n';
+    assert.deepEqual(lastStage(text, { buildArgs: {} }).filter((i) => i.kind === 'USER'), [
       { kind: 'USER', user: 'env' },
       { kind: 'USER', user: 'env' },
     ]);
+    assert.deepEqual(lastStage('FROM scratch\nARG A\nENV A=env\nUSER $A\n', { buildArgs: { A: 'cli' } }).at(-1), { kind: 'USER', user: 'env' });
+  });
+
+  test('an ARG with a value after an ENV of the same name wins, as in BuildKit; the config Env keeps the ENV', () => {
+    const build = resolve('FROM scratch\nENV A=env\nARG A=arg\nUSER $A\n');
+    assert.deepEqual(build.stages[0]?.instructions.map(strip).at(-1), { kind: 'USER', user: 'arg' });
+    assert.deepEqual(build.stages[0]?.finalEnv, [...SCRATCH_ENV, 'A=env']);
   });
 
   test('ENV a=1 b=$a uses the a from before the instruction', () => {
@@ -57,10 +65,11 @@ describe('expansion scoping', () => {
     ]);
   });
 
-  test('ARG a=1 b=$a also sees the old a', () => {
-    assert.deepEqual(lastStage('FROM scratch\nARG a=1 b=$a\n'), [
-      { kind: 'ARG', args: [{ name: 'a', defaultValue: '1', value: '1' }, { name: 'b', defaultValue: '', value: '' }] },
-    ]);
+  test('ARG a=1 b=$a sees the new a: ARG names are set one by one, and not expanded', () => {
+    assert.deepEqual(lastStage('FROM scratch\nARG a=0\nARG a=1 b=$a $a=x\n').at(-1), {
+      kind: 'ARG',
+      args: [{ name: 'a', defaultValue: '1', value: '1' }, { name: 'b', defaultValue: '1', value: '1' }, { name: '$a', defaultValue: 'x', value: 'x' }],
+    });
   });
 
   test('--build-arg overrides defaults, global and in the stage', () => {
@@ -106,7 +115,7 @@ describe('expansion scoping', () => {
 });
 
 describe('which words are expanded', () => {
-  test('COPY sources, dest and flags; RUN, CMD, ENTRYPOINT, SHELL and HEALTHCHECK are left alone', () => {
+  test('COPY sources, dest, --chown and --chmod (not --exclude); RUN, CMD, ENTRYPOINT, SHELL and HEALTHCHECK are left alone', () => {
     const text = [
       'FROM scratch',
       'ARG D=/dst U=1000 M=755 X=*.md',
@@ -126,9 +135,9 @@ describe('which words are expanded', () => {
       dest: '/dst/',
       link: false,
       parents: false,
-      exclude: ['*.md'],
+      exclude: ['$X'],
       keepGitDir: false,
-      flags: [{ name: 'chown', value: '1000:1000' }, { name: 'chmod', value: '755' }, { name: 'exclude', value: '*.md' }],
+      flags: [{ name: 'chown', value: '1000:1000' }, { name: 'chmod', value: '755' }, { name: 'exclude', value: '$X' }],
       chown: '1000:1000',
       chmod: '755',
     });
@@ -143,11 +152,16 @@ describe('which words are expanded', () => {
   test('EXPOSE splits expanded values into words; VOLUME, STOPSIGNAL, LABEL keys are expanded', () => {
     const text = 'FROM scratch\nARG P="80 443" K=key S=SIGINT\nEXPOSE $P 53/udp\nVOLUME ["/$K"]\nSTOPSIGNAL $S\nLABEL $K=v\n';
     assert.deepEqual(lastStage(text).slice(1), [
-      { kind: 'EXPOSE', ports: ['80', '443', '53/udp'] },
+      { kind: 'EXPOSE', ports: ['80', '443', '53/udp'], exposedPorts: ['80/tcp', '443/tcp', '53/udp'] },
       { kind: 'VOLUME', paths: ['/key'] },
       { kind: 'STOPSIGNAL', signal: 'SIGINT' },
       { kind: 'LABEL', pairs: [{ key: 'key', value: 'v' }] },
     ]);
+  });
+
+  test('EXPOSE gives the ExposedPorts keys BuildKit writes: ranges expanded, protocol lower-cased, host part dropped', () => {
+    const [expose] = lastStage('FROM scratch\nEXPOSE 8000-8002/UDP 0.0.0.0:8080:80 9000:90/sctp 7-7\n');
+    assert.deepEqual((expose as { exposedPorts: string[] }).exposedPorts, ['8000/udp', '8001/udp', '8002/udp', '80/tcp', '90/sctp', '7/tcp']);
   });
 
   test('COPY heredoc bodies expand variables but keep quotes; a quoted delimiter keeps everything', () => {
@@ -216,6 +230,22 @@ describe('stages and --target', () => {
     assert.deepEqual(resolve(multi, { target: 'unrelated' }).stages.map((stage) => stage.index), [3]);
   });
 
+  test('COPY --from may name a later stage or index', () => {
+    const build = resolve('FROM scratch AS a\nCOPY --from=1 /x /x\nCOPY --from=later /y /y\nFROM scratch AS later\n', { target: 'a' });
+    assert.deepEqual(build.stages.map((stage) => [stage.index, stage.dependsOn]), [[0, [1]], [1, []]]);
+  });
+
+  test('FROM matches a stage name exactly (stage names are lower-case)', () => {
+    assert.equal(resolve('FROM scratch AS base\nFROM base\n').stages.at(-1)?.baseStage, 0);
+    assert.equal(resolve('FROM scratch AS base\nFROM Base\n').stages.at(-1)?.baseStage, undefined);
+  });
+
+  test('a duplicate stage name is a warning and the later stage wins lookups', () => {
+    const build = resolve('FROM scratch AS a\nLABEL first=1\nFROM scratch AS a\nLABEL second=1\nFROM scratch\nCOPY --from=a / /\n');
+    assert.deepEqual(build.stages.map((stage) => stage.index), [1, 2]);
+    assert.match(build.warnings[0]?.message ?? '', /duplicate stage name "a"/);
+  });
+
   test('RUN --mount from= is a dependency too', () => {
     const build = resolve('FROM scratch AS tools\nFROM alpine\nRUN --mount=type=bind,from=tools,target=/t ls\n');
     assert.deepEqual(build.stages.map((stage) => stage.index), [0, 1]);
@@ -243,12 +273,18 @@ const errors: [name: string, text: string, options: ResolveOptions, line: number
   ['required variable', 'FROM scratch\nUSER ${WHO:?set WHO}\n', {}, 2, /USER: WHO: set WHO/],
   ['bad substitution', 'FROM scratch\nWORKDIR ${A\n', {}, 2, /missing '}'/],
   ['blank base', 'ARG IMG\nFROM $IMG\n', {}, 2, /base name \(\$IMG\) should not be blank/],
-  ['duplicate stage name', 'FROM scratch AS a\nFROM scratch AS A\n', {}, 2, /duplicate stage name "a"/],
-  ['copy from itself', 'FROM scratch AS a\nCOPY --from=a / /\n', {}, 2, /refers to the stage it is in/],
-  ['copy from a later index', 'FROM scratch AS a\nCOPY --from=1 / /\nFROM scratch\n', { target: 'a' }, 2, /current or a later stage/],
-  ['circular --from', 'FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nCOPY --from=a / /\n', {}, 3, /circular dependency between stages: b -> a -> b/],
+  ['copy from itself', 'FROM scratch AS a\nCOPY --from=a / /\n', {}, 2, /circular dependency between stages: a -> a/],
+  ['copy from an index out of range', 'FROM scratch\nCOPY --from=1 / /\n', {}, 2, /invalid stage index 1/],
+  ['circular --from', 'FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nCOPY --from=a / /\n', {}, 4, /circular dependency between stages: a -> b -> a/],
+  ['circular --from in stages the target does not need', 'FROM scratch AS a\nCOPY --from=b / /\nFROM scratch AS b\nCOPY --from=a / /\nFROM scratch\n', {}, 4, /circular dependency/],
+  ['a variable in --from', 'ARG S=a\nFROM scratch AS a\nFROM scratch\nCOPY --from=$S / /\n', {}, 4, /variable expansion is not supported for --from/],
+  ['empty --platform', 'ARG P\nFROM --platform=$P scratch\n', {}, 2, /empty platform value/],
   ['bad duration', 'FROM scratch\nHEALTHCHECK --interval=5 CMD x\n', {}, 2, /invalid duration "5"/],
   ['too short duration', 'FROM scratch\nHEALTHCHECK --timeout=10us CMD x\n', {}, 2, /cannot be less than 1ms/],
+  ['EXPOSE of a name', 'FROM scratch\nARG P=http\nEXPOSE $P\n', {}, 3, /EXPOSE: invalid containerPort: http/],
+  ['EXPOSE of a bad protocol', 'FROM scratch\nEXPOSE 80/icmp\n', {}, 2, /invalid proto: icmp/],
+  ['EXPOSE of a reversed range', 'FROM scratch\nEXPOSE 90-80\n', {}, 2, /invalid containerPort: 90-80/],
+  ['EXPOSE past 65535', 'FROM scratch\nEXPOSE 70000\n', {}, 2, /invalid containerPort: 70000/],
   ['negative retries', 'FROM scratch\nHEALTHCHECK --retries=-1 CMD x\n', {}, 2, /cannot be negative/],
 ];
 

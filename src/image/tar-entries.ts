@@ -254,7 +254,7 @@ export function compareTarPaths(a: string, b: string): number {
  */
 export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): PlannedEntry[] {
   // One walk gives unique paths under one root, so there is nothing to merge or refuse.
-  if (perSpec.length === 1) return [...perSpec[0]!].sort((a, b) => compareTarPaths(a.path, b.path));
+  if (perSpec.length === 1) return sortByTarPath([...perSpec[0]!]);
   const byPath = new Map<string, PlannedEntry>();
   for (const entries of perSpec) {
     for (const entry of entries) {
@@ -275,5 +275,16 @@ export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): Pla
       parent = path.posix.dirname(parent);
     }
   }
-  return [...byPath.values()].sort((a, b) => compareTarPaths(a.path, b.path));
+  return sortByTarPath([...byPath.values()]);
+}
+
+/** Units where UTF-16 order and UTF-8 byte order can disagree (see compareTarPaths). */
+const SURROGATE_OR_HIGH_BMP = /[\ud800-\uffff]/;
+
+function sortByTarPath(entries: PlannedEntry[]): PlannedEntry[] {
+  // Without such units, JavaScript's own string order is the byte order, and much faster.
+  if (!entries.some((entry) => SURROGATE_OR_HIGH_BMP.test(entry.path))) {
+    return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+  return entries.sort((a, b) => compareTarPaths(a.path, b.path));
 }

@@ -471,6 +471,19 @@ describe('mergeEntries', () => {
     );
   });
 
+  test('sorts by UTF-8 bytes with one spec or several, with and without surrogate pairs', () => {
+    const byBytes = (paths: string[]): string[] => [...paths].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const entry = (entryPath: string): PlannedEntry => (entryPath === 'a' ? directory('a') : file(entryPath));
+    for (const paths of [
+      ['b', 'a/b', 'a-c', 'a', 'é', 'z', '中', 'a.txt'],
+      ['b', 'a/b', 'a-c', '\u{FFFD}', '\u{1F600}', 'z', '\u{E000}'],
+    ]) {
+      const expected = byBytes(paths);
+      assert.deepEqual(mergeEntries([paths.map(entry)]).map((merged) => merged.path), expected);
+      assert.deepEqual(mergeEntries([paths.slice(0, 3).map(entry), paths.slice(3).map(entry)]).map((merged) => merged.path), expected);
+    }
+  });
+
   test('a directory replaced by a file while its children remain is refused', () => {
     assert.throws(() => mergeEntries([[directory('d'), file('d/x')], [file('d')]]), UsageError);
     assert.doesNotThrow(() => mergeEntries([[directory('d'), file('d/x')], [directory('d')]]));

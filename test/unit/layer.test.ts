@@ -319,6 +319,22 @@ describe('buildLayer', () => {
     assert.equal(target.trim(), `../${'d'.repeat(150)}/ziel-ü`);
   });
 
+  test('a name that is not UTF-8 is refused; a real U+FFFD in a name is kept', async () => {
+    const latin1 = inWork('latin1-names');
+    await mkdir(latin1);
+    await writeFile(Buffer.concat([Buffer.from(`${latin1}/caf`), Buffer.from([0xe9])]), 'x');
+    await assert.rejects(build([`${latin1}:/x/`]), (error: unknown) => {
+      assert.ok(error instanceof InputError, String(error));
+      assert.match(error.message, /is not valid UTF-8 \("caf\u00e9"\)/);
+      return true;
+    });
+    const replacement = inWork('replacement-char');
+    await mkdir(replacement);
+    await writeFile(path.join(replacement, 'a\ufffdb'), 'x');
+    const layer = await build([`${replacement}:/x/`]);
+    assert.deepEqual(names(await readLayer(layer.blobPath)), ['x/a\ufffdb']);
+  });
+
   test('entries are in byte order of their UTF-8 names, directories before their contents', async () => {
     const dir = inWork('order');
     await mkdir(path.join(dir, 'a'), { recursive: true });

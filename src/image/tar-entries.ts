@@ -182,25 +182,37 @@ function unsupportedType(sourcePath: string, stats: Stats, spec: AddSpec): Input
   });
 }
 
-async function walkDirectory(directory: string, tarDirectory: string, spec: AddSpec, out: PlannedEntry[]): Promise<void> {
-  let names: Buffer[];
+/**
+ * The names in a directory. Node decodes them as UTF-8 and turns invalid bytes into U+FFFD;
+ * only a directory where that character shows up is read again as bytes, to refuse names that
+ * are not UTF-8 (image layers store names as UTF-8) and keep a real U+FFFD.
+ */
+function readNames(directory: string, spec: AddSpec): string[] {
+  let names: string[];
   try {
-    // Synchronous like the lstat calls below: on a busy machine a thread-pool round trip per
-    // directory costs more wall time than the call; the event loop gets a turn after each one.
-    names = readdirSync(directory, { encoding: 'buffer' });
+    // Synchronous like the lstat calls of the walk: on a busy machine a thread-pool round
+    // trip per directory costs more wall time than the call.
+    names = readdirSync(directory);
   } catch (error) {
     throw describeFsError(error, directory, spec);
   }
-  await nextTurn();
-  for (const rawName of names) {
-    let name: string;
+  if (!names.some((name) => name.includes('\ufffd'))) return names;
+  return readdirSync(directory, { encoding: 'buffer' }).map((rawName) => {
     try {
-      name = strictUtf8.decode(rawName);
+      return strictUtf8.decode(rawName);
     } catch {
       throw new InputError(`--add '${spec.text}': a file name in ${directory} is not valid UTF-8 (${JSON.stringify(rawName.toString('latin1'))})`, {
         hint: 'rename it to UTF-8 (e.g. with convmv); image layers store names as UTF-8',
       });
     }
+  });
+}
+
+async function walkDirectory(directory: string, tarDirectory: string, spec: AddSpec, out: PlannedEntry[]): Promise<void> {
+  const names = readNames(directory, spec);
+  // The event loop gets a turn after each directory.
+  await nextTurn();
+  for (const name of names) {
     // `directory` is absolute and normalised, and a name holds no '/': no path.join needed.
     const childPath = directory.endsWith('/') ? `${directory}${name}` : `${directory}/${name}`;
     if (name.startsWith(WHITEOUT_PREFIX)) refuseWhiteoutName(name, `--add '${spec.text}': ${childPath}`);
@@ -254,7 +266,7 @@ export function compareTarPaths(a: string, b: string): number {
  */
 export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): PlannedEntry[] {
   // One walk gives unique paths under one root, so there is nothing to merge or refuse.
-  if (perSpec.length === 1) return [...perSpec[0]!].sort((a, b) => compareTarPaths(a.path, b.path));
+  if (perSpec.length === 1) return sortByTarPath([...perSpec[0]!]);
   const byPath = new Map<string, PlannedEntry>();
   for (const entries of perSpec) {
     for (const entry of entries) {
@@ -275,5 +287,16 @@ export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): Pla
       parent = path.posix.dirname(parent);
     }
   }
-  return [...byPath.values()].sort((a, b) => compareTarPaths(a.path, b.path));
+  return sortByTarPath([...byPath.values()]);
+}
+
+/** Units where UTF-16 order and UTF-8 byte order can disagree (see compareTarPaths). */
+const SURROGATE_OR_HIGH_BMP = /[\ud800-\uffff]/;
+
+function sortByTarPath(entries: PlannedEntry[]): PlannedEntry[] {
+  // Without such units, JavaScript's own string order is the byte order, and much faster.
+  if (!entries.some((entry) => SURROGATE_OR_HIGH_BMP.test(entry.path))) {
+    return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+  return entries.sort((a, b) => compareTarPaths(a.path, b.path));
 }

@@ -319,6 +319,22 @@ describe('buildLayer', () => {
     assert.equal(target.trim(), `../${'d'.repeat(150)}/ziel-ü`);
   });
 
+  test('a name that is not UTF-8 is refused; a real U+FFFD in a name is kept', async () => {
+    const latin1 = inWork('latin1-names');
+    await mkdir(latin1);
+    await writeFile(Buffer.concat([Buffer.from(`${latin1}/caf`), Buffer.from([0xe9])]), 'x');
+    await assert.rejects(build([`${latin1}:/x/`]), (error: unknown) => {
+      assert.ok(error instanceof InputError, String(error));
+      assert.match(error.message, /is not valid UTF-8 \("caf\u00e9"\)/);
+      return true;
+    });
+    const replacement = inWork('replacement-char');
+    await mkdir(replacement);
+    await writeFile(path.join(replacement, 'a\ufffdb'), 'x');
+    const layer = await build([`${replacement}:/x/`]);
+    assert.deepEqual(names(await readLayer(layer.blobPath)), ['x/a\ufffdb']);
+  });
+
   test('entries are in byte order of their UTF-8 names, directories before their contents', async () => {
     const dir = inWork('order');
     await mkdir(path.join(dir, 'a'), { recursive: true });
@@ -469,6 +485,19 @@ describe('mergeEntries', () => {
         ['b', 'src/b'],
       ],
     );
+  });
+
+  test('sorts by UTF-8 bytes with one spec or several, with and without surrogate pairs', () => {
+    const byBytes = (paths: string[]): string[] => [...paths].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const entry = (entryPath: string): PlannedEntry => (entryPath === 'a' ? directory('a') : file(entryPath));
+    for (const paths of [
+      ['b', 'a/b', 'a-c', 'a', 'é', 'z', '中', 'a.txt'],
+      ['b', 'a/b', 'a-c', '\u{FFFD}', '\u{1F600}', 'z', '\u{E000}'],
+    ]) {
+      const expected = byBytes(paths);
+      assert.deepEqual(mergeEntries([paths.map(entry)]).map((merged) => merged.path), expected);
+      assert.deepEqual(mergeEntries([paths.slice(0, 3).map(entry), paths.slice(3).map(entry)]).map((merged) => merged.path), expected);
+    }
   });
 
   test('a directory replaced by a file while its children remain is refused', () => {

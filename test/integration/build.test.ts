@@ -308,11 +308,21 @@ describe('imgbuild build on the direct engine', () => {
 
   test('a multi-platform base keeps every platform', async () => {
     await pushBaseImage(registry, 'multi/base:1', { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] });
-    const dir = await context('multi', { Dockerfile: `FROM ${registry.host}/multi/base:1\nCOPY a.txt /a.txt\n`, 'a.txt': 'a' });
+    const dir = await context('multi', {
+      Dockerfile: `FROM ${registry.host}/multi/base:1\nARG TARGETARCH\nCOPY a.txt /a.txt\nCOPY tool-$TARGETARCH /tool\n`,
+      'a.txt': 'a',
+      'tool-amd64': 'amd64 build',
+      'tool-arm64': 'arm64 build',
+    });
     const result = await build(dir, 'multi/app:1', ['--output', 'json']);
     assert.equal(result.code, 0, describeResult(result));
     assert.deepEqual(JSON.parse(result.stdout).platforms.sort(), ['linux/amd64', 'linux/arm64']);
     const index = await skopeoInspect('multi/app:1', registry);
     assert.equal(index.manifests.length, 2);
+    // Each platform gets the Dockerfile resolved for it: TARGETARCH picks its own file.
+    for (const architecture of ['amd64', 'arm64']) {
+      const read = await runCli(['verify', `${registry.host}/multi/app:1`, '--file', '/tool', '--platform', `linux/${architecture}`, '--expect-text', `${architecture} build`]);
+      assert.equal(read.code, 0, describeResult(read));
+    }
   });
 });

@@ -133,7 +133,8 @@ describe('imgbuild build on the direct engine', () => {
         '',
       ].join('\n'),
     });
-    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION=1.2']);
+    // A bare --build-arg NAME takes the value from the environment, as docker does.
+    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION'], { VERSION: '1.2' });
     assert.equal(result.code, 0, describeResult(result));
     const config = await rawConfig('config/app:1');
     const run = config.config;

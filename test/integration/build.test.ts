@@ -221,6 +221,24 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(history.slice(-2), ['COPY a.txt /a.txt # buildkit', 'COPY b.txt /b.txt # buildkit']);
   });
 
+  test('COPY --parents keeps the directories of each source under DEST, below a /./ pivot when there is one', async () => {
+    const dir = await context('parents', {
+      Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nCOPY --parents ./x/a.txt ./y/a.txt /parents/\nCOPY --parents ./x/./sub/*.txt /pivot/\n`,
+      'x/a.txt': 'xa',
+      'y/a.txt': 'ya',
+      'x/sub/one.txt': '1',
+      'x/sub/two.md': '2',
+    });
+    const result = await build(dir, 'parents/app:1');
+    assert.equal(result.code, 0, describeResult(result));
+    const bundle = path.join(workDir, 'parents-bundle');
+    await umociUnpack(registry, 'parents/app:1', bundle);
+    assert.equal(await readFile(path.join(bundle, 'rootfs/parents/x/a.txt'), 'utf8'), 'xa');
+    assert.equal(await readFile(path.join(bundle, 'rootfs/parents/y/a.txt'), 'utf8'), 'ya');
+    assert.deepEqual(await readdir(path.join(bundle, 'rootfs/pivot')), ['sub']);
+    assert.deepEqual(await readdir(path.join(bundle, 'rootfs/pivot/sub')), ['one.txt']);
+  });
+
   test('COPY from a here-document writes its content (expanded unless quoted), mode 0644', async () => {
     const dir = await context('heredoc', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nENV NAME=world\nCOPY <<EOF <<'RAW' /etc/greetings/\nhello $NAME\nEOF\nliteral $NAME\nRAW\n` });
     const result = await build(dir, 'heredoc/app:1');

@@ -193,7 +193,7 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
           break;
         case 'EXPOSE': {
           const ports = [...new Set(instruction.ports.flatMap((port) => exposedPorts(port, instruction.location)))].sort();
-          steps.push(configStep(instruction, { expose: ports }, `EXPOSE [${ports.join(' ')}]`));
+          steps.push(configStep(instruction, { expose: ports }, `EXPOSE map[${ports.map((port) => `${port}:{}`).join(' ')}]`));
           break;
         }
         case 'VOLUME':

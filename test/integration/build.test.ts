@@ -155,7 +155,7 @@ describe('imgbuild build on the direct engine', () => {
       'ARG VERSION=1.2',
       'ENV APP_VERSION=1.2 MODE=prod',
       'LABEL org.example.version=1.2 description=two words',
-      'EXPOSE [53/udp 8080/tcp]',
+      'EXPOSE map[53/udp:{} 8080/tcp:{}]',
       'VOLUME [/data]',
       'STOPSIGNAL SIGINT',
       'HEALTHCHECK {Test:[CMD-SHELL cat /etc/passwd] Interval:30s Timeout:0s StartPeriod:0s StartInterval:0s Retries:3}',

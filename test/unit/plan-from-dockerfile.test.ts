@@ -59,7 +59,7 @@ describe('Dockerfile -> plan', () => {
       [
         [{ entrypoint: ['/app'], keepCmd: false }, 'ENTRYPOINT ["/app"]'],
         [{ cmd: ['/bin/sh', '-c', 'run --fast'] }, 'CMD ["/bin/sh" "-c" "run --fast"]'],
-        [{ expose: ['53/udp', '80/tcp'] }, 'EXPOSE [53/udp 80/tcp]'],
+        [{ expose: ['53/udp', '80/tcp'] }, 'EXPOSE map[53/udp:{} 80/tcp:{}]'],
         [{ volumes: ['/a', '/b'] }, 'VOLUME [/a /b]'],
         [{ stopSignal: 'SIGQUIT' }, 'STOPSIGNAL SIGQUIT'],
         [{ onBuild: ['COPY . /src'] }, undefined],

@@ -94,12 +94,17 @@ function looksLikeDirectoryMeant(spec: AddSpec): boolean {
   }
 }
 
+function compressionLevel(text: string | undefined): number | undefined {
+  const level = text === undefined ? undefined : Number(text);
+  if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 9)) {
+    throw new UsageError(`--compression-level ${text} is not 0-9`, 'use 1 (fast, the default) to 9 (smallest)');
+  }
+  return level;
+}
+
 async function runAdd(flags: AddFlags): Promise<void> {
   const adds = flags.add.map(parseAddSpec);
-  const level = flags.compressionLevel === undefined ? undefined : Number(flags.compressionLevel);
-  if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 9)) {
-    throw new UsageError(`--compression-level ${flags.compressionLevel} is not 0-9`, 'use 1 (fast, the default) to 9 (smallest)');
-  }
+  const level = compressionLevel(flags.compressionLevel);
   const destination = parseReference(flags.to);
   await withContext(flags, destination.registry, async (context) => {
     for (const spec of adds) {
@@ -190,7 +195,7 @@ async function runBuild(contextDir: string, flags: BuildFlags): Promise<void> {
         platforms: flags.platform.map(parsePlatform),
         format: flags.format,
         sourceDateEpoch: sourceDateEpoch(),
-        compressionLevel: flags.compressionLevel === undefined ? undefined : Number(flags.compressionLevel),
+        compressionLevel: compressionLevel(flags.compressionLevel),
         tmpDir: context.workDir(),
         signal: context.signal,
         logger: context.logger,

@@ -51,8 +51,16 @@ export function directEngine(options: EngineOptions): BuildEngine {
       const build = request.resolved ?? (await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor));
       chooseEngine('direct', runInstructions(build));
       const context = path.resolve(request.context);
-      const plan = planFromDockerfile(build, { context, ignore: await readDockerignore(request.dockerfilePath, context) });
-      const result = await executePlan(plan, options);
+      const ignore = await readDockerignore(request.dockerfilePath, context);
+      const plan = planFromDockerfile(build, { context, ignore });
+      // Each platform of a multi-platform base gets the Dockerfile resolved for it (TARGETARCH, ...).
+      const first = formatPlatform(options.platforms[0] ?? hostPlatform());
+      const planFor = async (platform: PlatformSpec) => {
+        if (formatPlatform(platform) === first) return plan;
+        const resolved = await resolveBuild(request, platform, options.storageFor);
+        return planFromDockerfile(resolved, { context, ignore });
+      };
+      const result = await executePlan(plan, options, planFor);
       return { engine: 'direct', ...result };
     },
   };

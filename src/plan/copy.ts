@@ -167,20 +167,41 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       throw new UsageError(`${step.where}: with more than one source, the destination must be a directory and end with a /`, `write the destination as ${item.destination}/`);
     }
     const matches: string[] = [];
+    /** With --parents: the part of each match kept below DEST (after a `/./` pivot, else all of it). */
+    const kept = new Map<string, string>();
     for (const source of item.sources) {
       const heredoc = item.heredocs?.[source];
       if (heredoc !== undefined) {
         matches.push(await once(state, `heredoc ${step.where} ${source}`, () => writeHeredoc(source, heredoc, state.downloadDir)));
       } else if (step.unpackArchives && isUrl(source)) {
         matches.push(await once(state, `${source} ${step.checksum ?? ''}`, () => download(step, source, state.downloadDir)));
+      } else {
+        const found = await expandSource(step, source, ignored);
+        matches.push(...found);
+        if (step.parents) {
+          const pivot = source.indexOf('/./');
+          const base = pivot === -1 ? '.' : clampToContext(source.slice(0, pivot));
+          for (const match of found) kept.set(match, base === '.' ? match : posixPath.relative(base, match));
+        }
       }
-      else matches.push(...(await expandSource(step, source, ignored)));
     }
     const existing = state.files && (await state.files.lookup(destination));
-    const intoDirectory = namesDirectory || matches.length > 1 || (existing?.found === true && existing.kind === 'directory');
+    const intoDirectory = step.parents || namesDirectory || matches.length > 1 || (existing?.found === true && existing.kind === 'directory');
     if (existing?.found && existing.kind === 'directory') destination = existing.path;
-    let landingDirectory = intoDirectory ? destination : posixPath.dirname(destination);
-    for (const relative of matches) {
+    const landingDirectories = new Set<string>();
+    for (const match of matches) {
+      let relative = match;
+      const keep = kept.get(match);
+      if (keep !== undefined) {
+        // --parents: the match's own directories are recreated below DEST.
+        const local = path.join(step.context!, match);
+        const isDirectory = (await stat(local)).isDirectory();
+        const target = posixPath.join(destination, keep);
+        specs.push({ source: local, destination: isDirectory ? `${target}/` : target, text: `${step.where} ${match}` });
+        writes.push({ path: target, kind: isDirectory ? 'directory' : 'file' });
+        landingDirectories.add(isDirectory ? target : posixPath.dirname(target));
+        continue;
+      }
       const downloaded = path.isAbsolute(relative);
       const local = downloaded ? relative : path.join(step.context!, relative);
       const isDirectory = (await stat(local)).isDirectory();
@@ -190,12 +211,12 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
         });
       }
       const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, path.basename(local)) : destination;
-      if (isDirectory) landingDirectory = destination;
+      landingDirectories.add(isDirectory || intoDirectory ? destination : posixPath.dirname(destination));
       specs.push({ source: local, destination: isDirectory || intoDirectory ? (destination === '/' ? '/' : `${destination}/`) : destination, text: `${step.where} ${relative}` });
       writes.push({ path: landing, kind: isDirectory ? 'directory' : 'file' });
     }
-    if (matches.length && state.files) {
-      for (const directory of await missingDirectories(state.files, landingDirectory)) {
+    for (const landing of state.files ? landingDirectories : []) {
+      for (const directory of await missingDirectories(state.files!, landing)) {
         if (!directories.includes(directory)) directories.push(directory);
       }
     }

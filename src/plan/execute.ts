@@ -9,7 +9,7 @@ import { type BuiltLayer, type LayerOptions } from '../image/layer.js';
 import { formatPlatform, type Descriptor } from '../image/manifest.js';
 import { familyOf, type ManifestFamily } from '../image/mediatypes.js';
 import { convertManifest, convertMediaType, creationTime, encodeImage, type ImageDocument, replaceIndexChildren } from '../image/mutate.js';
-import { hostPlatform, isAttestation, platformMatches } from '../image/platform.js';
+import { hostPlatform, isAttestation, platformMatches, type PlatformSpec } from '../image/platform.js';
 import { type BlobContent, type BlobOutcome, EarlyUpload } from '../image/push.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteIndex } from '../image/remote.js';
 import { SCRATCH, scratchImage } from '../image/scratch.js';
@@ -158,6 +158,8 @@ async function uploadWhileBuilding(
 
 interface Execution {
   plan: Plan;
+  /** The plan for one platform of an index, when it differs by platform (TARGETARCH); default `plan`. */
+  planFor?: (platform: PlatformSpec) => Promise<Plan>;
   /** ADD downloads and here-documents, by key (files in their own temporary directories, removed at the end). */
   downloads: Map<string, Promise<string>>;
   options: EngineOptions;
@@ -169,8 +171,12 @@ interface Execution {
   counts: Record<BlobOutcome, number>;
 }
 
-/** Runs `plan` and pushes the result to `options.to`. */
-export async function executePlan(plan: Plan, options: EngineOptions): Promise<PlanResult> {
+/**
+ * Runs `plan` and pushes the result to `options.to`. For a multi-platform base, `planFor`
+ * gives each platform's plan when it depends on the platform (a Dockerfile's TARGETARCH);
+ * the base reference must be the same in all of them.
+ */
+export async function executePlan(plan: Plan, options: EngineOptions, planFor?: (platform: PlatformSpec) => Promise<Plan>): Promise<PlanResult> {
   const fromScratch = plan.base === SCRATCH;
   if (fromScratch && options.platforms.length > 1) {
     throw new UsageError('a build from scratch makes one platform, but several --platform were given', "name one --platform, or none for this machine's");
@@ -182,7 +188,7 @@ export async function executePlan(plan: Plan, options: EngineOptions): Promise<P
   const onAbort = () => abandon.abort(options.signal!.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const layers = new LayerBuilds(target, options, abandon);
-  const execution: Execution = { plan, options, target, layers, signal: abandon.signal, downloads: new Map(), created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
+  const execution: Execution = { plan, planFor, options, target, layers, signal: abandon.signal, downloads: new Map(), created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
 
   // Layers whose content does not depend on the base are built (and large ones uploaded)
   // while the base is fetched; a missing local file does not wait for registry retries.
@@ -258,7 +264,7 @@ async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy
 }
 
 /** Runs every step on one image; returns the result and where its new layers are. */
-async function runSteps(execution: Execution, base: RemoteImage): Promise<{ image: ImageDocument; newLayers: Map<string, MadeLayer> }> {
+async function runSteps(execution: Execution, base: RemoteImage, plan: Plan): Promise<{ image: ImageDocument; newLayers: Map<string, MadeLayer> }> {
   const { options, created } = execution;
   const files = new BaseFiles({
     layers: base.manifest.layers,
@@ -267,12 +273,12 @@ async function runSteps(execution: Execution, base: RemoteImage): Promise<{ imag
     onLayerRead: (digest) => options.logger.debug(`indexing base layer ${digest}`),
   });
   let image: ImageDocument = { manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config };
-  if (execution.plan.scratchEnv && execution.plan.base === SCRATCH) {
-    image = { ...image, config: { ...image.config, config: { ...image.config.config, Env: execution.plan.scratchEnv } } };
+  if (plan.scratchEnv && plan.base === SCRATCH) {
+    image = { ...image, config: { ...image.config, config: { ...image.config.config, Env: plan.scratchEnv } } };
   }
   const newLayers = new Map<string, MadeLayer>();
   const workdirOf = () => image.config.config?.WorkingDir || '/';
-  for (const [position, step] of execution.plan.steps.entries()) {
+  for (const [position, step] of plan.steps.entries()) {
     if (step.kind === 'config') {
       image = applyStep(image, { edits: step.edits, history: step.history }, created);
       continue;
@@ -312,8 +318,9 @@ function writeOptions(execution: Execution): WriteOptions {
 }
 
 /** Runs the plan on one image and writes it under `tag`, or by its digest when there is none (a child of an index). */
-async function writeChangedImage(execution: Execution, base: RemoteImage, tag: string | undefined): Promise<WrittenManifest> {
-  const { image, newLayers } = await runSteps(execution, base);
+async function writeChangedImage(execution: Execution, base: RemoteImage, tag: string | undefined, platform?: PlatformSpec): Promise<WrittenManifest> {
+  const plan = platform && execution.planFor ? await execution.planFor(platform) : execution.plan;
+  const { image, newLayers } = await runSteps(execution, base, plan);
   const manifest = convertManifest(image.manifest, targetFamily(execution, base.mediaType));
   const encoded = encodeImage({ ...image, manifest, manifestMediaType: manifest.mediaType! });
   const baseLayers = new Set(base.manifest.layers.map((layer) => layer.digest));
@@ -369,7 +376,8 @@ async function writeChangedIndex(execution: Execution, base: RemoteIndex): Promi
       if (copied) replacements.set(descriptor.digest, copied);
       continue;
     }
-    replacements.set(descriptor.digest, await writeChangedImage(execution, child, undefined));
+    const platform = { os: child.config.os, architecture: child.config.architecture, ...(child.config.variant ? { variant: child.config.variant } : {}) };
+    replacements.set(descriptor.digest, await writeChangedImage(execution, child, undefined, platform));
     platforms.push(descriptor.platform ? formatPlatform(descriptor.platform) : formatPlatform(child.config));
   }
   const mediaType = convertMediaType(base.mediaType, targetFamily(execution, base.mediaType));

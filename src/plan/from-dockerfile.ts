@@ -56,7 +56,7 @@ function unsupported(instruction: { location: SourceLocation }, what: string, hi
 }
 
 function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]): PlanStep {
-  const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum'] : ['chown', 'chmod', 'link'];
+  const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum'] : ['chown', 'chmod', 'link', 'parents'];
   const other = instruction.flags.find((flag) => !kept.includes(flag.name));
   if (instruction.from !== undefined) throw unsupported(instruction, `${instruction.kind} --from`, 'copy from the build context instead, or build with --engine kaniko');
   if (other) throw unsupported(instruction, `${instruction.kind} --${other.name}`, `remove --${other.name}, or build with --engine kaniko`);
@@ -92,6 +92,7 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
     ...(ignore.length ? { ignore } : {}),
     ...(instruction.kind === 'ADD' ? { unpackArchives: true } : {}),
     ...(instruction.checksum ? { checksum: instruction.checksum } : {}),
+    ...(instruction.parents ? { parents: true } : {}),
     destinations: 'docker',
     history: { createdBy: `${words.join(' ')} # buildkit`, comment: DOCKERFILE_HISTORY_COMMENT },
     where: whereOf(instruction.location),
@@ -192,7 +193,7 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
           break;
         case 'EXPOSE': {
           const ports = [...new Set(instruction.ports.flatMap((port) => exposedPorts(port, instruction.location)))].sort();
-          steps.push(configStep(instruction, { expose: ports }, `EXPOSE [${ports.join(' ')}]`));
+          steps.push(configStep(instruction, { expose: ports }, `EXPOSE map[${ports.map((port) => `${port}:{}`).join(' ')}]`));
           break;
         }
         case 'VOLUME':

@@ -62,7 +62,7 @@ export function resolveEngineOptions(request: EngineRequest, defaultCacheDir: ()
   }
   const level = request.compressionLevel;
   if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 9)) {
-    throw new UsageError(`--compression-level ${level} is not 0-9`, 'use 1 (fast, the default) to 9 (smallest)');
+    throw new UsageError(`compression level ${level} is not 0-9`, 'use 1 (fast, the default) to 9 (smallest)');
   }
   const concurrency = request.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`concurrency ${concurrency} is not a positive whole number`);

@@ -49,6 +49,8 @@ export interface CopyStep extends StepOrigin {
   ignore?: string[];
   /** ADD: a local tar archive is unpacked rather than copied, and `http(s)://` sources are downloaded. */
   unpackArchives?: boolean;
+  /** --parents: each source keeps its directories (below a `/./` pivot) under DEST. */
+  parents?: boolean;
   /** ADD --checksum: the digest a downloaded source must have (`sha256:<hex>`). */
   checksum?: string;
   /**

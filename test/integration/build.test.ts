@@ -57,6 +57,15 @@ describe('imgbuild build on the direct engine', () => {
     return runCli(['build', dir, '--to', `${registry.host}/${to}`, ...extra], { cwd: dir, env: { XDG_CACHE_HOME: cacheHome, ...env } });
   }
 
+  /** Builds `dir` as `to`, requires success, and unpacks the image with umoci; returns its rootfs. */
+  async function buildAndUnpack(dir: string, to: string): Promise<string> {
+    const result = await build(dir, to);
+    assert.equal(result.code, 0, describeResult(result));
+    const bundle = path.join(workDir, `${to.replace(/[/:]/g, '-')}-bundle`);
+    await umociUnpack(registry, to, bundle);
+    return path.join(bundle, 'rootfs');
+  }
+
   describe("the report's Dockerfile, verbatim", () => {
     let dir: string;
     let first: Awaited<ReturnType<typeof build>>;
@@ -133,7 +142,8 @@ describe('imgbuild build on the direct engine', () => {
         '',
       ].join('\n'),
     });
-    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION=1.2']);
+    // A bare --build-arg NAME takes the value from the environment, as docker does.
+    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION'], { VERSION: '1.2' });
     assert.equal(result.code, 0, describeResult(result));
     const config = await rawConfig('config/app:1');
     const run = config.config;
@@ -154,7 +164,7 @@ describe('imgbuild build on the direct engine', () => {
       'ARG VERSION=1.2',
       'ENV APP_VERSION=1.2 MODE=prod',
       'LABEL org.example.version=1.2 description=two words',
-      'EXPOSE [53/udp 8080/tcp]',
+      'EXPOSE map[53/udp:{} 8080/tcp:{}]',
       'VOLUME [/data]',
       'STOPSIGNAL SIGINT',
       'HEALTHCHECK {Test:[CMD-SHELL cat /etc/passwd] Interval:30s Timeout:0s StartPeriod:0s StartInterval:0s Retries:3}',
@@ -187,11 +197,7 @@ describe('imgbuild build on the direct engine', () => {
       'tree/sub/two.txt': '2\n',
       'tree/sub/secret.txt': 'hidden\n',
     });
-    const result = await build(dir, 'copy/app:1');
-    assert.equal(result.code, 0, describeResult(result));
-    const bundle = path.join(workDir, 'copy-bundle');
-    await umociUnpack(registry, 'copy/app:1', bundle);
-    const rootfs = path.join(bundle, 'rootfs');
+    const rootfs = await buildAndUnpack(dir, 'copy/app:1');
     assert.equal(await readFile(path.join(rootfs, 'etc/a.txt'), 'utf8'), 'A\n', 'COPY a.txt /etc copies into the existing /etc');
     assert.equal(await readFile(path.join(rootfs, 'srv/rel/a.txt'), 'utf8'), 'A\n', 'a relative DEST is relative to WORKDIR');
     assert.equal(await readFile(path.join(rootfs, 'srv/clamped.txt'), 'utf8'), 'A\n', '../ cannot leave the context');
@@ -220,15 +226,27 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(history.slice(-2), ['COPY a.txt /a.txt # buildkit', 'COPY b.txt /b.txt # buildkit']);
   });
 
+  test('COPY --parents keeps the directories of each source under DEST, below a /./ pivot when there is one', async () => {
+    const dir = await context('parents', {
+      Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nCOPY --parents ./x/a.txt ./y/a.txt /parents/\nCOPY --parents ./x/./sub/*.txt /pivot/\n`,
+      'x/a.txt': 'xa',
+      'y/a.txt': 'ya',
+      'x/sub/one.txt': '1',
+      'x/sub/two.md': '2',
+    });
+    const rootfs = await buildAndUnpack(dir, 'parents/app:1');
+    assert.equal(await readFile(path.join(rootfs, 'parents/x/a.txt'), 'utf8'), 'xa');
+    assert.equal(await readFile(path.join(rootfs, 'parents/y/a.txt'), 'utf8'), 'ya');
+    assert.deepEqual(await readdir(path.join(rootfs, 'pivot')), ['sub']);
+    assert.deepEqual(await readdir(path.join(rootfs, 'pivot/sub')), ['one.txt']);
+  });
+
   test('COPY from a here-document writes its content (expanded unless quoted), mode 0644', async () => {
     const dir = await context('heredoc', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nENV NAME=world\nCOPY <<EOF <<'RAW' /etc/greetings/\nhello $NAME\nEOF\nliteral $NAME\nRAW\n` });
-    const result = await build(dir, 'heredoc/app:1');
-    assert.equal(result.code, 0, describeResult(result));
-    const bundle = path.join(workDir, 'heredoc-bundle');
-    await umociUnpack(registry, 'heredoc/app:1', bundle);
-    assert.equal(await readFile(path.join(bundle, 'rootfs/etc/greetings/EOF'), 'utf8'), 'hello world\n');
-    assert.equal(await readFile(path.join(bundle, 'rootfs/etc/greetings/RAW'), 'utf8'), 'literal $NAME\n');
-    assert.equal((await stat(path.join(bundle, 'rootfs/etc/greetings/EOF'))).mode & 0o7777, 0o644);
+    const rootfs = await buildAndUnpack(dir, 'heredoc/app:1');
+    assert.equal(await readFile(path.join(rootfs, 'etc/greetings/EOF'), 'utf8'), 'hello world\n');
+    assert.equal(await readFile(path.join(rootfs, 'etc/greetings/RAW'), 'utf8'), 'literal $NAME\n');
+    assert.equal((await stat(path.join(rootfs, 'etc/greetings/EOF'))).mode & 0o7777, 0o644);
   });
 
   test('FROM scratch gets PATH as BuildKit gives it; USER root needs no /etc/passwd', async () => {
@@ -253,13 +271,10 @@ describe('imgbuild build on the direct engine', () => {
     try {
       const checksum = `sha256:${createHash('sha256').update(content).digest('hex')}`;
       const dir = await context('add-url', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD ${url} /opt/tools/\nADD --checksum=${checksum} ${url} /renamed\n` });
-      const result = await build(dir, 'addurl/app:1');
-      assert.equal(result.code, 0, describeResult(result));
-      const bundle = path.join(workDir, 'addurl-bundle');
-      await umociUnpack(registry, 'addurl/app:1', bundle);
+      const rootfs = await buildAndUnpack(dir, 'addurl/app:1');
       for (const file of ['opt/tools/tool.sh', 'renamed']) {
-        assert.equal(await readFile(path.join(bundle, 'rootfs', file), 'utf8'), content);
-        assert.equal((await stat(path.join(bundle, 'rootfs', file))).mode & 0o7777, 0o600);
+        assert.equal(await readFile(path.join(rootfs, file), 'utf8'), content);
+        assert.equal((await stat(path.join(rootfs, file))).mode & 0o7777, 0o600);
       }
 
       const wrong = await context('add-url-wrong', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /x\n` });
@@ -308,11 +323,21 @@ describe('imgbuild build on the direct engine', () => {
 
   test('a multi-platform base keeps every platform', async () => {
     await pushBaseImage(registry, 'multi/base:1', { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] });
-    const dir = await context('multi', { Dockerfile: `FROM ${registry.host}/multi/base:1\nCOPY a.txt /a.txt\n`, 'a.txt': 'a' });
+    const dir = await context('multi', {
+      Dockerfile: `FROM ${registry.host}/multi/base:1\nARG TARGETARCH\nCOPY a.txt /a.txt\nCOPY tool-$TARGETARCH /tool\n`,
+      'a.txt': 'a',
+      'tool-amd64': 'amd64 build',
+      'tool-arm64': 'arm64 build',
+    });
     const result = await build(dir, 'multi/app:1', ['--output', 'json']);
     assert.equal(result.code, 0, describeResult(result));
     assert.deepEqual(JSON.parse(result.stdout).platforms.sort(), ['linux/amd64', 'linux/arm64']);
     const index = await skopeoInspect('multi/app:1', registry);
     assert.equal(index.manifests.length, 2);
+    // Each platform gets the Dockerfile resolved for it: TARGETARCH picks its own file.
+    for (const architecture of ['amd64', 'arm64']) {
+      const read = await runCli(['verify', `${registry.host}/multi/app:1`, '--file', '/tool', '--platform', `linux/${architecture}`, '--expect-text', `${architecture} build`]);
+      assert.equal(read.code, 0, describeResult(read));
+    }
   });
 });

@@ -11,6 +11,7 @@ import { inspectImage } from '../inspect.js';
 import { parseReference } from '../reference.js';
 import { readFileFromImage } from '../verify.js';
 import { createContext, type CommandContext, type RegistryFlags } from './context.js';
+import { addCleanCommand, kanikoOptions, kubeOptions, type InClusterVerifyFlags, type KanikoFlags } from './kaniko-options.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
 
 const VERSION = '0.1.0';
@@ -51,7 +52,7 @@ async function withContext<T>(flags: RegistryFlags, credentialRegistry: string |
   }
 }
 
-interface AddFlags extends RegistryFlags {
+interface AddFlags extends RegistryFlags, Omit<KanikoFlags, 'output'> {
   from: string;
   to: string;
   add: string[];
@@ -90,6 +91,34 @@ async function runAdd(flags: AddFlags): Promise<void> {
   if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 9)) {
     throw new UsageError(`--compression-level ${flags.compressionLevel} is not 0-9`, 'use 1 (fast, the default) to 9 (smallest)');
   }
+  if (flags.engine === 'kaniko') {
+    const { runAddWithKaniko } = await import('./kaniko.js');
+    await runAddWithKaniko(
+      {
+        from: flags.from,
+        to: flags.to,
+        adds,
+        edits: {
+          workdir: flags.workdir,
+          user: flags.user,
+          env: flags.env,
+          labels: flags.label,
+          entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
+          cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
+          volumes: flags.volume,
+          expose: flags.expose,
+        },
+        chmod: flags.chmod === undefined ? undefined : parseChmod(flags.chmod),
+        chown: flags.chown === undefined ? undefined : parseChown(flags.chown),
+        compressionLevel: level,
+        platform: flags.platform,
+        format: flags.format,
+      },
+      flags,
+    );
+    return;
+  }
+  if (flags.dryRun) throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
   const destination = parseReference(flags.to);
   await withContext(flags, destination.registry, async (context) => {
     for (const spec of adds) {
@@ -178,8 +207,9 @@ async function runInspect(reference: string, flags: InspectFlags): Promise<void>
   });
 }
 
-interface VerifyFlags extends RegistryFlags {
-  file: string;
+interface VerifyFlags extends RegistryFlags, Omit<InClusterVerifyFlags, 'output'> {
+  file?: string;
+  inCluster?: boolean;
   expectFile?: string;
   expectText?: string;
   platform?: string;
@@ -193,6 +223,9 @@ function contentField(content: Buffer): { content: string } | { contentBase64: s
 }
 
 async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
+  if (flags.inCluster) return (await import('./kaniko.js')).runVerifyInCluster(reference, flags);
+  if (flags.file === undefined) throw new UsageError('verify needs --file PATH (or --in-cluster --command SH)', 'name the file to read, e.g. --file /opt/app/hello.txt');
+  const file = flags.file;
   if (flags.expectFile !== undefined && flags.expectText !== undefined) {
     throw new UsageError('--expect-file and --expect-text both given', 'compare against one of them');
   }
@@ -205,7 +238,7 @@ async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
   }
   const ref = parseReference(reference);
   await withContext(flags, ref.registry, async (context) => {
-    const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined);
+    const result = await readFileFromImage(reference, file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined);
     const lookup = result.lookup;
     const matches = lookup.found && (expected === undefined || lookup.content.equals(expected));
     if (flags.output === 'json') {
@@ -247,7 +280,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  registryOptions(
+  registryOptions(kanikoOptions(
     program
       .command('add')
       .summary('add files and config changes to an image in a registry, and push the result')
@@ -272,7 +305,7 @@ export function buildProgram(): Command {
       .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
       .option('--compression-level <0-9>', 'gzip level of the new layer (default 1)')
       .addOption(new Option('--format <TYPE>', "write the result in OCI or Docker v2 schema 2 media types (default: the base's; OCI for scratch)").choices(['oci', 'docker'])),
-  )
+  ))
     .addHelpText(
       'after',
       `
@@ -281,6 +314,12 @@ Examples:
   imgbuild add --from registry.local:5000/ones/plugin-host-node:v6.33.1 \\
     --add ./hello.txt:/opt/app/hello.txt --user root --workdir /opt/app \\
     --to registry.local:5000/new-kaniko-image:latest
+
+  # the same, built by a Kaniko Job in the cluster, then run once from the new image
+  imgbuild add --engine kaniko --insecure --from registry.kube-system.svc.cluster.local:5000/ones/plugin-host-node:v6.33.1 \\
+    --add ./hello.txt:/opt/app/hello.txt --user root --workdir /opt/app \\
+    --to registry.kube-system.svc.cluster.local:5000/new-kaniko-image:latest \\
+    --verify-command 'cat /opt/app/hello.txt && echo OK' --pull-via localhost:5000
 
   # a CA bundle into a directory, on a registry with a private CA
   imgbuild add --from reg:443/app:1 --add ./ca.crt:/usr/local/share/ca-certificates/ \\
@@ -308,10 +347,14 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
       .command('verify')
       .summary('read a file out of an image in the registry and check its content')
       .argument('<REF>', 'image reference')
-      .requiredOption('--file <PATH>', 'absolute path of the file in the image')
+      .option('--file <PATH>', 'absolute path of the file in the image')
       .option('--expect-file <LOCAL>', 'exit 1 unless the file equals this local file')
       .option('--expect-text <TEXT>', 'exit 1 unless the file equals this text')
-      .option('--platform <OS/ARCH>', 'platform of a multi-platform image (default: this machine)'),
+      .option('--platform <OS/ARCH>', 'platform of a multi-platform image (default: this machine)')
+      .option('--in-cluster', 'instead of reading a file, run --command in a pod from the image in the cluster, print its output')
+      .option('--command <SH>', 'with --in-cluster: the shell command to run')
+      .option('--expect-output <TEXT>', 'with --in-cluster: exit 1 unless the output is exactly this')
+      .option('--pull-via <HOST:PORT>', "with --in-cluster: the registry address the nodes pull through (replaces REF's)"),
   )
     .description(
       'Read a file from the image without pulling it: layers are read top down (whiteouts honoured),\n' +
@@ -319,7 +362,9 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
     )
     .addHelpText('after', '\nExamples:\n  imgbuild verify localhost:5000/new-kaniko-image:latest --file /opt/app/hello.txt --expect-file ./hello.txt')
     .action(runVerify);
+  kubeOptions(program.commands.find((command) => command.name() === 'verify')!);
 
+  addCleanCommand(program);
   return program;
 }
 

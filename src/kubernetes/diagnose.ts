@@ -1,0 +1,164 @@
+/**
+ * Why a build pod is stuck or failed, as a pure function of what the API shows (the Job, its pod,
+ * their events) and the tail of the builder's log. Each diagnosis names the cause and the fix, so
+ * the client can stop at once instead of waiting for the deadline.
+ */
+import type { CoreV1Event, V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
+
+export interface BuildSnapshot {
+  job?: V1Job;
+  pod?: V1Pod;
+  /** Events about the Job and the pod, oldest first. */
+  events: CoreV1Event[];
+  /** Last lines of the builder's log (for a terminated builder). */
+  logTail?: string[];
+}
+
+export interface DiagnosisContext {
+  /** The flag (or environment variable) that sets each container's image, by container name. */
+  imageFlags: Record<string, string>;
+  nonRoot?: boolean;
+  /** Seconds the user allowed (`--timeout`), for DeadlineExceeded. */
+  timeoutSeconds?: number;
+}
+
+export interface Diagnosis {
+  message: string;
+  hint: string;
+}
+
+function statuses(pod: V1Pod | undefined): V1ContainerStatus[] {
+  return [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])];
+}
+
+/** A problem that will not resolve by waiting, seen while the build has not finished. */
+export function diagnoseStuck(snapshot: BuildSnapshot, context: DiagnosisContext): Diagnosis | undefined {
+  for (const event of snapshot.events) {
+    if (event.reason === 'FailedCreate' && /violates PodSecurity/.test(event.message ?? '')) {
+      const level = /PodSecurity "([a-z]+)/.exec(event.message ?? '')?.[1] ?? 'the namespace\'s';
+      return {
+        message: `the namespace's Pod Security admission (${level}) refused the build pod: ${event.message?.replace(/^Error creating: pods "[^"]*" is forbidden: /, '')}`,
+        hint:
+          'Kaniko runs as root with CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETUID and SETGID, which the "baseline" level allows and "restricted" does not: ' +
+          'build in a namespace labelled pod-security.kubernetes.io/enforce=baseline, or use the direct engine (no --engine kaniko), which needs no pod and no root',
+      };
+    }
+    if (event.reason === 'FailedCreate' && /forbidden/i.test(event.message ?? '')) {
+      return { message: `the Job could not create its pod: ${event.message}`, hint: 'a quota, limit range or admission policy refuses it; ask the namespace\'s owner, or lower --cpu/--memory' };
+    }
+  }
+  for (const status of statuses(snapshot.pod)) {
+    const waiting = status.state?.waiting;
+    if (!waiting) continue;
+    const flag = context.imageFlags[status.name] ?? 'the image';
+    if (waiting.reason === 'ErrImagePull' || waiting.reason === 'ImagePullBackOff' || waiting.reason === 'InvalidImageName') {
+      return {
+        message: `the node cannot pull ${status.image} for container ${status.name} (${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''})`,
+        hint: `check the name and that the node can reach that registry; set it with ${flag}`,
+      };
+    }
+    if (waiting.reason === 'CreateContainerConfigError' || waiting.reason === 'CreateContainerError') {
+      return {
+        message: `container ${status.name} cannot be created (${waiting.reason}: ${waiting.message ?? 'no detail'})`,
+        hint: /secret|configmap/i.test(waiting.message ?? '') ? 'a Secret or ConfigMap it mounts is missing: check --registry-secret' : 'the message above names the missing piece',
+      };
+    }
+  }
+  const scheduled = snapshot.pod?.status?.conditions?.find((condition) => condition.type === 'PodScheduled');
+  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+    return {
+      message: `no node can run the build pod: ${scheduled.message ?? 'Unschedulable'}`,
+      hint: /Insufficient/i.test(scheduled.message ?? '') ? 'lower --cpu/--memory, or free capacity in the cluster' : 'check node taints and selectors (`kubectl describe nodes`)',
+    };
+  }
+  return diagnoseJobCondition(snapshot, context);
+}
+
+function diagnoseJobCondition(snapshot: BuildSnapshot, context: DiagnosisContext): Diagnosis | undefined {
+  const failed = snapshot.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
+  if (failed?.reason === 'DeadlineExceeded') {
+    return {
+      message: `the build did not finish within ${context.timeoutSeconds ?? '?'} seconds (DeadlineExceeded)`,
+      hint: 'raise --timeout, or make the build faster (--cache-repo reuses layers between builds)',
+    };
+  }
+  return undefined;
+}
+
+const KANIKO_PATTERNS: { test: RegExp; diagnose: (line: string, context: DiagnosisContext) => Diagnosis }[] = [
+  {
+    test: /x509:|certificate signed by unknown authority|tls: failed to verify/i,
+    diagnose: (line) => ({
+      message: `Kaniko does not trust a registry's TLS certificate: ${line}`,
+      hint: 'pass --ca-file PEM with the registry\'s CA, or --insecure to skip verification (test registries only)',
+    }),
+  },
+  {
+    test: /UNAUTHORIZED|DENIED|authentication required|unauthorized to access|status code 401|status code 403/i,
+    diagnose: (line) => ({
+      message: `a registry refused Kaniko's credentials: ${line}`,
+      hint: 'log in to that registry on this machine (docker login HOST) so imgbuild passes the credentials, or name a dockerconfigjson Secret with --registry-secret',
+    }),
+  },
+  {
+    test: /MANIFEST_UNKNOWN|manifest unknown|NAME_UNKNOWN|retrieving image .*not found|unable to find image/i,
+    diagnose: (line) => ({
+      message: `a base image does not exist: ${line}`,
+      hint: 'check the FROM line (name and tag), and that the registry holds it',
+    }),
+  },
+  {
+    test: /(chown|lchown|mkdir|operation not permitted|permission denied)/i,
+    diagnose: (line, context) =>
+      context.nonRoot
+        ? {
+            message: `Kaniko cannot build as a non-root user: ${line}`,
+            hint:
+              'Kaniko unpacks the base image and snapshots the filesystem as root (it chowns its own directory and every file it extracts), so it stops here under runAsNonRoot. ' +
+              'Drop --non-root (Kaniko then needs the Pod Security "baseline" level), or use the direct engine, which needs no root at all',
+          }
+        : { message: `Kaniko was refused a file operation: ${line}`, hint: 'the pod lacks a capability Kaniko needs, or a volume is read-only; check the namespace\'s policies' },
+  },
+];
+
+/** The last line that looks like an error in Kaniko's log (`error building image: ...`, level=error/fatal). */
+function lastErrorLine(lines: string[]): string | undefined {
+  for (let index = lines.length - 1; index >= 0; index -= 1) {
+    const line = lines[index]!;
+    if (/error|fatal|failed/i.test(line)) return line.replace(/^.*?(error building image|level=(error|fatal)\s*msg=)/i, '$1').trim();
+  }
+  return undefined;
+}
+
+/** Why a builder container that terminated non-zero, or a pod that failed, did so. */
+export function diagnoseFailure(snapshot: BuildSnapshot, context: DiagnosisContext): Diagnosis {
+  const stuck = diagnoseStuck(snapshot, context);
+  if (stuck) return stuck;
+  if (snapshot.pod?.status?.reason === 'Evicted') {
+    return {
+      message: `the node evicted the build pod: ${snapshot.pod.status.message ?? ''}`.trim(),
+      hint: 'the node ran short of ephemeral storage or memory; free it, or build on a node with more disk (the context and the unpacked base image live in the pod)',
+    };
+  }
+  for (const status of statuses(snapshot.pod)) {
+    const terminated = status.state?.terminated;
+    if (!terminated || terminated.exitCode === 0) continue;
+    if (terminated.reason === 'OOMKilled') {
+      return { message: `container ${status.name} ran out of memory (OOMKilled)`, hint: 'raise --memory (Kaniko holds file hashes and layer data in memory for large images)' };
+    }
+    const lines = snapshot.logTail ?? [];
+    const errorLine = lastErrorLine(lines);
+    const haystack = errorLine ?? terminated.message ?? '';
+    for (const pattern of KANIKO_PATTERNS) {
+      if (pattern.test.test(haystack)) return pattern.diagnose(haystack, context);
+    }
+    return {
+      message: `container ${status.name} exited with code ${terminated.exitCode}${haystack ? `: ${haystack}` : ''}`,
+      hint: 'its log is above; rerun with --keep to inspect the pod with kubectl',
+    };
+  }
+  const deadline = diagnoseJobCondition(snapshot, context);
+  if (deadline) return deadline;
+  const failed = snapshot.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
+  return { message: `the build Job failed${failed ? ` (${failed.reason}: ${failed.message})` : ''}`, hint: 'rerun with --keep and inspect the Job with kubectl describe' };
+}

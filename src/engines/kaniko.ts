@@ -40,7 +40,7 @@ import { streamContext } from '../kubernetes/run/stream-context.js';
 import { baseRegistries, DEFAULT_KANIKO_IMAGE, renderKanikoContainer } from './kaniko-render.js';
 
 export interface KanikoBuildRequest {
-  /** The Dockerfile: its text, or a path (relative to the context or absolute). */
+  /** The Dockerfile: its text, or a path (absolute, or relative to the context directory). */
   dockerfile: { text: string } | { path: string };
   /** The context directory (`.dockerignore` honoured); absent for a context made only of `files`. */
   contextDir?: string;
@@ -132,7 +132,8 @@ function newBuildId(): string {
 async function resolveDockerfile(request: KanikoBuildRequest): Promise<{ text: string; contextPath?: string }> {
   if ('text' in request.dockerfile) return { text: request.dockerfile.text };
   const given = request.dockerfile.path;
-  const absolute = path.resolve(request.contextDir && !path.isAbsolute(given) && !given.startsWith('.') ? path.join(request.contextDir, given) : given);
+  // A relative path is relative to the context (docker's -f is relative to the working directory: the CLI resolves it first).
+  const absolute = path.resolve(request.contextDir ?? '.', given);
   const text = await readFile(absolute, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new InputError(`cannot read the Dockerfile ${given}: ${error.code ?? error.message}`, { hint: 'pass -f PATH to a Dockerfile, or put one named Dockerfile in the context' });
   });

@@ -44,6 +44,7 @@ echo "# a namespace that enforces Pod Security 'restricted'"
 RESTRICTED=$NS-restricted
 k create ns "$RESTRICTED" >/dev/null 2>&1 || true
 k label --overwrite ns "$RESTRICTED" pod-security.kubernetes.io/enforce=restricted >/dev/null
+grant_builder "$RESTRICTED"
 trap 'k delete ns "$RESTRICTED" --ignore-not-found --wait=false >/dev/null 2>&1 || true; kaniko_cleanup' EXIT
 expect_failure restricted-namespace 'Pod Security admission \(restricted\) refused' \
   imgbuild add --engine kaniko -n "$RESTRICTED" --insecure --from "$BASE" --add "$work/hello.txt:/hello.txt" --to "$CLUSTER_REGISTRY/kaniko-failures:latest"
@@ -55,7 +56,7 @@ echo "# Ctrl-C in the middle of a build: exit 130, objects deleted"
 mkdir -p "$work/slow"
 printf 'FROM %s\nRUN sleep 60\n' "$CLUSTER_REGISTRY/busybox:1.35" >"$work/slow/Dockerfile"
 # One process (node with the tsx loader), in a session of its own so kill -9 reaches all of it.
-slow_build() { cd "$ROOT" && exec setsid node --import tsx test/cluster/lib/kaniko-build.ts "$work/slow" -n "$NS" --insecure --to "$CLUSTER_REGISTRY/kaniko-slow:latest"; }
+slow_build() { cd "$ROOT" && KUBECONFIG=$work/builder.kubeconfig exec setsid node --import tsx test/cluster/lib/kaniko-build.ts "$work/slow" -n "$NS" --insecure --to "$CLUSTER_REGISTRY/kaniko-slow:latest"; }
 wait_for_kaniko_running() {
   for _ in $(seq 1 240); do
     [[ $(k -n "$NS" get pods -l app.kubernetes.io/managed-by=imgbuild -o jsonpath='{.items[*].status.containerStatuses[?(@.name=="kaniko")].state.running}' 2>/dev/null) == *startedAt* ]] && return 0

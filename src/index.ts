@@ -14,3 +14,5 @@ export { parsePlatform, type PlatformSpec } from './image/platform.js';
 export { MediaType } from './image/mediatypes.js';
 export * from './errors.js';
 export { createLogger, type Logger } from './logger.js';
+export { buildWithKaniko, renderKanikoBuild, KanikoBuildError, BuildInterrupted, type KanikoBuildRequest, type KanikoBuildResult } from './engines/kaniko.js';
+export { resolveCluster, type ClusterOptions, type ResolvedCluster } from './kubernetes/config.js';

@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { addToImage } from '../add.js';
 import { ImgbuildError, InputError, UsageError, VerifyFailure } from '../errors.js';
 import { type AddSpec, parseAddSpec, parseChmod, parseChown } from '../image/layer.js';
-import { parseCommand } from '../image/mutate.js';
+import { type ConfigEdits, parseCommand } from '../image/mutate.js';
 import { parsePlatform } from '../image/platform.js';
 import { inspectImage } from '../inspect.js';
 import { parseReference } from '../reference.js';
@@ -91,31 +91,21 @@ async function runAdd(flags: AddFlags): Promise<void> {
   if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 9)) {
     throw new UsageError(`--compression-level ${flags.compressionLevel} is not 0-9`, 'use 1 (fast, the default) to 9 (smallest)');
   }
+  const edits: ConfigEdits = {
+    workdir: flags.workdir,
+    user: flags.user,
+    env: flags.env,
+    labels: flags.label,
+    entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
+    cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
+    volumes: flags.volume,
+    expose: flags.expose,
+  };
+  const chmod = flags.chmod === undefined ? undefined : parseChmod(flags.chmod);
+  const chown = flags.chown === undefined ? undefined : parseChown(flags.chown);
   if (flags.engine === 'kaniko') {
     const { runAddWithKaniko } = await import('./kaniko.js');
-    await runAddWithKaniko(
-      {
-        from: flags.from,
-        to: flags.to,
-        adds,
-        edits: {
-          workdir: flags.workdir,
-          user: flags.user,
-          env: flags.env,
-          labels: flags.label,
-          entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
-          cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
-          volumes: flags.volume,
-          expose: flags.expose,
-        },
-        chmod: flags.chmod === undefined ? undefined : parseChmod(flags.chmod),
-        chown: flags.chown === undefined ? undefined : parseChown(flags.chown),
-        compressionLevel: level,
-        platform: flags.platform,
-        format: flags.format,
-      },
-      flags,
-    );
+    await runAddWithKaniko({ from: flags.from, to: flags.to, adds, edits, chmod, chown, compressionLevel: level, platform: flags.platform, format: flags.format }, flags);
     return;
   }
   if (flags.dryRun) throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
@@ -132,22 +122,8 @@ async function runAdd(flags: AddFlags): Promise<void> {
       from: flags.from,
       to: flags.to,
       adds,
-      layerOptions: {
-        chmod: flags.chmod === undefined ? undefined : parseChmod(flags.chmod),
-        chown: flags.chown === undefined ? undefined : parseChown(flags.chown),
-        compressionLevel: level,
-        tmpDir: context.workDir(),
-      },
-      edits: {
-        workdir: flags.workdir,
-        user: flags.user,
-        env: flags.env,
-        labels: flags.label,
-        entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
-        cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
-        volumes: flags.volume,
-        expose: flags.expose,
-      },
+      layerOptions: { chmod, chown, compressionLevel: level, tmpDir: context.workDir() },
+      edits,
       platforms: flags.platform.map(parsePlatform),
       format: flags.format,
       sourceDateEpoch: sourceDateEpoch(),

@@ -17,6 +17,8 @@ export interface FollowOptions {
 }
 
 const TIMESTAMP = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) (.*)$/s;
+/** Terminal control sequences (Kaniko colours its levels): a pod's log must not drive the user's terminal. */
+const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]/g;
 
 export async function followContainerLog(api: ClusterApi, options: FollowOptions): Promise<void> {
   const log = new Log(api.cluster.kubeConfig);
@@ -43,7 +45,7 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
         seenAtLastStamp = 1;
         seenNow = 1;
       }
-      options.onLine(text);
+      options.onLine(text.replace(ESCAPES, ''));
     };
     const done = new Promise<void>((resolve) => {
       stream.on('data', (chunk: Buffer) => {

@@ -121,13 +121,16 @@ const KANIKO_PATTERNS: { test: RegExp; diagnose: (line: string, context: Diagnos
   },
 ];
 
-/** The last line that looks like an error in Kaniko's log (`error building image: ...`, level=error/fatal). */
-function lastErrorLine(lines: string[]): string | undefined {
-  for (let index = lines.length - 1; index >= 0; index -= 1) {
-    const line = lines[index]!;
-    if (/error|fatal|failed/i.test(line)) return line.replace(/^.*?(error building image|level=(error|fatal)\s*msg=)/i, '$1').trim();
-  }
-  return undefined;
+/**
+ * The line that says what went wrong in Kaniko's log: the last explicit error (`Error: …` before its
+ * usage text, `error building image: …`, an ERRO/FATA or level=error line), else the last line that
+ * mentions an error and is not a flag's description.
+ */
+export function lastErrorLine(lines: string[]): string | undefined {
+  const explicit = /^(Error: |ERRO\[|FATA\[)|error building image|error checking push|level=(error|fatal)/i;
+  const explicitLine = [...lines].reverse().find((line) => explicit.test(line.trim()));
+  const line = explicitLine ?? [...lines].reverse().find((item) => /error|fatal|failed/i.test(item) && !/^\s*-/.test(item));
+  return line?.replace(/^.*?(error building image|level=(error|fatal)\s*msg=)/i, '$1').replace(/^(ERRO|FATA)\[\d+\]\s*/, '').trim();
 }
 
 /** Why a builder container that terminated non-zero, or a pod that failed, did so. */

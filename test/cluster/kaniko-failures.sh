@@ -42,7 +42,8 @@ grep -q -- '--ca-file' "$work/err" || fail "untrusted-tls: the hint does not nam
 
 echo "# a namespace that enforces Pod Security 'restricted'"
 RESTRICTED=$NS-restricted
-k create ns "$RESTRICTED" >/dev/null 2>&1 || true
+k wait --for=delete "ns/$RESTRICTED" --timeout=180s >/dev/null 2>&1 || true
+k create ns "$RESTRICTED" >/dev/null
 k label --overwrite ns "$RESTRICTED" pod-security.kubernetes.io/enforce=restricted >/dev/null
 grant_builder "$RESTRICTED"
 trap 'k delete ns "$RESTRICTED" --ignore-not-found --wait=false >/dev/null 2>&1 || true; kaniko_cleanup' EXIT

@@ -162,3 +162,14 @@ describe('diagnosis', () => {
     }
   });
 });
+
+describe("Kaniko's error line", () => {
+  test('the explicit error wins over the usage text Kaniko prints after it', async () => {
+    const { lastErrorLine } = await import('../../src/kubernetes/diagnose.js');
+    const log = ['Error: chown /tmp/kaniko: operation not permitted', 'Usage:', 'Flags:', '  -v, --verbosity string   Log level (trace, debug, info, warn, error, fatal, panic) (default "info")', ''];
+    assert.equal(lastErrorLine(log), 'Error: chown /tmp/kaniko: operation not permitted');
+    const diagnosis = diagnoseFailure({ events: [], pod: pod({ phase: 'Failed', containerStatuses: [{ name: 'kaniko', image: 'k', imageID: 'k', ready: false, restartCount: 0, state: { terminated: { exitCode: 1 } } }] }), logTail: log }, { imageFlags, nonRoot: true });
+    assert.match(diagnosis.message, /cannot build as a non-root user: Error: chown \/tmp\/kaniko: operation not permitted/);
+    assert.match(diagnosis.hint, /direct engine/);
+  });
+});

@@ -21,7 +21,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { CredentialStore } from '../registry/credentials.js';
 import { resolveCluster, type ClusterOptions, type ResolvedCluster } from '../kubernetes/config.js';
 import { collectContextDirectory, contextTar, readContextContents, withParents, type ContextFile } from '../kubernetes/context-files.js';
-import { diagnoseFailure, diagnoseStuck, type BuildSnapshot, type Diagnosis, type DiagnosisContext } from '../kubernetes/diagnose.js';
+import { diagnoseFailure, diagnoseStuck, isExplicitErrorLine, type BuildSnapshot, type Diagnosis, type DiagnosisContext } from '../kubernetes/diagnose.js';
 import { fitsInConfigMap, renderConfigMapDelivery, renderExecDelivery } from '../kubernetes/render/context-delivery.js';
 import {
   type BuildIdentity,
@@ -358,6 +358,8 @@ async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared
   const signal = request.signal;
   const { identity } = prepared;
   const tail: string[] = [];
+  let errorLine: string | undefined;
+  const logTail = () => (errorLine && !tail.includes(errorLine) ? [errorLine, ...tail] : tail);
   const followers = new Map<string, Promise<void>>();
   let latest: BuildSnapshot = { events: [] };
   let contextSent = false;
@@ -375,6 +377,8 @@ async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared
           if (container === 'kaniko') {
             tail.push(line);
             if (tail.length > LOG_TAIL) tail.shift();
+            // Kaniko prints its usage after some errors, which pushes the error out of the tail.
+            if (isExplicitErrorLine(line)) errorLine = line;
           }
           onLog(container, line);
         },
@@ -407,14 +411,14 @@ async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared
         await Promise.all(followers.values());
         if (terminated?.exitCode === 0) return digestResult(request, prepared, terminated, tail, logger);
         const final = await snapshot(api, jobName, identity.buildId, true);
-        final.logTail = tail;
+        final.logTail = logTail();
         const diagnosis: Diagnosis = diagnoseFailure(final.pod ? final : { ...final, pod }, prepared.diagnosisContext);
         throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
       }
     }
     const failed = latest.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
     if (failed) {
-      const diagnosis = diagnoseFailure({ ...latest, logTail: tail }, prepared.diagnosisContext);
+      const diagnosis = diagnoseFailure({ ...latest, logTail: logTail() }, prepared.diagnosisContext);
       throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
     }
     await sleep(POLL_MS, signal);

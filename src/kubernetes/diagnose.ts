@@ -126,9 +126,15 @@ const KANIKO_PATTERNS: { test: RegExp; diagnose: (line: string, context: Diagnos
  * usage text, `error building image: …`, an ERRO/FATA or level=error line), else the last line that
  * mentions an error and is not a flag's description.
  */
+const EXPLICIT_ERROR = /^(Error: |ERRO\[|FATA\[)|error building image|error checking push|level=(error|fatal)/i;
+
+/** A line in which Kaniko states an error (kept by the caller even when later output scrolls it out of the tail). */
+export function isExplicitErrorLine(line: string): boolean {
+  return EXPLICIT_ERROR.test(line.trim());
+}
+
 export function lastErrorLine(lines: string[]): string | undefined {
-  const explicit = /^(Error: |ERRO\[|FATA\[)|error building image|error checking push|level=(error|fatal)/i;
-  const explicitLine = [...lines].reverse().find((line) => explicit.test(line.trim()));
+  const explicitLine = [...lines].reverse().find(isExplicitErrorLine);
   const line = explicitLine ?? [...lines].reverse().find((item) => /error|fatal|failed/i.test(item) && !/^\s*-/.test(item));
   return line?.replace(/^.*?(error building image|level=(error|fatal)\s*msg=)/i, '$1').replace(/^(ERRO|FATA)\[\d+\]\s*/, '').trim();
 }

@@ -16,6 +16,7 @@ export interface FollowOptions {
   signal?: AbortSignal;
 }
 
+const MAX_FAILURES_AFTER_END = 10;
 const TIMESTAMP = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) (.*)$/s;
 /** Terminal control sequences (Kaniko colours its levels): a pod's log must not drive the user's terminal. */
 const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]/g;
@@ -24,6 +25,7 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
   const log = new Log(api.cluster.kubeConfig);
   let lastStamp: string | undefined;
   let seenAtLastStamp = 0;
+  let failures = 0;
   for (;;) {
     if (options.signal?.aborted) return;
     const ended = options.terminated();
@@ -71,13 +73,15 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
         ...(lastStamp ? { sinceTime: lastStamp } : {}),
       });
       await done;
+      failures = 0;
     } catch {
-      // The container may not be ready for logs yet; try again below.
+      // Not ready for logs yet, or the request failed: try again below (a few times once it has ended).
+      failures += 1;
     } finally {
       options.signal?.removeEventListener('abort', abort);
     }
     if (pending) emit(pending);
-    if (ended) return;
+    if (ended && (failures === 0 || failures > MAX_FAILURES_AFTER_END)) return;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
 }

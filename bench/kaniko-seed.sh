@@ -36,14 +36,14 @@ manual() { # the report's sequence, with the testbed's images (testbed/seed/*.ya
   t0=$(now)
   kubectl apply -f "$work/cm.yaml" -f "$work/job.yaml" >/dev/null
   kubectl -n "$NS" wait --for=condition=complete job/kaniko-addfile --timeout=5m >/dev/null
-  kubectl -n "$NS" logs job/kaniko-addfile >/dev/null
+  kubectl -n "$NS" logs job/kaniko-addfile -c executor >/dev/null
   kubectl -n "$NS" run verify-image --image=localhost:5000/new-kaniko-image:latest --restart=Never --command -- sh -c 'cat /opt/app/hello.txt && echo OK' >/dev/null
   kubectl -n "$NS" wait --for=jsonpath='{.status.phase}'=Succeeded pod/verify-image --timeout=2m >/dev/null
   out=$(kubectl -n "$NS" logs verify-image)
   pod=$(kubectl -n "$NS" get pods -l job-name=kaniko-addfile -o jsonpath='{.items[0].metadata.name}')
   local ran; ran=$(kaniko_seconds "$pod")
   kubectl -n "$NS" delete job kaniko-addfile --wait=true >/dev/null
-  kubectl -n "$NS" delete configmap kaniko-context pod/verify-image --wait=true >/dev/null
+  kubectl -n "$NS" delete configmap/kaniko-context pod/verify-image --wait=true >/dev/null
   t1=$(now)
   [[ $out == "$expected" ]] || { echo "bench: manual verification output differs" >&2; exit 1; }
   echo "$(echo "$t1 - $t0" | bc) $ran"

@@ -35,13 +35,6 @@ PAYLOAD=${BENCH_PAYLOAD:-random}
 # One GiB: bases at least this big count as slow for buildah (see BENCH_SLOW_RUNS).
 SLOW_BASE_BYTES=$((1024 * 1024 * 1024))
 
-fail_usage() {
-  echo "bench: $*" >&2
-  exit 2
-}
-
-progress() { echo "bench: $*" >&2; }
-
 # ---- validate knobs and tools before doing anything expensive ----------------------------
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || fail_usage "BENCH_RUNS must be a positive integer, got '$RUNS'"
 [[ $SLOW_RUNS =~ ^[1-9][0-9]*$ ]] || fail_usage "BENCH_SLOW_RUNS must be a positive integer, got '$SLOW_RUNS'"
@@ -72,116 +65,8 @@ if has_tool imgbuild && [[ -z ${BENCH_IMGBUILD:-} && ! -f $REPO_ROOT/dist/imgbui
   fail_usage "$REPO_ROOT/dist/imgbuild.mjs is missing; run 'npm run build' in $REPO_ROOT (or drop imgbuild from BENCH_TOOLS)"
 fi
 
-# ---- work area, logs, cleanup --------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgbuild-bench.XXXXXX")
-LOGS=$(mktemp -d "${TMPDIR:-/tmp}/imgbuild-bench-logs.XXXXXX")
-REGISTRY_PID=
-FAILURES=0
-# The script's own stderr: a signal can run the exit trap while a tool's output is redirected
-# to its log, and the "logs kept" line must still reach the terminal.
-exec 3>&2
+bench_prepare_workdir
 
-cleanup() {
-  local status=$?
-  if [[ -n $REGISTRY_PID ]]; then
-    kill "$REGISTRY_PID" 2>/dev/null || true
-    wait "$REGISTRY_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  if ((FAILURES > 0 || status != 0)) || [[ ${BENCH_KEEP_LOGS:-0} == 1 ]]; then
-    echo "bench: logs kept in $LOGS" >&3
-  else
-    rm -rf "$LOGS"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-IMGBUILD_BUILD="command from BENCH_IMGBUILD"
-if [[ -n ${BENCH_IMGBUILD:-} ]]; then
-  read -r -a IMGBUILD_CMD <<<"$BENCH_IMGBUILD"
-elif has_tool imgbuild; then
-  # The bundle is self-contained; a private copy pins this run to one build.
-  cp "$REPO_ROOT/dist/imgbuild.mjs" "$WORK/imgbuild.mjs"
-  IMGBUILD_CMD=(node "$WORK/imgbuild.mjs")
-  "${IMGBUILD_CMD[@]}" --version >/dev/null 2>&1 ||
-    fail_usage "the copy of dist/imgbuild.mjs does not run (was it being rebuilt?); run 'npm run build' and retry"
-  IMGBUILD_BUILD="dist/imgbuild.mjs sha256 $(sha256sum "$WORK/imgbuild.mjs" | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/imgbuild.mjs" +%Y-%m-%dT%H:%M:%SZ)"
-fi
-
-# ---- registry ----------------------------------------------------------------------------
-free_port() {
-  node -e 'const s = require("node:net").createServer();
-    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-start_registry() {
-  local port
-  port=$(free_port)
-  mkdir -p "$WORK/registry-storage"
-  # Request logging off: it costs CPU on every request, for every tool alike.
-  cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry-storage
-http:
-  addr: 127.0.0.1:$port
-EOF
-  /usr/bin/docker-registry serve "$WORK/registry.yml" >"$LOGS/registry.log" 2>&1 &
-  REGISTRY_PID=$!
-  REGISTRY=127.0.0.1:$port
-  local attempt
-  for attempt in $(seq 50); do
-    if curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$REGISTRY_PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  echo "bench: the registry did not start on $REGISTRY; its log:" >&2
-  cat "$LOGS/registry.log" >&2
-  exit 1
-}
-
-crane() { "$CRANE_BIN" --insecure "$@"; }
-
-lower() { tr '[:upper:]' '[:lower:]' <<<"$1"; }
-
-# ---- inputs: bases (pushed with crane, never imgbuild) and the files to add -----------------
-# A base is busybox-static plus one layer of random bytes split over four files, so neither
-# gzip nor any tool can shrink it; every tool starts from the same pushed base.
-build_base() {
-  local size=$1 label dir quarter i
-  label=$(lower "$size")
-  dir=$WORK/base-$label
-  mkdir -p "$dir/busybox/bin" "$dir/random/data"
-  cp /bin/busybox "$dir/busybox/bin/busybox"
-  ln -s busybox "$dir/busybox/bin/sh"
-  quarter=$((BYTES_OF[$size] / 4))
-  for i in 0 1 2 3; do
-    head -c "$quarter" /dev/urandom >"$dir/random/data/random-$i"
-  done
-  tar -C "$dir/busybox" -cf "$dir/busybox.tar" .
-  tar -C "$dir/random" -cf "$dir/random.tar" .
-  {
-    crane append -f "$dir/busybox.tar" -f "$dir/random.tar" -t "$REGISTRY/bench/base-$label:staging"
-    crane mutate "$REGISTRY/bench/base-$label:staging" --set-platform linux/amd64 \
-      --cmd /bin/sh --env PATH=/bin -t "$REGISTRY/bench/base-$label:v1"
-  } >"$LOGS/base-$label.log" 2>&1 || {
-    echo "bench: pushing the $size base failed; log: $LOGS/base-$label.log" >&2
-    tail -n 20 "$LOGS/base-$label.log" >&2
-    FAILURES=$((FAILURES + 1))
-    exit 1
-  }
-  rm -rf "$dir"
-}
-
-# The added file's name in the image, e.g. file1k, file200m.
 file_name() { echo "file$(lower "$1")"; }
 
 prepare_payload() {
@@ -230,22 +115,6 @@ tool_buildah() {
     buildah "${storage[@]}" push --tls-verify=false "$dest"
 }
 
-LAST_SECONDS=
-# Runs one tool once; sets LAST_SECONDS; returns the tool's status. Scratch space is made
-# before and removed after the clock.
-time_one_run() {
-  local tool=$1 base=$2 size=$3 dest=$4 log=$5 scratch start end status=0
-  scratch=$(mktemp -d "$WORK/scratch.XXXXXX")
-  start=$(date +%s%N)
-  "tool_$tool" "$base" "$size" "$dest" "$scratch" >"$log" 2>&1 || status=$?
-  end=$(date +%s%N)
-  rm -rf "$scratch"
-  LAST_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-  return "$status"
-}
-
-LAST_LAYER_BYTES=
-# Untimed check that the pushed image has the base's layers plus one layer holding the file
 # with the right size; a tool that skipped work must not win.
 verify_output() {
   local dest=$1 size=$2 log=$3 name manifest counts base_layers layers last_digest listing
@@ -276,16 +145,6 @@ verify_output() {
     fi
     echo "verify: $dest has opt/app/$name (${BYTES_OF[$size]} bytes) in its new top layer"
   } >>"$log" 2>&1
-}
-
-median() {
-  tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '
-    { v[NR] = $1 }
-    END {
-      if (NR == 0) exit 1
-      if (NR % 2) printf "%.3f", v[(NR + 1) / 2]
-      else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2
-    }'
 }
 
 # ---- run -------------------------------------------------------------------------------------
@@ -355,16 +214,6 @@ for key in "${!OUTCOME[@]}"; do
     MEDIAN[$key]=$(median "${TIMES[$key]}")
   fi
 done
-
-megabytes_per_second() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
-
-tool_version() {
-  case $1 in
-  imgbuild) "${IMGBUILD_CMD[@]}" --version 2>/dev/null | head -n1 || echo unknown ;;
-  crane) echo "$CRANE_VERSION" ;;
-  buildah) buildah --version | awk '{ print $3 }' ;;
-  esac
-}
 
 echo "## imgbuild benchmark"
 echo

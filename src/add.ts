@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { orAbort, throwIfAborted } from './abort.js';
 import { type Digest, sha256Digest } from './digest.js';
 import { UsageError } from './errors.js';
 import { buildLayer, type AddSpec, type BuiltLayer, type LayerOptions } from './image/layer.js';
@@ -40,6 +41,13 @@ export interface AddRequest {
   logger?: Logger;
   events?: PushEvents;
   concurrency?: number;
+  /** Directory for every temporary file (the layer, blobs copied between registries); default the system's. */
+  tmpDir?: string;
+  /**
+   * Stops the add: requests in flight are cut, upload sessions closed and temporary files
+   * removed, then the call rejects with an AbortedError (name "AbortError"). No tag is moved.
+   */
+  signal?: AbortSignal;
 }
 
 export interface AddResult {
@@ -80,37 +88,53 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
   }
   const toRef = destinationReference(request.to);
   const target: PushTarget = { client: request.clientFor(toRef.registry), ref: toRef };
+  throwIfAborted(request.signal, `adding to ${request.to}`);
+  // One signal for all the work: aborted by the caller, or by the first failure so the rest stops.
+  const abandon = new AbortController();
+  const onAbort = () => abandon.abort(request.signal!.reason);
+  request.signal?.addEventListener('abort', onAbort, { once: true });
 
   // The layer is built while the base manifest is fetched, and a large layer is uploaded
   // while it is being built: none of these waits for the others.
   const follower = followLayerFile();
   const layerPromise = request.adds.length
-    ? buildLayer(request.adds, { ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch, onBlobProgress: follower.onBlobProgress })
+    ? buildLayer(request.adds, { tmpDir: request.tmpDir, ...request.layerOptions, sourceDateEpoch: request.sourceDateEpoch, onBlobProgress: follower.onBlobProgress })
     : Promise.resolve(undefined);
-  const abandon = new AbortController();
   const earlyUpload = request.adds.length
     ? new EarlyUpload(uploadWhileBuilding(target, follower, layerPromise, request.events?.earlyLayerProgress, abandon.signal))
     : undefined;
   const basePromise: Promise<RemoteImage | RemoteIndex> = fromScratch
     ? Promise.resolve(scratchImage(request.platforms?.[0] ?? hostPlatform(), target.client))
-    : fetchBase(request);
+    : fetchBase(request, abandon.signal);
+  /**
+   * Stops the rest of the work and waits until the early upload has closed its session (a chunk
+   * in flight may take a few seconds to finish first). After an abort it also waits for the
+   * layer file to be removed (the build itself cannot be stopped); after a failure that is left
+   * to finish in the background, so the error is not held.
+   */
+  const stopAll = async (error: unknown): Promise<never> => {
+    abandon.abort(error);
+    basePromise.catch(() => {});
+    const layerRemoved = layerPromise.then((built) => built?.dispose(), () => {});
+    await Promise.allSettled([earlyUpload?.done, request.signal?.aborted ? layerRemoved : undefined]);
+    request.signal?.removeEventListener('abort', onAbort);
+    throwIfAborted(request.signal, `adding to ${request.to}`);
+    throw error;
+  };
   let base: RemoteImage | RemoteIndex;
   let layer: BuiltLayer | undefined;
   try {
     // Whichever fails first is reported: a missing local file does not wait for registry retries.
-    [base, layer] = await Promise.all([basePromise, layerPromise]);
+    [base, layer] = await orAbort(Promise.all([basePromise, layerPromise]), abandon.signal);
   } catch (error) {
-    abandon.abort(error);
-    basePromise.catch(() => {});
-    layerPromise.then((built) => built?.dispose(), () => {});
-    throw error;
+    return stopAll(error);
   }
   try {
     logger.debug(`base ${request.from} @ ${base.digest} (${base.mediaType})`);
     const created = creationTime(request.sourceDateEpoch);
     const newLayer: NewLayer | undefined = layer && { digest: layer.digest, diffId: layer.diffId, size: layer.size, createdBy: layer.createdBy };
     const counts: Record<BlobOutcome, number> = { existed: 0, mounted: 0, uploaded: 0, copied: 0 };
-    const context = { request, target, layer, newLayer, edits, created, counts, earlyUpload };
+    const context = { request, target, layer, newLayer, edits, created, counts, earlyUpload, signal: abandon.signal };
 
     let digest: Digest;
     let mediaType: string;
@@ -136,16 +160,16 @@ export async function addToImage(request: AddRequest): Promise<AddResult> {
       blobs: counts,
     };
   } catch (error) {
-    abandon.abort(error);
-    throw error;
+    return await stopAll(error);
   } finally {
     await layer?.dispose();
+    request.signal?.removeEventListener('abort', onAbort);
   }
 }
 
-function fetchBase(request: AddRequest): Promise<RemoteImage | RemoteIndex> {
+function fetchBase(request: AddRequest, signal: AbortSignal): Promise<RemoteImage | RemoteIndex> {
   const fromRef = parseReference(request.from);
-  return fetchRemote({ client: request.clientFor(fromRef.registry), repository: fromRef.repository }, manifestReference(fromRef));
+  return fetchRemote({ client: request.clientFor(fromRef.registry), repository: fromRef.repository, signal }, manifestReference(fromRef));
 }
 
 /** Tracks the layer file while the layer builder writes it. */
@@ -182,10 +206,10 @@ async function uploadWhileBuilding(
     (layer) => layer && follower.file?.finish(layer.size),
     (error: unknown) => follower.file?.fail(error),
   );
-  const file = await Promise.race([follower.created, layerPromise.then(() => follower.file)]);
+  const file = await orAbort(Promise.race([follower.created, layerPromise.then(() => follower.file)]), signal);
   if (!file) return false;
   const client = target.client;
-  const state = await file.waitFor(client.monolithicUploadLimit + 1);
+  const state = await orAbort(file.waitFor(client.monolithicUploadLimit + 1), signal);
   if (signal?.aborted || (state.complete && state.available <= client.monolithicUploadLimit)) return false;
   await client.uploadGrowingBlob(
     target.ref.repository,
@@ -200,6 +224,7 @@ async function uploadWhileBuilding(
 
 interface PushContext {
   earlyUpload: EarlyUpload | undefined;
+  signal: AbortSignal;
   request: AddRequest;
   target: PushTarget;
   layer: BuiltLayer | undefined;
@@ -221,12 +246,17 @@ async function pushAll(context: PushContext, blobs: BlobToPush[]): Promise<void>
     concurrency: context.request.concurrency,
     logger: context.request.logger,
     events: context.request.events,
+    tmpDir: context.request.tmpDir,
+    signal: context.signal,
   });
   for (const outcome of outcomes.values()) context.counts[outcome]++;
 }
 
-/** Mutates one image, pushes its blobs, then its manifest under `reference` (a tag or its digest). */
-async function pushChangedImage(context: PushContext, base: RemoteImage, reference: string | 'digest'): Promise<PushedManifest> {
+/**
+ * Mutates one image, pushes its blobs, then its manifest under `tag`, or by its own digest when
+ * there is none (a child of an index). Any word is a valid tag, so no tag value means "by digest".
+ */
+async function pushChangedImage(context: PushContext, base: RemoteImage, tag: string | undefined): Promise<PushedManifest> {
   const appended = appendLayer({ manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config }, context.newLayer, context.edits, context.created);
   const family = targetFamily(context, base.mediaType);
   const manifest = convertManifest(appended.manifest, family);
@@ -244,8 +274,7 @@ async function pushChangedImage(context: PushContext, base: RemoteImage, referen
   }
   blobs.push({ digest: changed.configDigest, size: changed.configBytes.length, content: { kind: 'bytes', bytes: changed.configBytes }, label: 'config' });
   await pushAll(context, blobs);
-  const tag = reference === 'digest' ? changed.manifestDigest : reference;
-  const digest = await context.target.client.putManifest(context.target.ref.repository, tag, changed.manifestBytes, changed.manifestMediaType);
+  const digest = await context.target.client.putManifest(context.target.ref.repository, tag ?? changed.manifestDigest, changed.manifestBytes, changed.manifestMediaType, context.signal);
   return { digest, size: changed.manifestBytes.length, mediaType: changed.manifestMediaType };
 }
 
@@ -263,12 +292,12 @@ async function copyUnchangedImage(context: PushContext, child: RemoteImage, conv
   await pushAll(context, blobs);
   const family = targetFamily(context, child.mediaType);
   if (!convert || family === familyOf(child.mediaType)) {
-    await context.target.client.putManifest(context.target.ref.repository, child.digest, child.bytes, child.mediaType);
+    await context.target.client.putManifest(context.target.ref.repository, child.digest, child.bytes, child.mediaType, context.signal);
     return undefined;
   }
   const manifest = convertManifest(child.manifest, family);
   const bytes = Buffer.from(JSON.stringify(manifest));
-  const digest = await context.target.client.putManifest(context.target.ref.repository, sha256Digest(bytes), bytes, manifest.mediaType!);
+  const digest = await context.target.client.putManifest(context.target.ref.repository, sha256Digest(bytes), bytes, manifest.mediaType!, context.signal);
   return { digest, size: bytes.length, mediaType: manifest.mediaType! };
 }
 
@@ -293,11 +322,11 @@ async function pushChangedIndex(context: PushContext, base: RemoteIndex): Promis
       if (copied) replacements.set(descriptor.digest, copied);
       continue;
     }
-    replacements.set(descriptor.digest, await pushChangedImage(context, child, 'digest'));
+    replacements.set(descriptor.digest, await pushChangedImage(context, child, undefined));
     platforms.push(descriptor.platform ? formatPlatform(descriptor.platform) : formatPlatform(child.config));
   }
   const mediaType = convertMediaType(base.mediaType, targetFamily(context, base.mediaType));
   const next = replaceIndexChildren({ ...base.index, mediaType }, replacements);
-  const digest = await context.target.client.putManifest(context.target.ref.repository, context.target.ref.tag!, next.bytes, mediaType);
+  const digest = await context.target.client.putManifest(context.target.ref.repository, context.target.ref.tag!, next.bytes, mediaType, context.signal);
   return { digest, mediaType, platforms };
 }

@@ -56,3 +56,15 @@ export class InputError extends ImgbuildError {}
 
 /** `verify` found a different file, or none. Exit 1 without being an error in the tool. */
 export class VerifyFailure extends ImgbuildError {}
+
+/**
+ * The caller aborted the job (an AbortSignal; Ctrl-C in the CLI). Work in flight was stopped,
+ * upload sessions closed and temporary files removed before this was thrown; nothing was tagged.
+ * Named `AbortError`, as `fetch` and Node name theirs, so `error.name === 'AbortError'` checks work.
+ */
+export class AbortedError extends ImgbuildError {
+  constructor(what: string, reason?: unknown) {
+    super(`${what} was aborted${reason instanceof Error && reason.message ? ` (${reason.message})` : ''}`, { exitCode: 130, cause: reason });
+    this.name = 'AbortError';
+  }
+}

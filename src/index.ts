@@ -9,7 +9,8 @@ export { buildLayer, parseAddSpec, parseChmod, parseChown, type AddSpec, type Bu
 export { appendLayer, encodeImage, editRunConfig, type ConfigEdits } from './image/mutate.js';
 export { pushBlobs, type BlobToPush, type BlobContent, type PushEvents } from './image/push.js';
 export { fetchRemote, type RemoteImage, type RemoteIndex } from './image/remote.js';
-export { readFileFromLayers, type FileLookup } from './image/read-file.js';
+export { readFileFromLayers, type FileLookup, type FileContentSink, type ReadFileOptions } from './image/read-file.js';
+export { ContentSpool, expectedBytes, expectedFile, type ExpectedContent, type SpooledContent } from './content-spool.js';
 export { parsePlatform, type PlatformSpec } from './image/platform.js';
 export { MediaType } from './image/mediatypes.js';
 export * from './errors.js';

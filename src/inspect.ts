@@ -1,7 +1,8 @@
 import type { Digest } from './digest.js';
 import { formatPlatform, type Descriptor, type RunConfig } from './image/manifest.js';
 import { fetchRemote, fetchRemoteImage, type RemoteImage, type RemoteLocation } from './image/remote.js';
-import { manifestReference, parseReference, repositoryName } from './reference.js';
+import { withAbortReported } from './abort.js';
+import { type ImageReference, manifestReference, parseReference, repositoryName } from './reference.js';
 import type { RegistryClient } from './registry/client.js';
 
 export interface ImageSummary {
@@ -61,10 +62,17 @@ function summarise(image: RemoteImage, descriptor?: Descriptor): ImageSummary {
   };
 }
 
-/** Describes what a reference points at: one image, or an index and each image in it. */
-export async function inspectImage(text: string, clientFor: (registry: string) => RegistryClient): Promise<InspectResult> {
+/**
+ * Describes what a reference points at: one image, or an index and each image in it.
+ * `signal` stops the requests in flight and rejects with an AbortedError.
+ */
+export async function inspectImage(text: string, clientFor: (registry: string) => RegistryClient, options: { signal?: AbortSignal } = {}): Promise<InspectResult> {
   const ref = parseReference(text);
-  const location: RemoteLocation = { client: clientFor(ref.registry), repository: ref.repository };
+  const location: RemoteLocation = { client: clientFor(ref.registry), repository: ref.repository, signal: options.signal };
+  return withAbortReported(inspectLocation(ref, location), options.signal, `inspecting ${text}`);
+}
+
+async function inspectLocation(ref: ImageReference, location: RemoteLocation): Promise<InspectResult> {
   const top = await fetchRemote(location, manifestReference(ref));
   const reference = `${repositoryName(ref)}@${top.digest}`;
   if (top.kind === 'image') {

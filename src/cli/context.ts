@@ -22,7 +22,18 @@ export interface CommandContext {
   clientFor(registry: string): RegistryClient;
   /** A private temporary directory, removed on exit and on Ctrl-C. */
   workDir(): string;
+  /** Aborted on SIGINT or SIGTERM: the library call given it stops, cleans up and rejects. */
+  signal: AbortSignal;
+  /** The signal that interrupted the command, if one did. */
+  readonly interruptedBy: NodeJS.Signals | undefined;
   close(): Promise<void>;
+}
+
+/** How long an interrupted command may take to close upload sessions and remove its files. */
+const CLEANUP_LIMIT_MS = 10_000;
+
+export function exitCodeForSignal(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? 130 : 143;
 }
 
 async function readStdin(): Promise<string> {
@@ -56,13 +67,29 @@ export async function createContext(flags: RegistryFlags, credentialRegistry?: s
     if (directory) rmSync(directory, { recursive: true, force: true });
     directory = undefined;
   };
-  const onSignal = (signal: NodeJS.Signals) => {
+  const interrupt = new AbortController();
+  let interruptedBy: NodeJS.Signals | undefined;
+  const exitNow = (signal: NodeJS.Signals) => {
     removeWorkDir();
-    process.stderr.write(`\ninterrupted (${signal})\n`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.exit(exitCodeForSignal(signal));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The first signal asks the work to stop and clean up (close upload sessions, remove its files);
+  // the command then ends with 130/143. A second signal, or cleanup taking too long, exits at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruptedBy) {
+      process.stderr.write(`interrupted again (${signal}): exiting without waiting for cleanup\n`);
+      exitNow(interruptedBy);
+    }
+    interruptedBy = signal;
+    process.stderr.write(`\ninterrupted (${signal}): stopping and cleaning up\n`);
+    interrupt.abort(new Error(`interrupted (${signal})`));
+    setTimeout(() => {
+      process.stderr.write(`cleanup did not finish within ${CLEANUP_LIMIT_MS / 1000} s; exiting\n`);
+      exitNow(signal);
+    }, CLEANUP_LIMIT_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   process.once('exit', removeWorkDir);
   return {
     logger,
@@ -77,6 +104,10 @@ export async function createContext(flags: RegistryFlags, credentialRegistry?: s
     workDir() {
       directory ??= mkdtempSync(path.join(tmpdir(), 'imgbuild-'));
       return directory;
+    },
+    signal: interrupt.signal,
+    get interruptedBy() {
+      return interruptedBy;
     },
     async close() {
       process.off('SIGINT', onSignal);

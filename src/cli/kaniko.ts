@@ -7,6 +7,7 @@ import { lookup } from 'node:dns/promises';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { exitCodeForSignal } from './context.js';
 import { type CleanFlags, type InClusterVerifyFlags, type KanikoFlags, type KubeFlags, parseDuration } from './kaniko-options.js';
 import { type AddSpec } from '../image/layer.js';
 import type { ConfigEdits } from '../image/mutate.js';
@@ -55,7 +56,7 @@ function reachableClientFor(flags: KanikoFlags, logger: Logger) {
 function interruptible(logger: Logger): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (controller.signal.aborted) process.exit(exitCodeForSignal(signal));
     logger.warn(`${signal}: stopping the build and deleting its objects (again to exit at once)`);
     controller.abort(signal);
   };

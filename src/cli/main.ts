@@ -1,5 +1,4 @@
 import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addToImage } from '../add.js';
@@ -9,8 +8,9 @@ import { type ConfigEdits, parseCommand } from '../image/mutate.js';
 import { parsePlatform } from '../image/platform.js';
 import { inspectImage } from '../inspect.js';
 import { parseReference } from '../reference.js';
+import { ContentSpool, type ExpectedContent, expectedBytes, expectedFile } from '../content-spool.js';
 import { readFileFromImage } from '../verify.js';
-import { createContext, type CommandContext, type RegistryFlags } from './context.js';
+import { createContext, type CommandContext, exitCodeForSignal, type RegistryFlags } from './context.js';
 import { addCleanCommand, kanikoOptions, kubeOptions, type InClusterVerifyFlags, type KanikoFlags } from './kaniko-options.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
 
@@ -24,7 +24,7 @@ function registryOptions(command: Command): Command {
   return command
     .option('--insecure', 'allow plain HTTP and skip TLS certificate checks for the registries named')
     .option('--ca-file <PEM>', 'trust the CA certificates in this PEM file for TLS')
-    .option('--cert-dir <DIR>', 'trust the *.crt CA certificates in this directory (as skopeo --cert-dir); certs.d/<host:port>/ of docker and podman and the system bundle are trusted without it')
+    .option('--cert-dir <DIR>', 'trust the *.crt CA certificates in this directory (as skopeo --cert-dir); certs.d/<host:port>/ of docker and podman and the system bundle ($SSL_CERT_FILE if set) are trusted without it')
     .option('--username <NAME>', 'user for the registry of the image written or read (--to for add), with --password-stdin; otherwise docker config and credential helpers are used')
     .option('--password-stdin', 'read the password for --username from standard input')
     .addOption(new Option('-o, --output <FORMAT>', 'result format on stdout').choices(['text', 'json']).default('text'))
@@ -47,6 +47,11 @@ async function withContext<T>(flags: RegistryFlags, credentialRegistry: string |
   const context = await createContext(flags, credentialRegistry);
   try {
     return await run(context);
+  } catch (error) {
+    // Whatever the interrupted work ended with, the interrupt is what the user needs to hear.
+    const signal = context.interruptedBy;
+    if (signal) throw new ImgbuildError(`interrupted (${signal}): stopped and cleaned up`, { exitCode: exitCodeForSignal(signal), cause: error });
+    throw error;
   } finally {
     await context.close();
   }
@@ -122,12 +127,14 @@ async function runAdd(flags: AddFlags): Promise<void> {
       from: flags.from,
       to: flags.to,
       adds,
-      layerOptions: { chmod, chown, compressionLevel: level, tmpDir: context.workDir() },
+      layerOptions: { chmod, chown, compressionLevel: level },
       edits,
       platforms: flags.platform.map(parsePlatform),
       format: flags.format,
       sourceDateEpoch: sourceDateEpoch(),
       clientFor: context.clientFor,
+      tmpDir: context.workDir(),
+      signal: context.signal,
       logger: context.logger,
       events: process.stderr.isTTY && !flags.quiet ? terminalProgress() : undefined,
     });
@@ -151,7 +158,7 @@ interface InspectFlags extends RegistryFlags {
 async function runInspect(reference: string, flags: InspectFlags): Promise<void> {
   const ref = parseReference(reference);
   await withContext(flags, ref.registry, async (context) => {
-    const result = await inspectImage(reference, context.clientFor);
+    const result = await inspectImage(reference, context.clientFor, { signal: context.signal });
     if (flags.raw) {
       process.stdout.write(result.raw);
       return;
@@ -198,55 +205,74 @@ function contentField(content: Buffer): { content: string } | { contentBase64: s
   return !text.includes('\0') && Buffer.from(text, 'utf8').equals(content) ? { content: text } : { contentBase64: content.toString('base64') };
 }
 
+/** Files up to this size are embedded in --output json; bigger ones are named by size and sha256. */
+const JSON_CONTENT_LIMIT = 1024 * 1024;
+
 async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
   if (flags.inCluster) return (await import('./kaniko.js')).runVerifyInCluster(reference, flags);
-  if (flags.file === undefined) throw new UsageError('verify needs --file PATH (or --in-cluster --command SH)', 'name the file to read, e.g. --file /opt/app/hello.txt');
   const file = flags.file;
+  if (file === undefined) throw new UsageError('verify needs --file PATH (or --in-cluster --command SH)', 'name the file to read, e.g. --file /opt/app/hello.txt');
   if (flags.expectFile !== undefined && flags.expectText !== undefined) {
     throw new UsageError('--expect-file and --expect-text both given', 'compare against one of them');
   }
-  let expected: Buffer | undefined;
-  if (flags.expectText !== undefined) expected = Buffer.from(flags.expectText);
-  if (flags.expectFile !== undefined) {
-    expected = await readFile(flags.expectFile).catch((error: NodeJS.ErrnoException) => {
-      throw new InputError(`cannot read --expect-file ${flags.expectFile}: ${error.code ?? error.message}`, { hint: 'give a local file that holds the expected content' });
+  const ref = parseReference(reference);
+  let expected: ExpectedContent | undefined;
+  if (flags.expectText !== undefined) expected = expectedBytes(Buffer.from(flags.expectText));
+  if (flags.expectFile !== undefined) expected = await expectedFile(flags.expectFile, `--expect-file ${flags.expectFile}`);
+  try {
+    await withContext(flags, ref.registry, async (context) => {
+      // The file's bytes wait in the spool until every layer read has passed its digest checks:
+      // nothing reaches stdout before that, so what is printed is what the image holds.
+      const json = flags.output === 'json';
+      const spool = new ContentSpool({ expected, spoolDir: () => context.workDir(), sha256: json, ...(json ? { keepAtMost: JSON_CONTENT_LIMIT } : {}) });
+      try {
+        await verifyWithSpool(reference, { ...flags, file }, context, spool);
+      } finally {
+        await spool.close();
+      }
+    });
+  } finally {
+    await expected?.close();
+  }
+}
+
+async function verifyWithSpool(reference: string, flags: VerifyFlags & { file: string }, context: CommandContext, spool: ContentSpool): Promise<void> {
+  const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined, { sink: spool, signal: context.signal });
+  const lookup = result.lookup;
+  const content = spool.result();
+  const matches = lookup.found && content.matches !== false;
+  if (flags.output === 'json') {
+    const embedded = lookup.found && content.size <= JSON_CONTENT_LIMIT ? contentField(await spool.toBuffer()) : {};
+    printJson({
+      reference: result.reference,
+      platform: result.platform,
+      path: result.path,
+      found: lookup.found,
+      ...(lookup.found ? { size: content.size, sha256: content.sha256, layer: lookup.layerDigest, ...embedded } : { reason: lookup.reason }),
+      ...(content.matches === undefined ? {} : { matches }),
+      layersRead: result.layersRead,
+      layerCount: result.layerCount,
+    });
+  } else if (lookup.found) {
+    // The verdict is known before the file is printed: a reader that closes the pipe early
+    // (the EPIPE handler exits with process.exitCode) still gets the failure.
+    if (!matches) process.exitCode = 1;
+    await spool.writeTo(process.stdout);
+  }
+  if (!lookup.found) {
+    const why = lookup.reason === 'whiteout' ? 'it was deleted by a whiteout in a layer' : (lookup.detail ?? 'no layer has it');
+    throw new VerifyFailure(`${flags.file} is not in ${result.reference} (${result.platform}): ${why}`, {
+      hint: 'check the path, and the platform with --platform; `imgbuild inspect` shows the layers',
     });
   }
-  const ref = parseReference(reference);
-  await withContext(flags, ref.registry, async (context) => {
-    const result = await readFileFromImage(reference, file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined);
-    const lookup = result.lookup;
-    const matches = lookup.found && (expected === undefined || lookup.content.equals(expected));
-    if (flags.output === 'json') {
-      printJson({
-        reference: result.reference,
-        platform: result.platform,
-        path: result.path,
-        found: lookup.found,
-        ...(lookup.found
-          ? { size: lookup.content.length, layer: lookup.layerDigest, ...contentField(lookup.content) }
-          : { reason: lookup.reason }),
-        ...(expected === undefined ? {} : { matches }),
-        layersRead: result.layersRead,
-        layerCount: result.layerCount,
-      });
-    } else if (lookup.found) {
-      process.stdout.write(lookup.content);
-    }
-    if (!lookup.found) {
-      const why = lookup.reason === 'whiteout' ? 'it was deleted by a whiteout in a layer' : (lookup.detail ?? 'no layer has it');
-      throw new VerifyFailure(`${flags.file} is not in ${result.reference} (${result.platform}): ${why}`, {
-        hint: 'check the path, and the platform with --platform; `imgbuild inspect` shows the layers',
-      });
-    }
-    context.logger.debug(`read ${flags.file} from layer ${lookup.layerDigest} (${result.layersRead} of ${result.layerCount} layers fetched)`);
-    if (!matches) {
-      throw new VerifyFailure(`${flags.file} in ${result.reference} differs from the expected content (${lookup.content.length} bytes, expected ${expected!.length})`, {
-        hint: 'the image does not hold what you expected: rebuild it, or check that --to and the verified reference are the same',
-      });
-    }
-    if (expected !== undefined) context.logger.info(`${flags.file}: matches`);
-  });
+  context.logger.debug(`read ${flags.file} from layer ${lookup.layerDigest} (${result.layersRead} of ${result.layerCount} layers fetched, each checked against its digest)`);
+  if (!matches) {
+    throw new VerifyFailure(
+      `${flags.file} in ${result.reference} differs from the expected content from byte ${content.firstDifference} on (${content.size} bytes in the image, ${content.expectedSize} expected)`,
+      { hint: 'the image does not hold what you expected: rebuild it, or check that --to and the verified reference are the same' },
+    );
+  }
+  if (content.matches) context.logger.info(`${flags.file}: matches`);
 }
 
 export function buildProgram(): Command {
@@ -333,8 +359,13 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
       .option('--pull-via <HOST:PORT>', "with --in-cluster: the registry address the nodes pull through (replaces REF's)"),
   )
     .description(
-      'Read a file from the image without pulling it: layers are read top down (whiteouts honoured),\n' +
-        'only as far as needed. Prints the file on stdout; exits 1 when it is absent or differs.',
+      'Read a file from the image without pulling it: layers are read top down\n' +
+        '(whiteouts honoured), only as far as needed. Each layer read is read to its\n' +
+        'end and checked against its digest and diff_id before anything is printed;\n' +
+        'meanwhile the file waits in a temp file (with --expect-*, only the bytes that\n' +
+        'differ from the expected content), so memory stays flat. Then the file goes\n' +
+        'to stdout (-o json: size, sha256, and the content up to 1 MiB). Exits 1 when\n' +
+        'a layer does not match its digest, or the file is absent or differs.',
     )
     .addHelpText('after', '\nExamples:\n  imgbuild verify localhost:5000/new-kaniko-image:latest --file /opt/app/hello.txt --expect-file ./hello.txt')
     .action(runVerify);

@@ -1,6 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { promisify } from 'node:util';
-import { constants, crc32, deflateRaw } from 'node:zlib';
+import { constants, crc32, createDeflateRaw, type DeflateRaw } from 'node:zlib';
 
 /**
  * A gzip writer that is fast on any content and gives the same bytes for the same input.
@@ -24,12 +23,15 @@ const INCOMPRESSIBLE_ENTROPY = 7.9;
 const MAX_STORED_BLOCK = 65535;
 /** Bytes of each block compressed both ways to choose the strategy. */
 const PROBE_BYTES = 32 * 1024;
+/** Room for a probe's output in one piece. */
+const PROBE_OUTPUT_SIZE = PROBE_BYTES + 1024;
 /** String matching must beat Huffman-only coding by this much to be worth its time. */
 const REPEATS_PAY_RATIO = 0.92;
+/** Deflate's worst case grows a block by a few bytes per 16 KiB; this covers it with room to spare. */
+const DEFLATE_HEADROOM = 64 * 1024;
 /** Blocks being deflated at once; the pool has 4 threads by default. */
 const PARALLEL_BLOCKS = 4;
 
-const deflateRawAsync = promisify(deflateRaw);
 
 /** Shannon entropy, in bits per byte, of runs of bytes sampled evenly across `block`. */
 export function sampledEntropy(block: Buffer): number {
@@ -73,24 +75,89 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
 const FINAL_BLOCK = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
 
 /**
+ * A zlib deflate context used for block after block, reset in between: setting one up (and
+ * its output buffer) costs the main thread about 0.3 ms, as much as a thread-pool worker
+ * takes to compress a small block. Reset gives the state of a fresh context, so the bytes
+ * are those of a new one.
+ */
+class DeflateContext {
+  private readonly stream: DeflateRaw;
+  private output: Buffer[] = [];
+
+  constructor(level: number, strategy: number, chunkSize: number) {
+    this.stream = createDeflateRaw({ level, strategy, chunkSize });
+    this.stream.on('data', (piece: Buffer) => this.output.push(piece));
+  }
+
+  /** Compresses `input` as one deflate call sequence ending with `flush`. */
+  run(input: Buffer, flush: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const fail = (error: Error): void => reject(error);
+      this.stream.once('error', fail);
+      this.stream.write(input);
+      this.stream.flush(flush, () => {
+        this.stream.off('error', fail);
+        const result = this.output.length === 1 ? this.output[0]! : Buffer.concat(this.output);
+        this.output = [];
+        this.stream.reset();
+        resolve(result);
+      });
+    });
+  }
+
+  close(): void {
+    this.stream.close();
+  }
+}
+
+/** Idle contexts by level, strategy and output size, shared by the blocks in flight. */
+class DeflateContexts {
+  private readonly idle = new Map<string, DeflateContext[]>();
+  private closed = false;
+
+  async run(input: Buffer, level: number, strategy: number, flush: number, chunkSize: number): Promise<Buffer> {
+    const key = `${level}/${strategy}/${chunkSize}`;
+    const context = this.idle.get(key)?.pop() ?? new DeflateContext(level, strategy, chunkSize);
+    const result = await context.run(input, flush);
+    if (this.closed) {
+      context.close();
+      return result;
+    }
+    const idle = this.idle.get(key) ?? [];
+    idle.push(context);
+    this.idle.set(key, idle);
+    return result;
+  }
+
+  /** Closes the idle contexts now, and those still busy when they finish. */
+  close(): void {
+    this.closed = true;
+    for (const contexts of this.idle.values()) for (const context of contexts) context.close();
+    this.idle.clear();
+  }
+}
+
+/**
  * Whether searching for repeated strings pays on this block: compresses a slice both ways.
  * Data with few repeats (base64, many binary tables) compresses as well with Huffman coding
  * alone, which is several times faster than deflate's string matching.
  */
-async function repeatsPay(block: Buffer, level: number): Promise<boolean> {
+async function repeatsPay(block: Buffer, level: number, contexts: DeflateContexts): Promise<boolean> {
   const start = Math.max(0, Math.floor(block.length / 2) - PROBE_BYTES / 2);
   const probe = block.subarray(start, start + PROBE_BYTES);
   const [matched, huffman] = await Promise.all([
-    deflateRawAsync(probe, { level }),
-    deflateRawAsync(probe, { level, strategy: constants.Z_HUFFMAN_ONLY }),
+    contexts.run(probe, level, constants.Z_DEFAULT_STRATEGY, constants.Z_FINISH, PROBE_OUTPUT_SIZE),
+    contexts.run(probe, level, constants.Z_HUFFMAN_ONLY, constants.Z_FINISH, PROBE_OUTPUT_SIZE),
   ]);
   return matched.length < huffman.length * REPEATS_PAY_RATIO;
 }
 
-async function encodeBlock(block: Buffer, level: number): Promise<Buffer> {
+async function encodeBlock(block: Buffer, level: number, contexts: DeflateContexts): Promise<Buffer> {
   if (level === 0 || sampledEntropy(block) > INCOMPRESSIBLE_ENTROPY) return storedBlocks(block);
-  const strategy = (await repeatsPay(block, level)) ? constants.Z_DEFAULT_STRATEGY : constants.Z_HUFFMAN_ONLY;
-  const deflated = await deflateRawAsync(block, { level, strategy, finishFlush: constants.Z_SYNC_FLUSH });
+  const strategy = (await repeatsPay(block, level, contexts)) ? constants.Z_DEFAULT_STRATEGY : constants.Z_HUFFMAN_ONLY;
+  // An output buffer that holds the whole block's result: with zlib's 16 KiB default, each
+  // block came back in dozens of pieces, each a callback and a copy on the main thread.
+  const deflated = await contexts.run(block, level, strategy, constants.Z_SYNC_FLUSH, BLOCK_SIZE + DEFLATE_HEADROOM);
   // Deflate can lose on a block the sample misjudged; stored is then smaller and as valid.
   return deflated.length < block.length + 5 * Math.ceil(block.length / MAX_STORED_BLOCK) ? deflated : storedBlocks(block);
 }
@@ -103,6 +170,7 @@ export class AdaptiveGzip extends Transform {
   private headerWritten = false;
   /** Encodings in flight, in input order. */
   private inFlight: Array<Promise<Buffer>> = [];
+  private readonly contexts = new DeflateContexts();
 
   constructor(private readonly level: number) {
     super();
@@ -111,7 +179,7 @@ export class AdaptiveGzip extends Transform {
   private enqueue(block: Buffer): void {
     this.crc = crc32(block, this.crc);
     this.inputLength += block.length;
-    const encoding = encodeBlock(block, this.level);
+    const encoding = encodeBlock(block, this.level, this.contexts);
     encoding.catch(() => {}); // awaited in order by drain(); this only avoids an early unhandled rejection
     this.inFlight.push(encoding);
   }
@@ -126,15 +194,23 @@ export class AdaptiveGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingLength += chunk.length;
-    if (this.pendingLength >= BLOCK_SIZE) {
-      const all = Buffer.concat(this.pending, this.pendingLength);
-      let offset = 0;
-      for (; all.length - offset >= BLOCK_SIZE; offset += BLOCK_SIZE) this.enqueue(all.subarray(offset, offset + BLOCK_SIZE));
-      const rest = all.subarray(offset);
-      this.pending = rest.length ? [rest] : [];
-      this.pendingLength = rest.length;
+    let offset = 0;
+    if (this.pendingLength > 0) {
+      // Complete the block begun by earlier chunks.
+      offset = Math.min(chunk.length, BLOCK_SIZE - this.pendingLength);
+      this.pending.push(chunk.subarray(0, offset));
+      this.pendingLength += offset;
+      if (this.pendingLength === BLOCK_SIZE) {
+        this.enqueue(Buffer.concat(this.pending, BLOCK_SIZE));
+        this.pending = [];
+        this.pendingLength = 0;
+      }
+    }
+    // Whole blocks are taken as views of the chunk, without a copy; upstream never reuses a chunk.
+    for (; chunk.length - offset >= BLOCK_SIZE; offset += BLOCK_SIZE) this.enqueue(chunk.subarray(offset, offset + BLOCK_SIZE));
+    if (offset < chunk.length) {
+      this.pending.push(chunk.subarray(offset));
+      this.pendingLength += chunk.length - offset;
     }
     this.drain(PARALLEL_BLOCKS - 1).then(() => callback(), callback);
   }
@@ -148,7 +224,13 @@ export class AdaptiveGzip extends Transform {
       trailer.writeUInt32LE(this.inputLength % 2 ** 32, 4);
       this.push(FINAL_BLOCK);
       this.push(trailer);
+      this.contexts.close();
       callback();
     }, callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.contexts.close();
+    callback(error);
   }
 }

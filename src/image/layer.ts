@@ -15,16 +15,17 @@
 // - Entries are sorted by the byte order of their path; no atime/ctime is written; PAX
 //   headers appear only for names or link targets a ustar header cannot hold.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tarStream from 'tar-stream';
-import { DigestingStream, type Digest } from '../digest.js';
+import { setImmediate } from 'node:timers/promises';
+import type { Digest } from '../digest.js';
+import { DigestWorker, OFF_THREAD_WORTH, OffThreadDigestingStream } from './offthread-digest.js';
 import { AdaptiveGzip } from './adaptive-gzip.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
+import { ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
 import { collectEntries, mergeEntries, parseAddSpec, type AddSpec, type PlannedEntry } from './tar-entries.js';
 
 export { parseAddSpec, type AddSpec };
@@ -72,11 +73,10 @@ export const DEFAULT_COMPRESSION_LEVEL = 1;
 /** Largest id a ustar header holds (6 octal digits); larger ones go in a PAX record. */
 const USTAR_MAX_ID = 0o777777;
 const MAX_LINUX_ID = 4294967294; // (uid_t)-1 means "no change" to the kernel
-/** tar-stream truncates mtimes to 32-bit signed seconds; later times are clamped (year 2038). */
+/** Headers hold mtimes as 32-bit signed seconds (as tar-stream did); later times are clamped (year 2038). */
 const MAX_TAR_MTIME = 2 ** 31 - 1;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
+/** Tar bytes handed to the hash and gzip at a time: one AdaptiveGzip block. */
+const TAR_CHUNK_SIZE = 1024 * 1024;
 
 export function parseChmod(text: string): number {
   if (!/^[0-7]{3,4}$/.test(text)) {
@@ -135,81 +135,72 @@ function describeLayer(specs: readonly AddSpec[], options: LayerOptions): string
   return words.join(' ');
 }
 
-type TarHeader = Partial<tarStream.Header> & { name: string; pax?: Record<string, string> };
-
-function toTarHeader(entry: PlannedEntry, options: LayerOptions): TarHeader {
+function toHeaderFields(entry: PlannedEntry, options: LayerOptions): TarHeaderFields {
   const uid = options.chown?.uid ?? 0;
   const gid = options.chown?.gid ?? 0;
-  const permissions = entry.kind === 'symlink' ? 0o777 : (options.chmod ?? entry.mode);
-  const fileType = entry.kind === 'file' ? S_IFREG : entry.kind === 'directory' ? S_IFDIR : S_IFLNK;
-  const mtimeSeconds = options.sourceDateEpoch ?? Math.min(entry.mtimeSeconds, MAX_TAR_MTIME);
   const pax: Record<string, string> = {};
-  // tar-stream writes too-large ids as 777777 silently; a PAX record carries the real value.
+  // ustar holds ids up to 6 octal digits; a PAX record carries the real value.
   if (uid > USTAR_MAX_ID) pax.uid = String(uid);
   if (gid > USTAR_MAX_ID) pax.gid = String(gid);
-  const header: TarHeader = {
+  const fields: TarHeaderFields = {
     // A trailing slash on directories, as Docker and Go's archive/tar write them.
     name: entry.kind === 'directory' ? `${entry.path}/` : entry.path,
     type: entry.kind,
-    // The file-type bits keep a 0000 mode from being replaced by tar-stream's default; only
-    // the permission bits reach the header.
-    mode: fileType | permissions,
+    permissions: entry.kind === 'symlink' ? 0o777 : (options.chmod ?? entry.mode),
     uid: Math.min(uid, USTAR_MAX_ID),
     gid: Math.min(gid, USTAR_MAX_ID),
-    uname: '',
-    gname: '',
-    mtime: new Date(mtimeSeconds * 1000),
+    mtimeSeconds: options.sourceDateEpoch ?? Math.min(entry.mtimeSeconds, MAX_TAR_MTIME),
     size: entry.kind === 'file' ? entry.size : 0,
   };
   if (entry.kind === 'symlink') {
-    header.linkname = entry.target;
+    fields.linkname = entry.target;
     // ustar stores the link target as raw bytes; PAX makes a non-ASCII target unambiguous UTF-8.
     if (Buffer.byteLength(entry.target) !== entry.target.length) pax.linkpath = entry.target;
   }
-  if (Object.keys(pax).length > 0) header.pax = pax;
-  return header;
+  if (Object.keys(pax).length > 0) fields.pax = pax;
+  return fields;
 }
 
-/** Writes one entry to the pack and resolves when tar-stream has taken all of it. */
-async function writeEntry(pack: tarStream.Pack, entry: PlannedEntry, options: LayerOptions): Promise<void> {
-  const header = toTarHeader(entry, options);
-  let settle!: (error?: Error | null) => void;
-  const accepted = new Promise<void>((resolve, reject) => {
-    settle = (error) => (error ? reject(error) : resolve());
-  });
-  // Awaited below; this handler only keeps an early rejection from counting as unhandled.
-  accepted.catch(() => {});
-  if (entry.kind === 'file' && entry.size > 0) {
-    const sink = pack.entry(header, (error) => settle(error));
-    // `end` caps the read at the size in the header; a file that shrank fails with "Size mismatch".
-    const content = createReadStream(path.resolve(entry.sourcePath), { start: 0, end: entry.size - 1 });
+/** About how long the tar will be (PAX headers left out): a header and padded contents per entry. */
+function plannedTarBytes(entries: readonly PlannedEntry[]): number {
+  let total = 1024;
+  for (const entry of entries) total += 512 + (entry.kind === 'file' ? Math.ceil(entry.size / 512) * 512 : 0);
+  return total;
+}
+
+/** Tar bytes in chunks of TAR_CHUNK_SIZE; the event loop gets a turn after each chunk. */
+async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOptions): AsyncGenerator<Buffer> {
+  const writer = new TarChunkWriter(TAR_CHUNK_SIZE);
+  for (const entry of entries) {
+    const fields = toHeaderFields(entry, options);
+    const pieces = entry.kind === 'file'
+      ? chain(writer.header(fields), writer.fileContent(path.resolve(entry.sourcePath), fields.size))
+      : writer.header(fields);
     try {
-      await pipeline(content, sink);
+      for (const chunk of pieces) {
+        yield chunk;
+        await setImmediate();
+      }
     } catch (error) {
-      sink.destroy(error as Error);
       throw wrapReadError(error, entry);
     }
-  } else if (entry.kind === 'file') {
-    pack.entry(header, Buffer.alloc(0), (error) => settle(error));
-  } else {
-    pack.entry(header, (error) => settle(error));
   }
-  try {
-    await accepted;
-  } catch (error) {
-    throw wrapReadError(error, entry);
-  }
+  yield* writer.finish();
+}
+
+function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
+  for (const part of parts) yield* part;
 }
 
 function wrapReadError(error: unknown, entry: PlannedEntry): Error {
   if (error instanceof ImgbuildError) return error;
-  const message = (error as Error).message ?? String(error);
-  if (message === 'Size mismatch') {
+  if (error instanceof ShortReadError) {
     return new InputError(`${entry.sourcePath} changed size while it was being added`, {
       hint: 'stop whatever is writing to it and run the command again',
       cause: error,
     });
   }
+  const message = (error as Error).message ?? String(error);
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EISDIR') {
     return new InputError(`cannot read ${entry.sourcePath}: ${message}`, {
@@ -266,26 +257,21 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
     });
   }
 
-  const pack = tarStream.pack();
-  const tarHash = new DigestingStream();
+  // Both digests on one worker thread when the layer is big (see offthread-digest.ts).
+  const digestWorker = plannedTarBytes(entries) >= OFF_THREAD_WORTH ? new DigestWorker() : undefined;
+  const tarHash = new OffThreadDigestingStream(digestWorker);
   const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
-  const blobHash = new DigestingStream();
+  const blobHash = new OffThreadDigestingStream(digestWorker);
   try {
-    const written = pipeline(pack, tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
-    const fed = (async () => {
-      for (const entry of entries) await writeEntry(pack, entry, options);
-      pack.finalize();
-    })();
-    // If feeding fails, the pack must be torn down or the write pipeline waits forever.
-    fed.catch((error: unknown) => pack.destroy(error as Error));
-    // Wait for both sides, so the file is closed before it is removed on failure.
-    const [feeding, writing] = await Promise.allSettled([fed, written]);
-    if (feeding.status === 'rejected') throw feeding.reason;
-    if (writing.status === 'rejected') throw writing.reason;
+    // A byte stream holding one chunk ahead: an object stream would queue 16 chunks.
+    const tar = Readable.from(tarChunks(entries, options), { objectMode: false, highWaterMark: TAR_CHUNK_SIZE });
+    await pipeline(tar, tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
   } catch (error) {
     await handle.close().catch(() => {});
     await rm(blobPath, { force: true });
     throw error;
+  } finally {
+    await digestWorker?.close();
   }
 
   let disposed = false;

@@ -65,6 +65,8 @@ export interface PushOptions {
   events?: PushEvents;
   /** Directory for blobs copied between registries. */
   tmpDir?: string;
+  /** Stops the push: requests in flight are cut, upload sessions closed, copies removed. */
+  signal?: AbortSignal;
 }
 
 /** Runs `task` over `items`, at most `limit` at once; the first failure stops new work and is thrown. */
@@ -93,22 +95,24 @@ async function pushBlob(destination: RegistryClient, repository: string, blob: B
   const logger = options.logger ?? silentLogger;
   const progress = (bytes: number) => options.events?.blobProgress?.(blob, bytes);
   const content = blob.content;
+  const signal = options.signal;
+  signal?.throwIfAborted();
   if (content.kind === 'uploading') {
     const outcome = await content.upload.outcome();
     if (outcome) return outcome;
   }
-  if ((await destination.headBlob(repository, blob.digest)) !== undefined) return 'existed';
+  if ((await destination.headBlob(repository, blob.digest, signal)) !== undefined) return 'existed';
   switch (content.kind) {
     case 'file':
     case 'uploading':
-      await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(content.path), progress);
+      await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(content.path), progress, signal);
       return 'uploaded';
     case 'bytes':
-      await destination.uploadBlob(repository, blob.digest, blob.size, (start, end) => Readable.from([content.bytes.subarray(start, end)]), progress);
+      await destination.uploadBlob(repository, blob.digest, blob.size, (start, end) => Readable.from([content.bytes.subarray(start, end)]), progress, signal);
       return 'uploaded';
     case 'remote': {
       if (content.client === destination && content.repository !== repository) {
-        if (await destination.mountBlob(repository, blob.digest, content.repository)) return 'mounted';
+        if (await destination.mountBlob(repository, blob.digest, content.repository, signal)) return 'mounted';
         logger.debug(`registry declined to mount ${blob.digest} from ${content.repository}; copying it`);
       }
       // Another registry (or a declined mount): copy through a verified temporary file,
@@ -116,8 +120,8 @@ async function pushBlob(destination: RegistryClient, repository: string, blob: B
       const dir = await mkdtemp(path.join(options.tmpDir ?? tmpdir(), 'imgbuild-copy-'));
       try {
         const file = path.join(dir, 'blob');
-        await pipeline(await content.client.openBlob(content.repository, blob.digest), createWriteStream(file));
-        await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(file), progress);
+        await pipeline(await content.client.openBlob(content.repository, blob.digest, signal), createWriteStream(file), { signal });
+        await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(file), progress, signal);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

@@ -2,23 +2,70 @@ import posixPath from 'node:path/posix';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import type { Digest } from '../digest.js';
-import { UsageError } from '../errors.js';
+import { type Digest, DigestingStream } from '../digest.js';
+import { DigestMismatchError, ImgbuildError, RegistryError, UsageError } from '../errors.js';
 import type { ImageManifest } from './manifest.js';
 import { isGzipLayer } from './mediatypes.js';
 
 /**
  * Reads one file out of an image's layers, top layer down, as a container would see it:
  * a whiteout (`.wh.NAME`) or an opaque directory (`.wh..wh..opq`) hides what lower layers
- * have. Only the layers down to the one that decides are read.
+ * have. Only the layers down to the one that decides are read, but each of those is read to
+ * its end, so that its digest (and diff_id) is checked before anything in it is believed.
  */
 
 export type FileLookup =
-  | { found: true; content: Buffer; layerDigest: Digest; layerIndex: number; mode: number }
+  | {
+      found: true;
+      /** Bytes in the file. */
+      size: number;
+      /** The file's bytes, when no sink was given (they were collected in memory). */
+      content?: Buffer;
+      layerDigest: Digest;
+      layerIndex: number;
+      mode: number;
+    }
   | { found: false; reason: 'absent' | 'whiteout' | 'not-a-file'; layerDigest?: Digest; detail?: string };
 
-/** Opens a layer blob (verified against its digest by the caller's transport). */
+/**
+ * Opens a layer blob. The stream must fail at its end when the bytes do not match `digest`
+ * (RegistryClient.openBlob does); a layer is read to its end for that reason.
+ */
 export type LayerOpener = (digest: Digest) => Promise<Readable>;
+
+/**
+ * Receives the file's bytes while its layer is read. They are NOT verified yet: only when
+ * readFileFromLayers resolves with `found: true` is what the sink holds the image's file;
+ * if it rejects, the sink's bytes must be thrown away.
+ */
+export interface FileContentSink {
+  write(chunk: Buffer): void | Promise<void>;
+  /** Forget what was written: a later entry of the same layer names the path again. */
+  reset(): void | Promise<void>;
+}
+
+export interface ReadFileOptions {
+  /** Where the file's bytes go (default: collected in memory and returned as `content`). */
+  sink?: FileContentSink;
+  /** The image config's rootfs.diff_ids: each layer read is checked against its own. */
+  diffIds?: readonly string[];
+}
+
+/** Output size of each gunzip step: big blocks mean few trips to the thread pool. */
+const GUNZIP_CHUNK_BYTES = 1024 * 1024;
+
+class MemorySink implements FileContentSink {
+  private chunks: Buffer[] = [];
+  write(chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+  reset(): void {
+    this.chunks = [];
+  }
+  content(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
 
 const MAX_SYMLINK_HOPS = 16;
 
@@ -35,67 +82,135 @@ function entryPath(name: string): string {
 }
 
 type LayerVerdict =
-  | { kind: 'file'; content: Buffer; mode: number }
+  | { kind: 'file'; size: number; mode: number }
   | { kind: 'symlink'; target: string }
   | { kind: 'other'; type: string }
   | { kind: 'hidden' }
   | { kind: 'undecided' };
 
-/** Scans one layer for `target`; stops reading as soon as the layer decides. */
-async function scanLayer(stream: Readable, gzipped: boolean, target: string): Promise<LayerVerdict> {
+interface LayerToScan {
+  stream: Readable;
+  digest: Digest;
+  gzipped: boolean;
+  /** The config's diff_id for this layer, when known. */
+  diffId?: string;
+}
+
+function unreadableLayer(digest: Digest, format: 'gzip' | 'tar', cause: Error): RegistryError {
+  return new RegistryError(`layer ${digest} is not a valid ${format === 'gzip' ? 'gzip stream' : 'tar archive'} (${cause.message})`, {
+    hint: 'the layer is corrupt in the registry or was altered on the way; push the image again',
+    cause,
+  });
+}
+
+/**
+ * Chains the layer's byte stages (blob, gunzip, diff_id check) into the tar parser. A failing
+ * stage (a digest that does not match, corrupt gzip, a broken connection) fails the parser with
+ * that stage's error, so the scan throws it; the parser finishes only after the last stage has
+ * ended, i.e. after every check passed. Returns the errors that came from the stages.
+ */
+function feedTarParser(layer: LayerToScan, extract: tar.Extract): WeakSet<Error> {
+  const stageErrors = new WeakSet<Error>();
+  const fail = (error: Error) => {
+    stageErrors.add(error);
+    extract.destroy(error);
+  };
+  const stages: Readable[] = [layer.stream];
+  layer.stream.on('error', fail);
+  if (layer.gzipped) {
+    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+    // zlib's own words ("incorrect data check") do not say which blob; this does.
+    gunzip.on('error', (error) => fail(unreadableLayer(layer.digest, 'gzip', error)));
+    stages.push(gunzip);
+    if (layer.diffId !== undefined) {
+      const diffIdCheck = new DigestingStream(layer.diffId, `layer ${layer.digest} uncompressed (diff_id)`);
+      diffIdCheck.on('error', fail);
+      stages.push(diffIdCheck);
+    }
+  }
+  let last = stages[0]!;
+  for (const next of stages.slice(1)) last = last.pipe(next as unknown as NodeJS.WritableStream) as unknown as Readable;
+  last.pipe(extract as unknown as NodeJS.WritableStream);
+  return stageErrors;
+}
+
+/**
+ * Scans one whole layer for `target`. In one layer the path's own entry decides (the last one,
+ * if it appears twice); a whiteout or opaque marker there applies only to lower layers.
+ */
+async function scanLayer(layer: LayerToScan, target: string, sink: FileContentSink): Promise<LayerVerdict> {
+  if (!layer.gzipped && layer.diffId !== undefined && layer.diffId !== layer.digest) {
+    layer.stream.destroy();
+    throw new DigestMismatchError(`layer ${layer.digest} is uncompressed, but the image config gives it diff_id ${layer.diffId}`, {
+      hint: 'the image is corrupt or was altered: its config does not describe its layers; rebuild or re-push it',
+    });
+  }
   const ancestors = target.split('/').slice(0, -1).map((_, index, parts) => parts.slice(0, index + 1).join('/'));
   const hiders = new Set([target, ...ancestors].map((p) => posixPath.join(posixPath.dirname(p), `.wh.${posixPath.basename(p)}`)));
   const opaqueMarkers = new Set(ancestors.map((dir) => `${dir}/.wh..wh..opq`));
-  let opaque = false;
+  let hidden = false;
+  let own: LayerVerdict | undefined;
   const extract = tar.extract();
-  const source = gzipped ? stream.pipe(createGunzip()) : stream;
-  source.on('error', (error) => extract.destroy(error));
-  source.pipe(extract);
-  let verdict: LayerVerdict | undefined;
+  const stageErrors = feedTarParser(layer, extract);
   const hardLinks = new Map<string, string>();
+  let sinkFailed = false;
+  const toSink = async (step: () => void | Promise<void>) => {
+    try {
+      await step();
+    } catch (error) {
+      sinkFailed = true;
+      throw error;
+    }
+  };
   try {
     for await (const entry of extract) {
       const name = entryPath(entry.header.name);
-      if (entry.header.type === 'link' && entry.header.linkname) hardLinks.set(name, entryPath(entry.header.linkname));
+      const type = entry.header.type;
+      if (type === 'link' && entry.header.linkname) hardLinks.set(name, entryPath(entry.header.linkname));
       if (name === target) {
-        const type = entry.header.type;
+        await toSink(() => sink.reset());
         if (type === 'file' || type === 'contiguous-file') {
-          const chunks: Buffer[] = [];
-          for await (const chunk of entry) chunks.push(chunk as Buffer);
-          verdict = { kind: 'file', content: Buffer.concat(chunks), mode: entry.header.mode ?? 0 };
-        } else if (type === 'symlink') {
-          verdict = { kind: 'symlink', target: entry.header.linkname ?? '' };
-        } else if (type === 'link') {
-          verdict = { kind: 'symlink', target: `/${hardLinks.get(name)}` };
-        } else {
-          verdict = { kind: 'other', type: type ?? 'unknown' };
+          let size = 0;
+          for await (const chunk of entry) {
+            size += (chunk as Buffer).length;
+            await toSink(() => sink.write(chunk as Buffer));
+          }
+          own = { kind: 'file', size, mode: entry.header.mode ?? 0 };
+          continue;
         }
-        break;
+        if (type === 'symlink') own = { kind: 'symlink', target: entry.header.linkname ?? '' };
+        else if (type === 'link') own = { kind: 'symlink', target: `/${hardLinks.get(name)}` };
+        else own = { kind: 'other', type: type ?? 'unknown' };
+      } else if (hiders.has(name) || opaqueMarkers.has(name)) {
+        hidden = true;
       }
-      if (hiders.has(name)) {
-        verdict = { kind: 'hidden' };
-        break;
-      }
-      if (opaqueMarkers.has(name)) opaque = true;
       entry.resume();
     }
+  } catch (error) {
+    if (sinkFailed || stageErrors.has(error as Error) || error instanceof ImgbuildError) throw error;
+    throw unreadableLayer(layer.digest, 'tar', error as Error);
   } finally {
     extract.destroy();
-    stream.destroy();
+    layer.stream.destroy();
   }
-  return verdict ?? (opaque ? { kind: 'hidden' } : { kind: 'undecided' });
+  return own ?? (hidden ? { kind: 'hidden' } : { kind: 'undecided' });
 }
 
-export async function readFileFromLayers(manifest: ImageManifest, openLayer: LayerOpener, pathInImage: string): Promise<FileLookup> {
+export async function readFileFromLayers(manifest: ImageManifest, openLayer: LayerOpener, pathInImage: string, options: ReadFileOptions = {}): Promise<FileLookup> {
+  const memory = options.sink ? undefined : new MemorySink();
+  const sink = options.sink ?? memory!;
   let target = imagePath(pathInImage);
   for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
     let resolved: string | undefined;
     for (let index = manifest.layers.length - 1; index >= 0; index--) {
       const layer = manifest.layers[index]!;
       const digest = layer.digest as Digest;
-      const verdict = await scanLayer(await openLayer(digest), isGzipLayer(layer.mediaType), target);
+      const stream = await openLayer(digest);
+      const verdict = await scanLayer({ stream, digest, gzipped: isGzipLayer(layer.mediaType), diffId: options.diffIds?.[index] }, target, sink);
       if (verdict.kind === 'undecided') continue;
-      if (verdict.kind === 'file') return { found: true, content: verdict.content, layerDigest: digest, layerIndex: index, mode: verdict.mode };
+      if (verdict.kind === 'file') {
+        return { found: true, size: verdict.size, ...(memory ? { content: memory.content() } : {}), layerDigest: digest, layerIndex: index, mode: verdict.mode };
+      }
       if (verdict.kind === 'hidden') return { found: false, reason: 'whiteout', layerDigest: digest };
       if (verdict.kind === 'other') return { found: false, reason: 'not-a-file', layerDigest: digest, detail: `/${target} is a ${verdict.type}` };
       // A symlink: follow it from the top layer again.

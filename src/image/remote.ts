@@ -13,6 +13,8 @@ import { isIndexMediaType, SINGLE_MANIFEST_TYPES } from './mediatypes.js';
 export interface RemoteLocation {
   client: RegistryClient;
   repository: string;
+  /** Stops the reads made through this location (and the views fetched from it). */
+  signal?: AbortSignal;
 }
 
 export interface RemoteImage extends RemoteLocation {
@@ -45,7 +47,7 @@ function parseJson<T>(bytes: Buffer, schema: { parse(value: unknown): T }, what:
 
 /** Fetches what a tag or digest points at: an image (with its config) or an index. */
 export async function fetchRemote(location: RemoteLocation, reference: string): Promise<RemoteImage | RemoteIndex> {
-  const fetched = await location.client.getManifest(location.repository, reference);
+  const fetched = await location.client.getManifest(location.repository, reference, location.signal);
   const what = `manifest ${location.client.registry}/${location.repository}@${fetched.digest}`;
   if (isIndexMediaType(fetched.mediaType)) {
     return { ...location, kind: 'index', digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes, index: parseJson(fetched.bytes, imageIndexSchema, what) };
@@ -56,7 +58,7 @@ export async function fetchRemote(location: RemoteLocation, reference: string): 
     });
   }
   const manifest = parseJson(fetched.bytes, imageManifestSchema, what);
-  const configBytes = await location.client.getBlob(location.repository, manifest.config.digest as Digest);
+  const configBytes = await location.client.getBlob(location.repository, manifest.config.digest as Digest, location.signal);
   const config = parseJson(configBytes, imageConfigSchema, `config ${manifest.config.digest} of ${what}`);
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
     throw new RegistryError(`${what} lists ${manifest.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`);

@@ -1,8 +1,9 @@
 // Plans the entries of a layer tar from `--add SRC:DEST` specs: walks the local
 // sources, maps them to paths in the image, and orders them deterministically.
 // Nothing here writes a tar; layer.ts turns the plan into bytes.
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 
@@ -184,10 +185,13 @@ function unsupportedType(sourcePath: string, stats: Stats, spec: AddSpec): Input
 async function walkDirectory(directory: string, tarDirectory: string, spec: AddSpec, out: PlannedEntry[]): Promise<void> {
   let names: Buffer[];
   try {
-    names = await readdir(directory, { encoding: 'buffer' });
+    // Synchronous like the lstat calls below: on a busy machine a thread-pool round trip per
+    // directory costs more wall time than the call; the event loop gets a turn after each one.
+    names = readdirSync(directory, { encoding: 'buffer' });
   } catch (error) {
     throw describeFsError(error, directory, spec);
   }
+  await nextTurn();
   for (const rawName of names) {
     let name: string;
     try {
@@ -197,12 +201,14 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
         hint: 'rename it to UTF-8 (e.g. with convmv); image layers store names as UTF-8',
       });
     }
-    refuseWhiteoutName(name, `--add '${spec.text}': ${path.join(directory, name)}`);
-    const childPath = path.join(directory, name);
+    // `directory` is absolute and normalised, and a name holds no '/': no path.join needed.
+    const childPath = directory.endsWith('/') ? `${directory}${name}` : `${directory}/${name}`;
+    if (name.startsWith(WHITEOUT_PREFIX)) refuseWhiteoutName(name, `--add '${spec.text}': ${childPath}`);
     const childTar = joinTarPath(tarDirectory, name);
     let childStats: Stats;
     try {
-      childStats = await lstat(childPath);
+      // Synchronous: one thread-pool round trip per file would cost more than the call itself.
+      childStats = lstatSync(childPath);
     } catch (error) {
       throw describeFsError(error, childPath, spec);
     }
@@ -215,7 +221,7 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
     } else if (childStats.isSymbolicLink()) {
       let target: string;
       try {
-        target = await readlink(childPath);
+        target = readlinkSync(childPath);
       } catch (error) {
         throw describeFsError(error, childPath, spec);
       }
@@ -228,6 +234,15 @@ async function walkDirectory(directory: string, tarDirectory: string, spec: AddS
 
 /** Byte order of the UTF-8 names: what `LC_ALL=C sort` gives, independent of locale. */
 export function compareTarPaths(a: string, b: string): number {
+  // UTF-8 byte order is code point order, and so is UTF-16 code unit order unless both
+  // strings have a unit at or above 0xD800 (surrogates, U+E000-U+FFFF) where they differ.
+  const length = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < length && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === length) return a.length - b.length;
+  const unitA = a.charCodeAt(i);
+  const unitB = b.charCodeAt(i);
+  if (unitA < 0xd800 || unitB < 0xd800) return unitA - unitB;
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
@@ -238,6 +253,8 @@ export function compareTarPaths(a: string, b: string): number {
  * which puts every directory before its contents.
  */
 export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): PlannedEntry[] {
+  // One walk gives unique paths under one root, so there is nothing to merge or refuse.
+  if (perSpec.length === 1) return [...perSpec[0]!].sort((a, b) => compareTarPaths(a.path, b.path));
   const byPath = new Map<string, PlannedEntry>();
   for (const entries of perSpec) {
     for (const entry of entries) {

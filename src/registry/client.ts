@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthError, NotFoundError, RegistryError } from '../errors.js';
+import { abortAfterGrace, orAbort } from '../abort.js';
 import { assertDigest, type Digest, DigestingStream, isDigest, sha256Digest } from '../digest.js';
 import { registryApiHost } from '../reference.js';
 import type { GrowthState } from '../image/growing-file.js';
@@ -49,6 +50,12 @@ export interface UploadProgress {
 }
 
 const DEFAULT_MONOLITHIC_LIMIT = 32 * 1024 * 1024;
+/**
+ * After an abort, a chunk (or one-request upload) in flight may finish for this long before it
+ * is cut: distribution refuses to cancel a session whose last chunk was cut (the state token it
+ * gave no longer matches the bytes it holds), so cutting at once would leave the session behind.
+ */
+const UPLOAD_ABORT_GRACE_MS = 5_000;
 const DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024;
 
 interface CachedToken {
@@ -107,7 +114,7 @@ export class RegistryClient {
     this.challenge = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
   }
 
-  private async authorization(scopes: readonly string[], force = false): Promise<string | undefined> {
+  private async authorization(scopes: readonly string[], force = false, signal?: AbortSignal): Promise<string | undefined> {
     await this.learnChallenge();
     const challenge = this.challenge;
     if (!challenge) return undefined;
@@ -123,6 +130,7 @@ export class RegistryClient {
       url: request.url,
       headers: request.headers,
       body: request.body === undefined ? undefined : () => request.body!,
+      signal,
     });
     const text = await response.body.text();
     if (response.status === 401 || response.status === 403) {
@@ -177,7 +185,7 @@ export class RegistryClient {
    * registry named in its challenge merged with ours, once.
    */
   private async request(request: HttpRequest, scopes: readonly string[]): Promise<HttpResponse> {
-    let authorization = await this.authorization(scopes);
+    let authorization = await this.authorization(scopes, false, request.signal);
     for (let attempt = 0; ; attempt++) {
       const response = await this.http.send({
         ...request,
@@ -201,7 +209,7 @@ export class RegistryClient {
       if (!this.challenge || (previous?.scheme === 'basic' && authorization)) {
         throw this.refusedCredentials(await this.getCredential(), 401);
       }
-      authorization = await this.authorization(mergeScopes(scopes, extra), true);
+      authorization = await this.authorization(mergeScopes(scopes, extra), true, request.signal);
       if (!authorization) throw this.refusedCredentials(undefined, 401);
     }
   }
@@ -234,9 +242,9 @@ export class RegistryClient {
   // ---- manifests ---------------------------------------------------------------------
 
   /** Fetches a manifest by tag or digest; a digest reference is verified, a tag's digest computed. */
-  async getManifest(repository: string, reference: string, accept = MANIFEST_ACCEPT): Promise<FetchedManifest> {
+  async getManifest(repository: string, reference: string, signal?: AbortSignal, accept = MANIFEST_ACCEPT): Promise<FetchedManifest> {
     const response = await this.request(
-      { method: 'GET', url: `/v2/${repository}/manifests/${reference}`, headers: { accept } },
+      { method: 'GET', url: `/v2/${repository}/manifests/${reference}`, headers: { accept }, signal },
       [pullScope(repository)],
     );
     if (response.status !== 200) {
@@ -260,9 +268,9 @@ export class RegistryClient {
   }
 
   /** The digest a tag points at now, or undefined when the tag does not exist. */
-  async resolveTag(repository: string, reference: string): Promise<Digest | undefined> {
+  async resolveTag(repository: string, reference: string, signal?: AbortSignal): Promise<Digest | undefined> {
     const response = await this.request(
-      { method: 'HEAD', url: `/v2/${repository}/manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT } },
+      { method: 'HEAD', url: `/v2/${repository}/manifests/${reference}`, headers: { accept: MANIFEST_ACCEPT }, signal },
       [pullScope(repository)],
     );
     await response.body.dump();
@@ -270,10 +278,10 @@ export class RegistryClient {
     if (response.status !== 200) throw await this.failure(response, `checking ${repository}:${reference}`);
     const digest = headerValue(response.headers, 'docker-content-digest');
     if (digest && isDigest(digest)) return digest;
-    return (await this.getManifest(repository, reference)).digest;
+    return (await this.getManifest(repository, reference, signal)).digest;
   }
 
-  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<Digest> {
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<Digest> {
     const digest = sha256Digest(bytes);
     const response = await this.request(
       {
@@ -281,6 +289,7 @@ export class RegistryClient {
         url: `/v2/${repository}/manifests/${reference}`,
         headers: { 'content-type': mediaType },
         body: () => bytes,
+        signal,
       },
       [pushScope(repository)],
     );
@@ -298,8 +307,8 @@ export class RegistryClient {
   // ---- blobs -------------------------------------------------------------------------
 
   /** The size of a blob in the repository, or undefined if it is not there. */
-  async headBlob(repository: string, digest: Digest): Promise<number | undefined> {
-    const response = await this.request({ method: 'HEAD', url: `/v2/${repository}/blobs/${digest}` }, [pullScope(repository)]);
+  async headBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<number | undefined> {
+    const response = await this.request({ method: 'HEAD', url: `/v2/${repository}/blobs/${digest}`, signal }, [pullScope(repository)]);
     await response.body.dump();
     if (response.status === 404) return undefined;
     if (response.status !== 200) throw await this.failure(response, `checking blob ${digest} in ${repository}`);
@@ -307,17 +316,17 @@ export class RegistryClient {
   }
 
   /** A stream of a blob's bytes that fails at its end if they do not hash to `digest`. */
-  async openBlob(repository: string, digest: Digest): Promise<Readable> {
-    const response = await this.request({ method: 'GET', url: `/v2/${repository}/blobs/${digest}` }, [pullScope(repository)]);
+  async openBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<Readable> {
+    const response = await this.request({ method: 'GET', url: `/v2/${repository}/blobs/${digest}`, signal }, [pullScope(repository)]);
     if (response.status !== 200) throw await this.failure(response, `fetching blob ${digest} from ${repository}`);
     const verifier = new DigestingStream(digest, `blob ${digest}`);
     response.body.on('error', (error) => verifier.destroy(error));
     return response.body.pipe(verifier);
   }
 
-  async getBlob(repository: string, digest: Digest): Promise<Buffer> {
+  async getBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<Buffer> {
     const chunks: Buffer[] = [];
-    const stream = await this.openBlob(repository, digest);
+    const stream = await this.openBlob(repository, digest, signal);
     for await (const chunk of stream) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
@@ -326,10 +335,10 @@ export class RegistryClient {
    * Asks the registry to link a blob from another repository of the same registry.
    * Returns true when mounted; false when the registry declined (the caller uploads).
    */
-  async mountBlob(repository: string, digest: Digest, fromRepository: string): Promise<boolean> {
+  async mountBlob(repository: string, digest: Digest, fromRepository: string, signal?: AbortSignal): Promise<boolean> {
     const query = new URLSearchParams({ mount: digest, from: fromRepository });
     const response = await this.request(
-      { method: 'POST', url: `/v2/${repository}/blobs/uploads/?${query}` },
+      { method: 'POST', url: `/v2/${repository}/blobs/uploads/?${query}`, signal },
       [pushScope(repository), pullScope(fromRepository)],
     );
     if (response.status === 201) {
@@ -350,6 +359,7 @@ export class RegistryClient {
     throw await this.failure(response, `mounting ${digest} from ${fromRepository}`);
   }
 
+  /** Closes an upload session. Never bound to the caller's signal: it is what runs after an abort. */
   private async cancelUpload(repository: string, location: string): Promise<void> {
     try {
       const response = await this.request({ method: 'DELETE', url: location }, [pushScope(repository)]);
@@ -359,8 +369,8 @@ export class RegistryClient {
     }
   }
 
-  private async startUpload(repository: string): Promise<string> {
-    const response = await this.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/` }, [pushScope(repository)]);
+  private async startUpload(repository: string, signal?: AbortSignal): Promise<string> {
+    const response = await this.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/`, signal }, [pushScope(repository)]);
     if (response.status !== 202) throw await this.failure(response, `starting an upload to ${repository}`);
     await response.body.dump();
     return this.location(response, 'upload start');
@@ -382,25 +392,35 @@ export class RegistryClient {
    * Uploads a blob: in one POST+PUT when small; otherwise in PATCH chunks that, after a
    * failure, resume from the offset the registry reports it has.
    */
-  async uploadBlob(repository: string, digest: Digest, size: number, open: BlobSource, onProgress?: UploadProgress): Promise<void> {
+  async uploadBlob(repository: string, digest: Digest, size: number, open: BlobSource, onProgress?: UploadProgress, signal?: AbortSignal): Promise<void> {
     if (size <= this.monolithicLimit) {
-      const location = await this.startUpload(repository);
+      const location = await this.startUpload(repository, signal);
+      const inFlight = abortAfterGrace(signal, UPLOAD_ABORT_GRACE_MS);
       const response = await this.request(
         {
           method: 'PUT',
           url: RegistryClient.withDigest(location, digest),
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
           body: () => open(0, size),
+          signal: inFlight.signal,
         },
         [pushScope(repository)],
-      );
+      ).catch(async (error: unknown) => {
+        if (signal?.aborted) await this.cancelUpload(repository, location);
+        throw error;
+      }).finally(() => inFlight.release());
+      if (signal?.aborted && response.status === 201) {
+        // Finished within the grace period: the blob is in place, which moves no tag; report the abort.
+        await response.body.dump();
+        throw signal.reason;
+      }
       if (response.status !== 201) throw await this.failure(response, `uploading blob ${digest} to ${repository}`);
       await response.body.dump();
       onProgress?.(size);
       return;
     }
     const complete = { available: size, complete: true };
-    await this.uploadGrowingBlob(repository, { open, waitFor: async () => complete }, async () => digest, onProgress, digest);
+    await this.uploadGrowingBlob(repository, { open, waitFor: async () => complete }, async () => digest, onProgress, digest, signal);
   }
 
   /** Blobs larger than this go in chunks (and so may start before they are complete). */
@@ -412,6 +432,7 @@ export class RegistryClient {
    * Uploads a blob in PATCH chunks while it may still be growing (a layer being built): each
    * chunk is sent once its bytes exist, and the digest is asked for only to complete the
    * upload. After a failure the upload resumes from the offset the registry reports it has.
+   * When `signal` aborts, the chunk in flight is cut, the session closed, and its reason thrown.
    */
   async uploadGrowingBlob(
     repository: string,
@@ -421,17 +442,40 @@ export class RegistryClient {
     label = 'blob',
     signal?: AbortSignal,
   ): Promise<Digest> {
-    let location = await this.startUpload(repository);
+    let location = await this.startUpload(repository, signal);
+    const inFlight = abortAfterGrace(signal, UPLOAD_ABORT_GRACE_MS);
+    try {
+      return await this.sendChunks(repository, location, source, finalDigest, onProgress, label, signal, inFlight.signal, (next) => (location = next));
+    } catch (error) {
+      // The caller gave up (interrupted, or the push failed elsewhere): close the session rather than leave it.
+      if (signal?.aborted) {
+        await this.cancelUpload(repository, location);
+        throw signal.reason;
+      }
+      throw error;
+    } finally {
+      inFlight.release();
+    }
+  }
+
+  private async sendChunks(
+    repository: string,
+    startLocation: string,
+    source: GrowingBlobSource,
+    finalDigest: () => Promise<Digest>,
+    onProgress: UploadProgress | undefined,
+    label: string,
+    signal: AbortSignal | undefined,
+    chunkSignal: AbortSignal | undefined,
+    moved: (location: string) => void,
+  ): Promise<Digest> {
+    let location = startLocation;
     let offset = 0;
     let failures = 0;
     const policy = this.http.retryPolicy;
     for (;;) {
-      if (signal?.aborted) {
-        // The caller gave up (the push failed elsewhere): close the session rather than leave it.
-        await this.cancelUpload(repository, location);
-        throw signal.reason;
-      }
-      const state = await source.waitFor(offset + this.chunkSize);
+      signal?.throwIfAborted();
+      const state = await orAbort(source.waitFor(offset + this.chunkSize), signal);
       if (state.complete && offset >= state.available) break;
       const end = Math.min(offset + this.chunkSize, state.available);
       const start = offset;
@@ -447,6 +491,7 @@ export class RegistryClient {
             ...(authorization ? { authorization } : {}),
           },
           body: () => source.open(start, end),
+          signal: chunkSignal,
         });
         if (response.status !== 202) {
           if (response.status < 500 && response.status !== 408 && response.status !== 429 && response.status !== 416) {
@@ -457,10 +502,12 @@ export class RegistryClient {
         }
         await response.body.dump();
         location = await this.location(response, 'a chunk');
+        moved(location);
         offset = end;
         failures = 0;
         onProgress?.(offset);
       } catch (error) {
+        if (signal?.aborted) throw error;
         if (error instanceof AuthError || (error instanceof RegistryError && error.status !== undefined && error.status < 500 && error.status !== 408 && error.status !== 429 && error.status !== 416)) {
           throw error;
         }
@@ -471,7 +518,7 @@ export class RegistryClient {
             cause: error,
           });
         }
-        await sleep(retryDelayMs(failures, policy));
+        await sleep(retryDelayMs(failures, policy), undefined, { signal });
         // Ask the registry how much of the upload it kept, and continue from there.
         const status = await this.uploadStatus(repository, location).catch((statusError: unknown) => {
           this.logger.debug(`upload status unavailable: ${(statusError as Error).message}`);
@@ -479,23 +526,25 @@ export class RegistryClient {
         });
         if (status) {
           location = status.location;
+          moved(location);
           offset = status.offset;
           this.logger.debug(`resuming upload of ${label} at byte ${offset}`);
         } else {
-          location = await this.startUpload(repository).catch((restartError: unknown) => {
+          location = await this.startUpload(repository, signal).catch((restartError: unknown) => {
             throw new RegistryError(`upload of ${label} to ${repository} failed at byte ${start} and could not be restarted: ${(restartError as Error).message}`, {
               hint: 'the registry stopped answering; run the command again (blobs already uploaded are not sent again)',
               cause: restartError,
             });
           });
+          moved(location);
           offset = 0;
           this.logger.debug(`upload session lost; restarting ${label} from byte 0`);
         }
       }
     }
-    const digest = await finalDigest();
+    const digest = await orAbort(finalDigest(), signal);
     const response = await this.request(
-      { method: 'PUT', url: RegistryClient.withDigest(location, digest), headers: { 'content-length': '0' } },
+      { method: 'PUT', url: RegistryClient.withDigest(location, digest), headers: { 'content-length': '0' }, signal },
       [pushScope(repository)],
     );
     if (response.status !== 201) throw await this.failure(response, `completing upload of ${digest}`);

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createSecureContext } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { RegistryError, TlsError } from '../errors.js';
+import { orAbort } from '../abort.js';
 import { isLoopbackRegistry } from '../reference.js';
 import type { Logger } from '../logger.js';
 import { trustedCertificates } from './trust.js';
@@ -158,8 +159,9 @@ export class RegistryHttp {
    * when the server does not speak TLS. Certificate failures are never "fixed" by falling back.
    */
   private resolveOrigin(signal?: AbortSignal): Promise<string> {
-    this.discovery ??= this.discoverOrigin(signal);
-    return this.discovery.then((found) => found.origin);
+    // Shared by every later request, so one caller's abort must not end it: only that caller stops waiting.
+    this.discovery ??= this.discoverOrigin();
+    return orAbort(this.discovery, signal).then((found) => found.origin);
   }
 
   /** The answer to `GET /v2/` got while finding the scheme: it carries the auth challenge. */

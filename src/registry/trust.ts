@@ -14,6 +14,17 @@ import { InputError } from '../errors.js';
 
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
 
+/**
+ * The system CA bundle: `$SSL_CERT_FILE` when set (OpenSSL and Go read it the same way, so a
+ * machine or container that points them at a bundle points us there too), else the first
+ * of the distributions' usual paths that exists.
+ */
+export function systemBundle(env: NodeJS.ProcessEnv = process.env): { file: string; label: string } | undefined {
+  if (env.SSL_CERT_FILE) return { file: env.SSL_CERT_FILE, label: 'SSL_CERT_FILE' };
+  const file = SYSTEM_BUNDLES.find((candidate) => existsSync(candidate));
+  return file === undefined ? undefined : { file, label: 'the system CA bundle' };
+}
+
 /** certs.d roots as docker (daemon and rootless) and containers/image (podman, skopeo, buildah) read them. */
 export function defaultCertsDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   const home = env.HOME ?? homedir();
@@ -28,6 +39,8 @@ export interface TrustSources {
   certDir?: string;
   /** certs.d roots searched for a `<registry>/` directory. */
   certsDirs?: string[];
+  /** Where SSL_CERT_FILE and HOME are read; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 async function crtFiles(directory: string): Promise<string[]> {
@@ -53,7 +66,7 @@ async function readPem(file: string, flag: string): Promise<string> {
 /** PEM texts to trust for `registry` (the complete list: it replaces Node's default) and the extra files they came from. */
 export async function trustedCertificates(sources: TrustSources): Promise<{ certificates: string[]; extraFiles: string[] }> {
   const extraFiles: string[] = [];
-  for (const root of sources.certsDirs ?? defaultCertsDirs()) extraFiles.push(...(await crtFiles(path.join(root, sources.registry))));
+  for (const root of sources.certsDirs ?? defaultCertsDirs(sources.env)) extraFiles.push(...(await crtFiles(path.join(root, sources.registry))));
   if (sources.certDir) {
     const files = await crtFiles(sources.certDir);
     if (files.length === 0 && !existsSync(sources.certDir)) {
@@ -62,8 +75,8 @@ export async function trustedCertificates(sources: TrustSources): Promise<{ cert
     extraFiles.push(...files);
   }
   const certificates = [...rootCertificates];
-  const system = SYSTEM_BUNDLES.find((file) => existsSync(file));
-  if (system) certificates.push(await readPem(system, 'the system CA bundle'));
+  const system = systemBundle(sources.env);
+  if (system) certificates.push(await readPem(system.file, system.label));
   for (const file of extraFiles) certificates.push(await readPem(file, 'CA certificate'));
   if (sources.caFile) {
     certificates.push(await readPem(sources.caFile, '--ca-file'));

@@ -26,6 +26,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** 'discard' counts stdout bytes without keeping them (for a verify of a huge file). */
   stdout?: 'capture' | 'discard';
+  /** A command that runs node and the CLI, e.g. ['/usr/bin/time', '-v'] to measure it; its output joins stderr. */
+  wrapper?: string[];
 }
 
 export interface CliResult {
@@ -113,7 +115,8 @@ async function cleanEnvironment(extra: CliOptions['env']): Promise<NodeJS.Proces
 export async function startCli(args: readonly string[], options: CliOptions = {}): Promise<RunningCli> {
   const bundle = await ensureCliBuilt();
   const env = await cleanEnvironment(options.env);
-  const child = spawn(process.execPath, [bundle, ...args], { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const [command, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, bundle, ...args];
+  const child = spawn(command!, commandArgs, { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const result = new Promise<CliResult>((resolve, reject) => {
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

@@ -1,7 +1,8 @@
 // An HTTP proxy on 127.0.0.1 in front of a real (plain-HTTP) test registry that
 // injects the faults a real server cannot be made to produce on demand: error
-// statuses for the next N matching requests, and a connection reset in the
-// middle of a request body. It logs every request so tests can assert what the
+// statuses for the next N matching requests, a connection reset in the middle
+// of a request body (or before any answer, for GET and HEAD), and a response
+// body altered on its way to the client. It logs every request so tests can assert what the
 // client did (retries, upload status checks, bytes re-sent), not how long it took.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -29,8 +30,10 @@ export interface ProxiedRequest {
   bodyBytes: number;
   /** Request body bytes passed on to the registry. */
   forwardedBytes: number;
-  /** 'status' when answered by an injected status, 'reset' when the connection was cut. */
-  fault?: 'status' | 'reset';
+  /** 'status' when answered by an injected status, 'reset' when the connection was cut, 'altered' when the answer's body was changed. */
+  fault?: 'status' | 'reset' | 'altered';
+  /** When the proxy received the request (Date.now()), to check the gap a retry left. */
+  receivedAt: number;
   /** The request's Content-Range header, if any (chunk uploads). */
   contentRange?: string;
 }
@@ -51,6 +54,8 @@ export interface StatusFault extends RequestMatcher {
   headers?: Record<string, string>;
   /** JSON body; default a registry-style error body naming the injected fault. */
   body?: unknown;
+  /** Answer only once this settles: a fault timed by an event the test waits for, not by a clock. */
+  until?: Promise<unknown>;
 }
 
 export interface ResetFault extends RequestMatcher {
@@ -64,6 +69,14 @@ export interface ResetFault extends RequestMatcher {
   times?: number;
 }
 
+export interface AlterFault extends RequestMatcher {
+  /** New body for the registry's answer; headers (Content-Length, digests) are passed on unchanged. */
+  alter(body: Buffer): Buffer;
+  /** Answer headers to leave out too (e.g. docker-content-digest, which a registry need not send). */
+  dropHeaders?: string[];
+  times?: number;
+}
+
 export interface RunningFaultProxy {
   /** "127.0.0.1:PORT", to use as the registry host. */
   host: string;
@@ -73,7 +86,13 @@ export interface RunningFaultProxy {
   matching(matcher: RequestMatcher): ProxiedRequest[];
   count(matcher: RequestMatcher): number;
   failNext(fault: StatusFault): void;
+  /**
+   * Cuts the connection of the next matching requests. With afterBytes 0 the request is
+   * cut on arrival, before the registry sees it: the way to reset a GET or a HEAD.
+   */
   resetNext(fault: ResetFault): void;
+  /** Changes the body of the registry's answer to the next matching requests (corrupted content in transit). */
+  alterNext(fault: AlterFault): void;
   /** Drops pending faults and the log. */
   reset(): void;
   stop(): Promise<void>;
@@ -137,6 +156,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
   const log: ProxiedRequest[] = [];
   let statusFaults: Array<Pending<StatusFault>> = [];
   let resetFaults: Array<Pending<ResetFault>> = [];
+  let alterFaults: Array<Pending<AlterFault>> = [];
   const sockets = new Set<Socket>();
   let proxyHost = '';
 
@@ -153,6 +173,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
       status: 0,
       bodyBytes: 0,
       forwardedBytes: 0,
+      receivedAt: Date.now(),
       ...(request.headers['content-range'] ? { contentRange: String(request.headers['content-range']) } : {}),
     };
     log.push(entry);
@@ -161,7 +182,8 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
     if (statusFault) {
       entry.fault = 'status';
       request.on('data', (chunk: Buffer) => (entry.bodyBytes += chunk.length));
-      request.on('end', () => {
+      request.on('end', async () => {
+        await statusFault.until?.catch(() => {});
         entry.status = statusFault.status;
         const body = JSON.stringify(
           statusFault.body ?? { errors: [{ code: 'UNKNOWN', message: `fault injected by the test proxy: HTTP ${statusFault.status}` }] },
@@ -173,6 +195,12 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
     }
 
     const resetFault = takeFault(resetFaults, entry);
+    if (resetFault && resetFault.afterBytes <= 0) {
+      entry.fault = 'reset';
+      request.socket.destroy();
+      return;
+    }
+    const alterFault = resetFault ? undefined : takeFault(alterFaults, entry);
     const forwardBeforeReset = resetFault?.forwardBeforeReset ?? true;
     const headers = { ...request.headers, host: upstreamHost };
     const upstream =
@@ -221,6 +249,19 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
       entry.status = answer.statusCode ?? 0;
       const answerHeaders = { ...answer.headers };
       if (typeof answerHeaders.location === 'string') answerHeaders.location = rewriteLocation(answerHeaders.location);
+      if (alterFault && method !== 'HEAD') {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          entry.fault = 'altered';
+          const altered = alterFault.alter(Buffer.concat(chunks));
+          if (answerHeaders['content-length'] !== undefined) answerHeaders['content-length'] = String(altered.length);
+          for (const name of alterFault.dropHeaders ?? []) delete answerHeaders[name.toLowerCase()];
+          response.writeHead(answer.statusCode ?? 502, answerHeaders);
+          response.end(altered);
+        });
+        return;
+      }
       response.writeHead(answer.statusCode ?? 502, answerHeaders);
       answer.pipe(response);
     });
@@ -257,9 +298,13 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
     resetNext(fault) {
       resetFaults.push({ fault, toSkip: fault.after ?? 0, remaining: fault.times ?? 1 });
     },
+    alterNext(fault) {
+      alterFaults.push({ fault, toSkip: fault.after ?? 0, remaining: fault.times ?? 1 });
+    },
     reset() {
       statusFaults = [];
       resetFaults = [];
+      alterFaults = [];
       log.length = 0;
     },
     async stop() {

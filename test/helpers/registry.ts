@@ -1,6 +1,7 @@
 // Starts real CNCF distribution registries (Debian's /usr/bin/docker-registry,
-// distribution 2.8) on loopback ports for integration tests: plain HTTP, or
-// HTTPS with a test CA, optionally with htpasswd basic auth.
+// distribution 2.8) on loopback ports for integration tests (or on a given address,
+// e.g. inside a network namespace): plain HTTP, or HTTPS with a test CA, optionally
+// with htpasswd basic auth.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -46,6 +47,11 @@ export interface StartRegistryOptions {
    * instead of the htpasswd one `auth: true` writes. The caller then knows the credentials itself.
    */
   authConfig?: Record<string, unknown>;
+  /**
+   * Listen on this address and port instead of a free loopback port, optionally inside a
+   * network namespace (`ip netns exec`): a registry that is not on loopback (see netns.ts).
+   */
+  listen?: { address: string; port: number; netns?: string };
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -169,6 +175,7 @@ async function bcryptHtpasswdLine(username: string, password: string): Promise<s
 }
 
 function registryConfigYaml(options: {
+  address: string;
   port: number;
   dataDir: string;
   httpSecret: string;
@@ -188,7 +195,7 @@ function registryConfigYaml(options: {
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: {
-      addr: `127.0.0.1:${options.port}`,
+      addr: `${options.address}:${options.port}`,
       // A fixed secret keeps upload session state valid across restart().
       secret: options.httpSecret,
       ...(options.tls ? { tls: { certificate: options.tls.serverCertFile, key: options.tls.serverKeyFile } } : {}),
@@ -255,11 +262,16 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let port = 0;
+  const address = options.listen?.address ?? '127.0.0.1';
   const scheme: RunningRegistry['scheme'] = tls ? 'https' : 'http';
 
   const spawnRegistry = () => {
-    logText += `--- ${REGISTRY_BINARY} serve ${configFile} (port ${port}) ---\n`;
-    const started = spawn(REGISTRY_BINARY, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    logText += `--- ${REGISTRY_BINARY} serve ${configFile} (${address}:${port}) ---\n`;
+    const netns = options.listen?.netns;
+    // `ip netns exec` execs the registry, so the child is the registry itself and signals reach it.
+    const started = netns
+      ? spawn('ip', ['netns', 'exec', netns, REGISTRY_BINARY, 'serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(REGISTRY_BINARY, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     liveProcesses.add(started);
     started.stdout?.on('data', appendLog);
     started.stderr?.on('data', appendLog);
@@ -287,7 +299,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     while (Date.now() < deadline) {
       if (!isRunning()) return false;
       try {
-        const status = await getV2Status({ host: `127.0.0.1:${port}`, scheme }, undefined, caPem);
+        const status = await getV2Status({ host: `${address}:${port}`, scheme }, undefined, caPem);
         if (status === 200 || status === 401) return true;
       } catch {
         // Not listening yet.
@@ -295,16 +307,16 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       await delay(50);
     }
     throw new Error(
-      `the test registry on 127.0.0.1:${port} did not answer GET /v2/ within ${READY_TIMEOUT_MS} ms.\n--- registry logs ---\n${logText}`,
+      `the test registry on ${address}:${port} did not answer GET /v2/ within ${READY_TIMEOUT_MS} ms.\n--- registry logs ---\n${logText}`,
     );
   };
 
   const writeConfig = () =>
-    writeFile(configFile, registryConfigYaml({ port, dataDir, httpSecret, deleteEnabled: options.deleteEnabled ?? false, tls, htpasswdFile, authConfig: options.authConfig }));
+    writeFile(configFile, registryConfigYaml({ address, port, dataDir, httpSecret, deleteEnabled: options.deleteEnabled ?? false, tls, htpasswdFile, authConfig: options.authConfig }));
 
   let ready = false;
   for (let attempt = 1; attempt <= PORT_ATTEMPTS && !ready; attempt++) {
-    port = await findFreePort();
+    port = options.listen?.port ?? (await findFreePort());
     await writeConfig();
     spawnRegistry();
     try {
@@ -325,7 +337,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     throw new Error(`no free loopback port for the test registry after ${PORT_ATTEMPTS} tries.\n--- registry logs ---\n${logText}`);
   }
 
-  const host = `127.0.0.1:${port}`;
+  const host = `${address}:${port}`;
   let dockerConfigDir: string | undefined;
   if (auth) {
     dockerConfigDir = path.join(rootDir, 'docker-config');
@@ -382,4 +394,27 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     },
     logs: () => logText,
   };
+}
+
+/** Where the registry's filesystem driver keeps the bytes of a blob (manifests included). */
+export function storedBlobFile(registry: Pick<RunningRegistry, 'dataDir'>, digest: string): string {
+  const hex = digest.replace(/^sha256:/, '');
+  return path.join(registry.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+}
+
+/**
+ * Rewrites a stored blob in place, as disk rot or a tampering operator would: the registry
+ * goes on serving it under its old digest. Returns a function that puts the original back.
+ */
+export async function alterStoredBlob(
+  registry: Pick<RunningRegistry, 'dataDir'>,
+  digest: string,
+  alter: (bytes: Buffer) => Buffer,
+): Promise<() => Promise<void>> {
+  const file = storedBlobFile(registry, digest);
+  const original = await readFile(file);
+  const altered = alter(original);
+  if (altered.equals(original)) throw new Error(`alterStoredBlob: the alteration left ${digest} unchanged`);
+  await writeFile(file, altered);
+  return () => writeFile(file, original);
 }

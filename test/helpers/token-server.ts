@@ -37,12 +37,19 @@ export interface TokenServerOptions {
   issuer?: string;
   /** Lifetime written in `exp` and `expires_in`; default 300 s. */
   expiresInSeconds?: number;
+  /**
+   * Identity (refresh) tokens this server accepts in an OAuth2 `grant_type=refresh_token` POST,
+   * each standing for a user of `users`: what `docker login` stores as `identitytoken`.
+   */
+  refreshTokens?: Record<string, string>;
 }
 
 /** One token request, as the server saw it. */
 export interface TokenRequestRecord {
-  /** The Basic-auth user, or undefined for an anonymous request. */
+  /** The Basic-auth user (or the user a refresh token stands for), or undefined for an anonymous request. */
   username?: string;
+  /** 'refresh_token' for an OAuth2 POST exchanging an identity token; undefined for the GET with Basic auth. */
+  grantType?: string;
   service?: string;
   /** Every `scope` parameter, split on spaces (a client may send several in one). */
   scopes: string[];
@@ -165,67 +172,90 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Run
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(body));
     };
-    if (url.pathname !== '/token' || request.method !== 'GET') {
-      reply(404, { errors: [{ code: 'NOT_FOUND', message: `${request.method} ${url.pathname}: only GET /token is served` }] });
+    if (url.pathname !== '/token' || (request.method !== 'GET' && request.method !== 'POST')) {
+      reply(404, { errors: [{ code: 'NOT_FOUND', message: `${request.method} ${url.pathname}: only GET and POST /token are served` }] });
       return;
     }
-    const scopes = url.searchParams.getAll('scope').flatMap((scope) => scope.split(' ')).filter(Boolean);
-    const record: TokenRequestRecord = { service: url.searchParams.get('service') ?? undefined, scopes, status: 0, granted: [] };
-    requests.push(record);
-
-    const authorization = request.headers.authorization;
-    const credentials = basicCredentials(authorization);
-    let permissions: readonly RepositoryPermission[];
-    if (authorization !== undefined) {
-      record.username = credentials?.username;
-      const user = credentials && Object.hasOwn(options.users, credentials.username) ? options.users[credentials.username] : undefined;
-      if (!user || user.password !== credentials!.password) {
-        record.status = 401;
-        response.setHeader('www-authenticate', `Basic realm="${service}"`);
-        reply(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required: wrong username or password' }] });
-        return;
-      }
-      permissions = user.permissions;
+    if (request.method === 'POST') {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => answer(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
     } else {
-      permissions = options.anonymous ?? [];
+      answer(url.searchParams);
     }
 
-    const access: Array<{ type: string; name: string; actions: string[] }> = [];
-    for (const scope of scopes) {
-      const parsed = parseScope(scope);
-      if (!parsed || parsed.type !== 'repository') continue;
-      const actions = allowedActions(permissions, parsed.name, parsed.actions);
-      if (actions.length) access.push({ type: 'repository', name: parsed.name, actions });
-    }
-    if (emptyGrantsLeft > 0) {
-      emptyGrantsLeft--;
-      access.length = 0;
-    }
-    record.granted = access.map(({ name, actions }) => ({ name, actions }));
+    function answer(params: URLSearchParams): void {
+      const scopes = params.getAll('scope').flatMap((scope) => scope.split(' ')).filter(Boolean);
+      const record: TokenRequestRecord = { service: params.get('service') ?? undefined, scopes, status: 0, granted: [] };
+      requests.push(record);
 
-    const now = Math.floor(Date.now() / 1000);
-    const token = signJwt(
-      { typ: 'JWT', alg: 'ES256', x5c: [key.certDerBase64] },
-      {
-        iss: issuer,
-        sub: record.username ?? '',
-        aud: service,
-        exp: now + lifetime,
-        nbf: now - 1,
-        iat: now,
-        jti: randomUUID(),
-        access,
-      },
-      key.key,
-    );
-    record.status = 200;
-    const field = options.tokenField ?? 'token';
-    reply(200, {
-      ...(field === 'token' || field === 'both' ? { token } : {}),
-      ...(field === 'access_token' || field === 'both' ? { access_token: token } : {}),
-      expires_in: lifetime,
-      issued_at: new Date(now * 1000).toISOString(),
-    });
+      const authorization = request.headers.authorization;
+      const credentials = basicCredentials(authorization);
+      let permissions: readonly RepositoryPermission[];
+      if (request.method === 'POST') {
+        // OAuth2 as docker's registry token spec describes it: an identity token for an access token.
+        record.grantType = params.get('grant_type') ?? undefined;
+        const refreshToken = params.get('refresh_token') ?? '';
+        const username = record.grantType === 'refresh_token' && Object.hasOwn(options.refreshTokens ?? {}, refreshToken) ? options.refreshTokens![refreshToken] : undefined;
+        const user = username !== undefined && Object.hasOwn(options.users, username) ? options.users[username] : undefined;
+        if (!user) {
+          record.status = 401;
+          reply(401, { error: 'invalid_grant', error_description: 'unknown refresh token or unsupported grant_type' });
+          return;
+        }
+        record.username = username;
+        permissions = user.permissions;
+      } else if (authorization !== undefined) {
+        record.username = credentials?.username;
+        const user = credentials && Object.hasOwn(options.users, credentials.username) ? options.users[credentials.username] : undefined;
+        if (!user || user.password !== credentials!.password) {
+          record.status = 401;
+          response.setHeader('www-authenticate', `Basic realm="${service}"`);
+          reply(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required: wrong username or password' }] });
+          return;
+        }
+        permissions = user.permissions;
+      } else {
+        permissions = options.anonymous ?? [];
+      }
+
+      const access: Array<{ type: string; name: string; actions: string[] }> = [];
+      for (const scope of scopes) {
+        const parsed = parseScope(scope);
+        if (!parsed || parsed.type !== 'repository') continue;
+        const actions = allowedActions(permissions, parsed.name, parsed.actions);
+        if (actions.length) access.push({ type: 'repository', name: parsed.name, actions });
+      }
+      if (emptyGrantsLeft > 0) {
+        emptyGrantsLeft--;
+        access.length = 0;
+      }
+      record.granted = access.map(({ name, actions }) => ({ name, actions }));
+
+      const now = Math.floor(Date.now() / 1000);
+      const token = signJwt(
+        { typ: 'JWT', alg: 'ES256', x5c: [key.certDerBase64] },
+        {
+          iss: issuer,
+          sub: record.username ?? '',
+          aud: service,
+          exp: now + lifetime,
+          nbf: now - 1,
+          iat: now,
+          jti: randomUUID(),
+          access,
+        },
+        key.key,
+      );
+      record.status = 200;
+      const field = options.tokenField ?? 'token';
+      reply(200, {
+        ...(field === 'token' || field === 'both' ? { token } : {}),
+        ...(field === 'access_token' || field === 'both' ? { access_token: token } : {}),
+        expires_in: lifetime,
+        issued_at: new Date(now * 1000).toISOString(),
+      });
+    }
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -266,7 +296,7 @@ export interface TokenAuthRegistry {
  * `admin` may do anything; `pusher` pull+push on `dest/*` and pull on `base/*`;
  * `reader` only pull, everywhere. Passwords are random per run.
  */
-export async function startTokenAuthRegistry(options: Pick<TokenServerOptions, 'tokenField' | 'anonymous'> = {}): Promise<TokenAuthRegistry> {
+export async function startTokenAuthRegistry(options: Pick<TokenServerOptions, 'tokenField' | 'anonymous' | 'refreshTokens'> = {}): Promise<TokenAuthRegistry> {
   const password = () => randomBytes(12).toString('base64url');
   const passwords = { admin: password(), pusher: password(), reader: password() };
   const tokenServer = await startTokenServer({

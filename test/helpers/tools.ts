@@ -166,3 +166,13 @@ export async function runcRun(bundleDir: string, argv: readonly string[], option
     await run('runc', ['delete', '--force', containerId], { timeoutMs: 30_000 });
   }
 }
+
+/** The digest the registry serves for REF ("repo:tag"), asked with skopeo; undefined when there is none. */
+export async function tagDigest(registry: RunningRegistry, reference: string): Promise<string | undefined> {
+  try {
+    return (await skopeoInspect(reference, registry, 'summary')).Digest as string;
+  } catch (error) {
+    if (/manifest unknown|not found/i.test((error as Error).message)) return undefined;
+    throw error;
+  }
+}

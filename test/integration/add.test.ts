@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli } from '../helpers/cli.js';
 import { pushBaseImage, pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
+import { assertUmociReadsBack } from '../helpers/readback.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { runcRun, skopeo, skopeoInspect, skopeoRegistryFlags, umociUnpack } from '../helpers/tools.js';
 
@@ -112,6 +113,7 @@ describe('imgbuild add on a plain HTTP registry', () => {
       );
       assert.equal(result.code, 0, describeResult(result));
       assert.equal(result.stdout, HELLO);
+      await assertUmociReadsBack(registry, target, '/opt/app/hello.txt', result.stdout);
     });
 
     test('imgbuild verify exits 1 for different content and for a missing file', async () => {
@@ -168,6 +170,7 @@ describe('imgbuild add on a plain HTTP registry', () => {
     assert.equal((await skopeoInspect('docker-out/app:1', registry, 'summary')).Digest, digest);
     const verify = await runCli(['verify', `${registry.host}/docker-out/app:1`, '--file', '/opt/app/hello.txt', '--expect-text', HELLO]);
     assert.equal(verify.code, 0, describeResult(verify));
+    await assertUmociReadsBack(registry, 'docker-out/app:1', '/opt/app/hello.txt', verify.stdout);
   });
 
   test('a base whose /var/run links to /run keeps the link after adding /var/run/x/file', async () => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli } from '../helpers/cli.js';
 import { pushBaseImage, pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
+import { assertUmociReadsBack } from '../helpers/readback.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { runcRun, skopeoInspect, umociUnpack } from '../helpers/tools.js';
 
@@ -71,6 +72,7 @@ describe('imgbuild add from one registry to another', () => {
         { env: env() },
       );
       assert.equal(verify.code, 0, describeResult(verify));
+      await assertUmociReadsBack(destination, 'copied/multi:1', '/opt/app/hello.txt', verify.stdout, { platform });
       // The base's own files came along too (copied layers, not just the new one).
       const passwd = await runCli(['verify', `${destination.host}/copied/multi:1`, '--file', '/etc/passwd', '--platform', platform, '--ca-file', destination.caFile!], { env: env() });
       assert.equal(passwd.code, 0, describeResult(passwd));

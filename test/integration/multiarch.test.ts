@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli } from '../helpers/cli.js';
 import { pushBaseImage, type FixturePlatform } from '../helpers/fixtures.js';
+import { assertUmociReadsBack } from '../helpers/readback.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { skopeo, skopeoInspect, skopeoRegistryFlags } from '../helpers/tools.js';
 
@@ -113,6 +114,7 @@ describe('imgbuild add on multi-platform bases', () => {
           const check = await verify(target, platform);
           assert.equal(check.code, 0, `${platform}: ${describeResult(check)}`);
           assert.equal(check.stdout, CONTENT);
+          await assertUmociReadsBack(registry, target, '/etc/plugin.conf', check.stdout, { platform });
         }
       });
 

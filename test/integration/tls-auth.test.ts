@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli, type CliOptions } from '../helpers/cli.js';
 import { pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
+import { assertUmociReadsBack } from '../helpers/readback.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { skopeoInspect } from '../helpers/tools.js';
 
@@ -58,6 +59,7 @@ describe('imgbuild add on a TLS registry with htpasswd auth', () => {
     );
     assert.equal(verified.code, 0, describeResult(verified));
     assert.equal(verified.stdout, HELLO);
+    await assertUmociReadsBack(registry, `${repository}:latest`, '/opt/app/hello.txt', verified.stdout);
   }
 
   test('with DOCKER_CONFIG and --ca-file', async () => {

@@ -11,7 +11,7 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { InputError, UsageError } from '../../src/errors.js';
 import { buildLayer, parseAddSpec, parseChmod, parseChown, type BuiltLayer, type LayerOptions } from '../../src/image/layer.js';
-import { mergeEntries, type PlannedEntry } from '../../src/image/tar-entries.js';
+import { compareTarPaths, mergeEntries, type PlannedEntry } from '../../src/image/tar-entries.js';
 import { runChecked } from '../helpers/tools.js';
 
 interface ReadEntry {
@@ -474,5 +474,27 @@ describe('mergeEntries', () => {
   test('a directory replaced by a file while its children remain is refused', () => {
     assert.throws(() => mergeEntries([[directory('d'), file('d/x')], [file('d')]]), UsageError);
     assert.doesNotThrow(() => mergeEntries([[directory('d'), file('d/x')], [directory('d')]]));
+  });
+});
+
+describe('compareTarPaths', () => {
+  test('orders as the UTF-8 bytes do, surrogate pairs and U+E000-U+FFFF included', () => {
+    // UTF-16 code unit order puts U+FFFD (0xFFFD) after U+1F600 (0xD83D 0xDE00); UTF-8 does not.
+    const alphabet = ['a', 'b', '/', '.', '-', 'é', 'ü', '\u{E000}', '\u{FFFD}', '\u{1F600}', '\u{1F601}', '\u{10000}', '中'];
+    const names: string[] = [];
+    let state = 12345;
+    for (let n = 0; n < 400; n++) {
+      let name = '';
+      const length = 1 + (n % 5);
+      for (let i = 0; i < length; i++) {
+        state = (state * 1103515245 + 12345) % 2 ** 31;
+        name += alphabet[state % alphabet.length];
+      }
+      names.push(name);
+    }
+    const byBytes = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    assert.deepEqual([...names].sort(compareTarPaths), byBytes);
+    assert.ok(compareTarPaths('\u{FFFD}', '\u{1F600}') < 0);
+    assert.ok(compareTarPaths('a\u{1F600}', 'a\u{1F601}') < 0);
   });
 });

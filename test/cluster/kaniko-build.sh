@@ -27,7 +27,9 @@ echo "# a Dockerfile with RUN"
 mkdir -p "$work/run"
 printf 'FROM %s\nARG GREETING=unset\nRUN echo "$GREETING from RUN" > /greeting.txt && echo app:x:1234:1234::/tmp:/bin/sh >> /etc/passwd && chown 1234 /greeting.txt\nUSER app\nRUN id -u > /tmp/uid.txt\n' \
   "$CLUSTER_REGISTRY/busybox:1.35" >"$work/run/Dockerfile"
-ref=$(kbuild "$work/run" -n "$NS" --insecure --build-arg GREETING=hello --to "$CLUSTER_REGISTRY/kaniko-run:latest") || fail "the RUN build failed"
+ref=$(kbuild "$work/run" -n "$NS" --insecure --build-arg GREETING=hello --cache-repo "$CLUSTER_REGISTRY/kaniko-cache" \
+  --to "$CLUSTER_REGISTRY/kaniko-run:latest" 2>"$work/err") || { tail -n 20 "$work/err" >&2; fail "the RUN build failed"; }
+grep -q 'Pushing layer .*kaniko-cache' "$work/err" || grep -qi 'cache' "$work/err" || fail "--cache-repo: no cache activity in Kaniko's log"
 imgbuild verify "localhost:5000/kaniko-run@${ref#*@}" --file /greeting.txt --expect-text $'hello from RUN\n' >/dev/null || fail "RUN did not write /greeting.txt"
 imgbuild verify "localhost:5000/kaniko-run@${ref#*@}" --file /tmp/uid.txt --expect-text $'1234\n' >/dev/null || fail "RUN as USER app did not run as uid 1234"
 echo "ok RUN: $ref"

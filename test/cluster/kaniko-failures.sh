@@ -76,6 +76,14 @@ grep -q 'interrupted' "$work/err" || fail "Ctrl-C: no 'interrupted' message"
 assert_no_objects
 echo "ok ctrl-c: exit 130, nothing left"
 
+echo "# --timeout: the Job's deadline ends a build that runs too long, and says which flag"
+rc=0; (cd "$ROOT" && KUBECONFIG=$work/builder.kubeconfig node --import tsx test/cluster/lib/kaniko-build.ts "$work/slow" -n "$NS" --insecure --timeout 15s \
+  --to "$CLUSTER_REGISTRY/kaniko-slow:latest") >"$work/out" 2>"$work/err" || rc=$?
+((rc != 0)) || fail "--timeout 15s: a 60 s RUN succeeded"
+grep -q 'did not finish within 15 seconds (DeadlineExceeded)' "$work/err" && grep -q -- '--timeout' "$work/err" || { tail -n 5 "$work/err" >&2; fail "--timeout: no DeadlineExceeded diagnosis"; }
+echo "ok --timeout: $(grep -E '^error:' "$work/err")"
+assert_no_objects
+
 echo "# kill -9 leaves objects; imgbuild clean removes them"
 (slow_build) >"$work/out" 2>"$work/err" &
 pid=$!

@@ -28,4 +28,12 @@ grep -q '^\[kaniko\] .*Pushed' "$work/stderr" || fail "Kaniko's log was not foll
 served=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://localhost:5000/new-kaniko-image:latest)
 [[ $served == "$digest" ]] || fail "the tag serves $served, imgbuild printed $digest"
 assert_no_objects
+
+echo "# imgbuild verify --in-cluster: the same check on its own, by digest"
+out=$(imgbuild verify "$ref" --in-cluster -n "$NS" --command 'cat /opt/app/hello.txt && echo OK' --expect-output "$expected" --pull-via localhost:5000) ||
+  fail "verify --in-cluster failed"
+[[ $out == "$expected" ]] || fail "verify --in-cluster printed: $out"
+rc=0; imgbuild verify "$ref" --in-cluster -n "$NS" --command 'echo something else' --expect-output "$expected" --pull-via localhost:5000 >/dev/null 2>"$work/err" || rc=$?
+[[ $rc == 1 ]] && grep -q 'differs from --expect-output' "$work/err" || { cat "$work/err" >&2; fail "verify --in-cluster accepted the wrong output (exit $rc)"; }
+assert_no_objects
 echo "PASS kaniko seed scenario ($((SECONDS - t0))s)"

@@ -29,7 +29,10 @@ printf 'FROM %s\nARG GREETING=unset\nRUN echo "$GREETING from RUN" > /greeting.t
   "$CLUSTER_REGISTRY/busybox:1.35" >"$work/run/Dockerfile"
 ref=$(kbuild "$work/run" -n "$NS" --insecure --build-arg GREETING=hello --cache-repo "$CLUSTER_REGISTRY/kaniko-cache" \
   --to "$CLUSTER_REGISTRY/kaniko-run:latest" 2>"$work/err") || { tail -n 20 "$work/err" >&2; fail "the RUN build failed"; }
-grep -q 'Pushing layer .*kaniko-cache' "$work/err" || grep -qi 'cache' "$work/err" || fail "--cache-repo: no cache activity in Kaniko's log"
+skopeo list-tags --tls-verify=false docker://localhost:5000/kaniko-cache | grep -q '"Tags"' ||
+  fail "--cache-repo: Kaniko pushed no cache layer to kaniko-cache"
+[[ $(skopeo list-tags --tls-verify=false docker://localhost:5000/kaniko-cache | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8")).Tags.length)') -ge 1 ]] ||
+  fail "--cache-repo: the cache repository has no tags"
 imgbuild verify "localhost:5000/kaniko-run@${ref#*@}" --file /greeting.txt --expect-text $'hello from RUN\n' >/dev/null || fail "RUN did not write /greeting.txt"
 imgbuild verify "localhost:5000/kaniko-run@${ref#*@}" --file /tmp/uid.txt --expect-text $'1234\n' >/dev/null || fail "RUN as USER app did not run as uid 1234"
 echo "ok RUN: $ref"

@@ -52,6 +52,17 @@ function reachableClientFor(flags: KanikoFlags, logger: Logger) {
   return { credentials, clientFor, resolvable, close: () => Promise.all([...clients.values()].map((client) => client.close())) };
 }
 
+/** A one-line progress display of a streamed context (TTY only), at most every 200 ms. */
+function contextProgress(): (sent: number, total: number) => void {
+  let last = 0;
+  return (sent, total) => {
+    const now = Date.now();
+    if (sent < total && now - last < 200) return;
+    last = now;
+    process.stderr.write(`\rcontext: ${(sent / 1048576).toFixed(1)} of ${(total / 1048576).toFixed(1)} MiB sent${sent >= total ? '\n' : ''}`);
+  };
+}
+
 /** Ctrl-C / SIGTERM abort the build (which deletes its objects); a second one exits at once. */
 function interruptible(logger: Logger): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
@@ -118,6 +129,7 @@ export async function runKanikoBuild(request: Omit<KanikoBuildRequest, 'cluster'
       clientFor: canConfirm ? registries.clientFor : undefined,
       signal: interrupt.signal,
       onLog: flags.quiet ? undefined : (container, line) => process.stderr.write(`[${container}] ${line}\n`),
+      onContextProgress: process.stderr.isTTY && !flags.quiet ? contextProgress() : undefined,
     });
     printResult(result, flags, logger);
   } finally {

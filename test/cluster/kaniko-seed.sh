@@ -29,6 +29,15 @@ served=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://local
 [[ $served == "$digest" ]] || fail "the tag serves $served, imgbuild printed $digest"
 assert_no_objects
 
+echo "# a destination this machine reaches too (the registry's node address): the tag is confirmed, media type and platform filled in"
+json=$(imgbuild add --engine kaniko -n "$NS" --insecure -q -o json --from "$CLUSTER_REGISTRY/ones/plugin-host-node:v6.33.1" \
+  --add "$work/hello.txt:/opt/app/hello.txt" --to 10.88.0.1:5000/kaniko-confirmed:latest) || fail "the build to 10.88.0.1:5000 failed"
+echo "$json" | node -e '
+  const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  const ok = r.confirmedInRegistry === true && r.mediaType === "application/vnd.docker.distribution.manifest.v2+json" && r.platforms?.[0] === "linux/amd64" && /^10\.88\.0\.1:5000\/kaniko-confirmed@sha256:[0-9a-f]{64}$/.test(r.reference);
+  if (!ok) { console.error(JSON.stringify(r, null, 2)); process.exit(1); }' || fail "the result was not confirmed in the registry"
+assert_no_objects
+
 echo "# imgbuild verify --in-cluster: the same check on its own, by digest"
 out=$(imgbuild verify "$ref" --in-cluster -n "$NS" --command 'cat /opt/app/hello.txt && echo OK' --expect-output "$expected" --pull-via localhost:5000) ||
   fail "verify --in-cluster failed"

@@ -198,3 +198,13 @@ describe('add as a Dockerfile', () => {
     assert.deepEqual(baseRegistries(dockerfile), ['reg:5000', 'other.example', 'docker.io']);
   });
 });
+
+describe('--pull-via', () => {
+  test('replaces the registry part of the reference, keeping repository and digest or tag', async () => {
+    const { pullReference } = await import('../../src/engines/kaniko.js');
+    const digest = `sha256:${'a'.repeat(64)}`;
+    assert.equal(pullReference(`registry.kube-system.svc.cluster.local:5000/new-kaniko-image@${digest}`, 'localhost:5000'), `localhost:5000/new-kaniko-image@${digest}`);
+    assert.equal(pullReference('reg:5000/team/app:v1', 'localhost:5000'), 'localhost:5000/team/app:v1');
+    assert.equal(pullReference('reg:5000/team/app:v1'), 'reg:5000/team/app:v1');
+  });
+});

@@ -43,6 +43,13 @@ export function diagnoseStuck(snapshot: BuildSnapshot, context: DiagnosisContext
           'build in a namespace labelled pod-security.kubernetes.io/enforce=baseline, or use the direct engine (no --engine kaniko), which needs no pod and no root',
       };
     }
+    if (event.reason === 'FailedMount' && /(secret|configmap) "[^"]+" not found/i.test(event.message ?? '')) {
+      const missing = /((secret|configmap) "[^"]+") not found/i.exec(event.message ?? '')![1];
+      return {
+        message: `the build pod cannot start: ${missing} does not exist in the namespace (${event.message})`,
+        hint: /secret/i.test(missing!) ? 'create it, or check the name given to --registry-secret (it must be in the build\'s namespace)' : 'it was deleted while the build started; run the build again',
+      };
+    }
     if (event.reason === 'FailedCreate' && /forbidden/i.test(event.message ?? '')) {
       return { message: `the Job could not create its pod: ${event.message}`, hint: 'a quota, limit range or admission policy refuses it; ask the namespace\'s owner, or lower --cpu/--memory' };
     }

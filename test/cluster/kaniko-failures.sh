@@ -40,6 +40,18 @@ expect_failure untrusted-tls 'does not trust.*certificate' \
   imgbuild add --engine kaniko -n "$NS" --from "$BASE" --add "$work/hello.txt:/hello.txt" --to "$CLUSTER_REGISTRY/kaniko-failures:latest"
 grep -q -- '--ca-file' "$work/err" || fail "untrusted-tls: the hint does not name --ca-file"
 
+echo "# --registry-secret naming a Secret that does not exist"
+expect_failure missing-registry-secret 'secret "no-such-secret" does not exist' seed_add --registry-secret no-such-secret --timeout 10m
+grep -q -- '--registry-secret' "$work/err" || fail "missing-registry-secret: the hint does not name --registry-secret"
+
+echo "# more CPU than any node has: Unschedulable"
+expect_failure unschedulable 'no node can run the build pod: .*Insufficient cpu' seed_add --cpu 64 --timeout 10m
+grep -q -- '--cpu' "$work/err" || fail "unschedulable: the hint does not name --cpu/--memory"
+
+echo "# a memory limit Kaniko cannot live in: OOMKilled"
+expect_failure oom-killed 'ran out of memory \(OOMKilled\)' seed_add --memory 12Mi --timeout 10m
+grep -q -- '--memory' "$work/err" || fail "oom-killed: the hint does not name --memory"
+
 echo "# a namespace that enforces Pod Security 'restricted'"
 RESTRICTED=$NS-restricted
 k wait --for=delete "ns/$RESTRICTED" --timeout=180s >/dev/null 2>&1 || true

@@ -132,6 +132,15 @@ describe('diagnosis', () => {
     assert.equal(diagnoseStuck({ events: [], pod: pod({ phase: 'Running', containerStatuses: [{ name: 'kaniko', image: 'k', imageID: 'k', ready: true, restartCount: 0, state: { running: {} } }] }) }, { imageFlags }), undefined);
   });
 
+  test('a Secret that does not exist (--registry-secret) stops the build at once', () => {
+    const diagnosis = diagnoseStuck(
+      { events: [{ reason: 'FailedMount', message: 'MountVolume.SetUp failed for volume "registry-credentials" : secret "nope" not found', involvedObject: {}, metadata: {} }] },
+      { imageFlags },
+    );
+    assert.match(diagnosis!.message, /secret "nope" does not exist/);
+    assert.match(diagnosis!.hint, /--registry-secret/);
+  });
+
   test('unschedulable, config errors and the deadline', () => {
     assert.match(diagnoseStuck({ events: [], pod: pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes: Insufficient memory' }] }) }, { imageFlags })!.hint, /--memory/);
     assert.match(diagnoseStuck({ events: [], pod: pod({ containerStatuses: [{ name: 'kaniko', image: 'k', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "s" not found' } } }] }) }, { imageFlags })!.hint, /--registry-secret/);

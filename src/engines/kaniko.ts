@@ -412,6 +412,7 @@ async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared
         if (terminated?.exitCode === 0) return digestResult(request, prepared, terminated, tail, logger);
         const final = await snapshot(api, jobName, identity.buildId, true);
         final.logTail = logTail();
+        final.observedAt = new Date();
         const diagnosis: Diagnosis = diagnoseFailure(final.pod ? final : { ...final, pod }, prepared.diagnosisContext);
         throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
       }

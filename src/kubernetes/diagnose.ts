@@ -12,6 +12,8 @@ export interface BuildSnapshot {
   events: CoreV1Event[];
   /** Last lines of the builder's log (for a terminated builder). */
   logTail?: string[];
+  /** When the snapshot was taken (the deadline check needs it: the pod dies before the Job says why). */
+  observedAt?: Date;
 }
 
 export interface DiagnosisContext {
@@ -150,6 +152,11 @@ export function lastErrorLine(lines: string[]): string | undefined {
 export function diagnoseFailure(snapshot: BuildSnapshot, context: DiagnosisContext): Diagnosis {
   const stuck = diagnoseStuck(snapshot, context);
   if (stuck) return stuck;
+  // The Job controller kills the pod at the deadline and only then marks the Job DeadlineExceeded.
+  const started = snapshot.job?.status?.startTime;
+  if (context.timeoutSeconds && started && snapshot.observedAt && snapshot.observedAt.getTime() - new Date(started).getTime() >= context.timeoutSeconds * 1000) {
+    return diagnoseJobCondition({ ...snapshot, job: { ...snapshot.job, status: { ...snapshot.job!.status, conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] } } }, context)!;
+  }
   if (snapshot.pod?.status?.reason === 'Evicted') {
     return {
       message: `the node evicted the build pod: ${snapshot.pod.status.message ?? ''}`.trim(),

@@ -152,6 +152,13 @@ describe('diagnosis', () => {
   const failed = (reason: string | undefined, exitCode = 1): V1Pod =>
     pod({ phase: 'Failed', containerStatuses: [{ name: 'kaniko', image: 'k', imageID: 'k', ready: false, restartCount: 0, state: { terminated: { exitCode, reason } } }] });
 
+  test('a builder killed at the deadline is DeadlineExceeded even before the Job says so', () => {
+    const job = { spec: { template: {} }, status: { startTime: new Date('2026-01-01T00:00:00Z') } };
+    const killed = { events: [], job, pod: failed('Error', 2), logTail: ['INFO running'] };
+    assert.match(diagnoseFailure({ ...killed, observedAt: new Date('2026-01-01T00:00:16Z') }, { imageFlags, timeoutSeconds: 15 }).message, /within 15 seconds \(DeadlineExceeded\)/);
+    assert.match(diagnoseFailure({ ...killed, observedAt: new Date('2026-01-01T00:00:05Z') }, { imageFlags, timeoutSeconds: 15 }).message, /exited with code 2/);
+  });
+
   test('OOMKilled points at --memory, eviction at ephemeral storage', () => {
     assert.match(diagnoseFailure({ events: [], pod: failed('OOMKilled', 137) }, { imageFlags }).hint, /--memory/);
     assert.match(diagnoseFailure({ events: [], pod: { status: { phase: 'Failed', reason: 'Evicted', message: 'low on resource: ephemeral-storage' } } }, { imageFlags }).hint, /ephemeral storage/);

@@ -13,7 +13,7 @@ const undiciSlim = {
 
 const outfile = 'dist/imgbuild.mjs';
 await build({
-  entryPoints: ['src/cli/main.ts'],
+  entryPoints: ['src/cli/bin.ts'],
   outfile,
   bundle: true,
   platform: 'node',

@@ -41,10 +41,12 @@ export function kubeOptions(command: Command): Command {
 }
 
 /** The flags of a build in the cluster, shared by `add` and `build`. */
-export function kanikoOptions(command: Command): Command {
+export function kanikoOptions(command: Command, options: { engineOption?: boolean } = {}): Command {
+  if (options.engineOption !== false) {
+    command.addOption(new Option('--engine <ENGINE>', 'direct: imgbuild pushes from here; kaniko: a Kaniko Job in the cluster builds and pushes').choices(['direct', 'kaniko']).default('direct'));
+  }
   return kubeOptions(
     command
-      .addOption(new Option('--engine <ENGINE>', 'direct: imgbuild pushes from here; kaniko: a Kaniko Job in the cluster builds and pushes').choices(['direct', 'kaniko']).default('direct'))
       .option('--dry-run', 'with --engine kaniko: print the objects the build would apply, as YAML, and apply nothing')
       .option('--kaniko-image <REF>', 'Kaniko executor image (env IMGBUILD_KANIKO_IMAGE)')
       .option('--init-image <REF>', 'image with a shell that prepares the context (env IMGBUILD_INIT_IMAGE; default the Kaniko debug image)')

@@ -22,9 +22,22 @@ import { ClusterApi } from '../kubernetes/run/api.js';
 import { cleanBuildObjects, deleteBuildObjects } from '../kubernetes/run/cleanup.js';
 import { buildWithKaniko, type KanikoBuildRequest, type KanikoBuildResult, pullReference, renderKanikoBuild, verifyInCluster } from '../engines/kaniko.js';
 import { dockerfileForAdd, type GeneratedCopy } from '../engines/kaniko-render.js';
+import type { BuildEngine, BuildResult, DockerfileBuildRequest } from '../engines/engine.js';
 
 function clusterOptions(flags: KubeFlags): ClusterOptions {
   return { kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace };
+}
+
+/** Whether this machine resolves the destination's registry host (a cluster-internal name does not). */
+async function resolvesHere(destination: string, logger: Logger): Promise<boolean> {
+  const host = registryApiHost(parseReference(destination).registry).replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return lookup(host).then(
+    () => true,
+    () => {
+      logger.debug(`${host} does not resolve from this machine: the tag is not confirmed from here`);
+      return false;
+    },
+  );
 }
 
 /** Confirms tags only on registries this machine can resolve: a cluster-internal name is skipped at once. */
@@ -39,17 +52,7 @@ function reachableClientFor(flags: KanikoFlags, logger: Logger) {
     }
     return client;
   };
-  const resolvable = async (destination: string) => {
-    const host = registryApiHost(parseReference(destination).registry).replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    return lookup(host).then(
-      () => true,
-      () => {
-        logger.debug(`${host} does not resolve from this machine: the tag is not confirmed from here`);
-        return false;
-      },
-    );
-  };
-  return { credentials, clientFor, resolvable, close: () => Promise.all([...clients.values()].map((client) => client.close())) };
+  return { credentials, clientFor, resolvable: (destination: string) => resolvesHere(destination, logger), close: () => Promise.all([...clients.values()].map((client) => client.close())) };
 }
 
 /** A one-line progress display of a streamed context (TTY only), at most every 200 ms. */
@@ -95,10 +98,40 @@ function printResult(result: KanikoBuildResult, flags: KanikoFlags, logger: Logg
 /** Runs (or with --dry-run renders) a Kaniko build from the CLI. */
 export async function runKanikoBuild(request: Omit<KanikoBuildRequest, 'cluster' | 'logger'>, flags: KanikoFlags): Promise<void> {
   const logger = createLogger(flags.verbose ? 'debug' : flags.quiet ? 'warn' : 'info');
+  const full = kanikoRequest(request, flags, logger);
+  if (flags.dryRun) {
+    process.stdout.write(await renderKanikoBuild({ ...full, credentials: createCredentialStore() }));
+    return;
+  }
+  const registries = reachableClientFor(flags, logger);
+  const interrupt = interruptible(logger);
+  try {
+    const canConfirm = await registries.resolvable(request.destination);
+    const result = await buildWithKaniko({
+      ...full,
+      credentials: registries.credentials,
+      clientFor: canConfirm ? registries.clientFor : undefined,
+      signal: interrupt.signal,
+      onLog: logPrinter(flags),
+      onContextProgress: process.stderr.isTTY && !flags.quiet ? contextProgress() : undefined,
+    });
+    printResult(result, flags, logger);
+  } finally {
+    interrupt.dispose();
+    await registries.close();
+  }
+}
+
+function logPrinter(flags: KanikoFlags): ((container: string, line: string) => void) | undefined {
+  return flags.quiet ? undefined : (container, line) => process.stderr.write(`[${container}] ${line}\n`);
+}
+
+/** The library request from the CLI's flags. */
+function kanikoRequest(request: Omit<KanikoBuildRequest, 'cluster' | 'logger'>, flags: KanikoFlags, logger: Logger): KanikoBuildRequest {
   if ((flags.expectOutput !== undefined || flags.pullVia !== undefined) && flags.verifyCommand === undefined) {
     throw new UsageError('--expect-output and --pull-via go with --verify-command', "add --verify-command 'SHELL COMMAND' to run a pod from the new image");
   }
-  const full: KanikoBuildRequest = {
+  return {
     ...request,
     cluster: clusterOptions(flags),
     kanikoImage: flags.kanikoImage,
@@ -115,27 +148,6 @@ export async function runKanikoBuild(request: Omit<KanikoBuildRequest, 'cluster'
     verify: flags.verifyCommand === undefined ? undefined : { command: flags.verifyCommand, expectOutput: flags.expectOutput, pullVia: flags.pullVia },
     logger,
   };
-  if (flags.dryRun) {
-    process.stdout.write(await renderKanikoBuild({ ...full, credentials: createCredentialStore() }));
-    return;
-  }
-  const registries = reachableClientFor(flags, logger);
-  const interrupt = interruptible(logger);
-  try {
-    const canConfirm = await registries.resolvable(request.destination);
-    const result = await buildWithKaniko({
-      ...full,
-      credentials: registries.credentials,
-      clientFor: canConfirm ? registries.clientFor : undefined,
-      signal: interrupt.signal,
-      onLog: flags.quiet ? undefined : (container, line) => process.stderr.write(`[${container}] ${line}\n`),
-      onContextProgress: process.stderr.isTTY && !flags.quiet ? contextProgress() : undefined,
-    });
-    printResult(result, flags, logger);
-  } finally {
-    interrupt.dispose();
-    await registries.close();
-  }
 }
 
 export interface AddForKaniko {
@@ -221,4 +233,42 @@ export async function runClean(flags: CleanFlags): Promise<void> {
     for (const item of result.deleted) process.stdout.write(`deleted ${item.kind.toLowerCase()}/${item.name}\n`);
     process.stderr.write(`${result.deleted.length} deleted in namespace ${api.namespace}${result.kept ? `, ${result.kept} newer kept` : ''}\n`);
   }
+}
+
+/** The engine interface's request in the Kaniko engine's terms (the Dockerfile path is relative to the working directory). */
+function fromDockerfileBuild(request: DockerfileBuildRequest): Omit<KanikoBuildRequest, 'cluster' | 'logger'> {
+  return {
+    dockerfile: { path: path.resolve(request.dockerfilePath) },
+    contextDir: request.context,
+    destination: request.to,
+    buildArgs: Object.entries(request.buildArgs ?? {}).map(([key, value]) => `${key}=${value}`),
+    target: request.target,
+  };
+}
+
+/** The Kaniko engine for `imgbuild build` (engines/engine.ts), inside the command's context (its logger, clients and Ctrl-C signal). */
+export function kanikoBuildEngine(flags: KanikoFlags, context: { logger: Logger; signal?: AbortSignal; clientFor: (registry: string) => RegistryClient }): BuildEngine {
+  return {
+    name: 'kaniko',
+    async build(request: DockerfileBuildRequest): Promise<BuildResult> {
+      const full = kanikoRequest(fromDockerfileBuild(request), flags, context.logger);
+      const result = await buildWithKaniko({
+        ...full,
+        credentials: createCredentialStore(),
+        clientFor: (await resolvesHere(request.to, context.logger)) ? context.clientFor : undefined,
+        signal: context.signal,
+        onLog: logPrinter(flags),
+        onContextProgress: process.stderr.isTTY && !flags.quiet ? contextProgress() : undefined,
+      });
+      // Media type and platforms are known only when the registry was reachable from here.
+      return { ...result, mediaType: result.mediaType ?? 'unknown', platforms: result.platforms ?? [] };
+    },
+  };
+}
+
+/** `build --dry-run --engine kaniko`: the objects the build would apply. */
+export async function renderBuildWithKaniko(request: DockerfileBuildRequest, flags: KanikoFlags): Promise<string> {
+  const logger = createLogger('warn');
+  const full = kanikoRequest(fromDockerfileBuild(request), flags, logger);
+  return renderKanikoBuild({ ...full, credentials: createCredentialStore() });
 }

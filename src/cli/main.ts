@@ -1,7 +1,12 @@
 import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addToImage } from '../add.js';
+import { buildDockerfile, directEngine } from '../engines/direct.js';
+import { type BuildEngine, type EngineChoice } from '../engines/engine.js';
+import { defaultCacheDir } from '../plan/base-files.js';
+import { resolveEngineOptions } from '../plan/options.js';
 import { ImgbuildError, InputError, UsageError, VerifyFailure } from '../errors.js';
 import { type AddSpec, parseAddSpec, parseChmod, parseChown } from '../image/layer.js';
 import { type ConfigEdits, parseCommand } from '../image/mutate.js';
@@ -146,6 +151,79 @@ async function runAdd(flags: AddFlags): Promise<void> {
     context.logger.info(
       `pushed ${flags.to} (${result.platforms.join(', ')}): ${blobs.uploaded} uploaded, ${blobs.mounted} mounted, ${blobs.existed} already there${blobs.copied ? `, ${blobs.copied} copied` : ''}`,
     );
+    process.stdout.write(`${result.reference}\n`);
+  });
+}
+
+interface BuildFlags extends RegistryFlags, Omit<KanikoFlags, 'output' | 'engine'> {
+  file?: string;
+  to: string;
+  buildArg: string[];
+  target?: string;
+  platform: string[];
+  engine: EngineChoice;
+  compressionLevel?: string;
+  format?: 'oci' | 'docker';
+  output: OutputFormat;
+}
+
+/** `--build-arg K=V`, or a bare `K` taking its value from the environment as docker does (skipped when unset). */
+function parseBuildArgs(values: readonly string[]): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const value of values) {
+    const equals = value.indexOf('=');
+    if (equals === 0) throw new UsageError(`--build-arg ${value} has no name`, 'write --build-arg NAME=value, or --build-arg NAME to pass it from the environment');
+    if (equals > 0) args[value.slice(0, equals)] = value.slice(equals + 1);
+    else if (process.env[value] !== undefined) args[value] = process.env[value]!;
+  }
+  return args;
+}
+
+async function runBuild(contextDir: string, flags: BuildFlags): Promise<void> {
+  const dockerfilePath = flags.file ?? path.join(contextDir, 'Dockerfile');
+  const dockerfileText = await readFile(dockerfilePath, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new InputError(`cannot read the Dockerfile ${dockerfilePath}: ${error.code ?? error.message}`, { hint: 'give its path with -f, or put a Dockerfile in the context directory' });
+  });
+  if (!statSync(contextDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`the build context ${contextDir} is not a directory`, 'give the directory COPY reads from, e.g. imgbuild build . --to ...');
+  }
+  const destination = parseReference(flags.to);
+  await withContext(flags, destination.registry, async (context) => {
+    const options = resolveEngineOptions(
+      {
+        to: flags.to,
+        storageFor: context.clientFor,
+        platforms: flags.platform.map(parsePlatform),
+        format: flags.format,
+        sourceDateEpoch: sourceDateEpoch(),
+        compressionLevel: flags.compressionLevel === undefined ? undefined : Number(flags.compressionLevel),
+        tmpDir: context.workDir(),
+        signal: context.signal,
+        logger: context.logger,
+        events: process.stderr.isTTY && !flags.quiet ? terminalProgress() : undefined,
+      },
+      defaultCacheDir,
+    );
+    const relative = path.relative(process.cwd(), dockerfilePath);
+    const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
+    const kanikoFlags = { ...flags, engine: 'kaniko' as const };
+    if (flags.dryRun) {
+      if (flags.engine !== 'kaniko') throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
+      process.stdout.write(await (await import('./kaniko.js')).renderBuildWithKaniko(request, kanikoFlags));
+      return;
+    }
+    // Loaded only when a build goes to Kaniko: the Kubernetes client is not needed otherwise.
+    const kaniko: BuildEngine = { name: 'kaniko', build: async (built) => (await import('./kaniko.js')).kanikoBuildEngine(kanikoFlags, context).build(built) };
+    const result = await buildDockerfile(request, flags.engine, { direct: directEngine(options), kaniko }, options, (engine, reason) =>
+      context.logger.info(`engine: ${engine} (${reason})`),
+    );
+    if (flags.output === 'json') {
+      printJson(result);
+      return;
+    }
+    const blobs = result.blobs;
+    const counts = blobs ? `: ${blobs.uploaded} uploaded, ${blobs.mounted} mounted, ${blobs.existed} already there${blobs.copied ? `, ${blobs.copied} copied` : ''}` : '';
+    context.logger.info(`pushed ${flags.to} (${result.platforms.join(', ')})${counts}`);
     process.stdout.write(`${result.reference}\n`);
   });
 }
@@ -334,6 +412,41 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
     )
     .action(runAdd);
 
+  registryOptions(kanikoOptions(
+    program
+      .command('build')
+      .summary('build a Dockerfile and push the image (no daemon; RUN-less Dockerfiles need no container)')
+      .description(
+        'Build a Dockerfile and push the result. Without RUN the direct engine builds it from the registry: ' +
+          'base layers are never uploaded again, each COPY/ADD becomes one layer and every instruction one ' +
+          'history entry, as docker writes them. With RUN it needs the Kaniko engine.',
+      )
+      .argument('<CONTEXT>', 'the build context directory COPY and ADD read from')
+      .option('-f, --file <DOCKERFILE>', 'the Dockerfile (default: CONTEXT/Dockerfile)')
+      .requiredOption('--to <REF>', 'the tag to push, e.g. registry:5000/new-image:latest')
+      .option('--build-arg <K=V>', 'set a build-time variable (ARG); a bare K takes its value from the environment; repeatable', collect, [])
+      .option('--target <STAGE>', 'build this stage (default: the last)')
+      .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
+      .addOption(new Option('--engine <ENGINE>', 'auto: direct unless the stages built have RUN, then kaniko').choices(['auto', 'direct', 'kaniko']).default('auto'))
+      .option('--compression-level <0-9>', 'gzip level of the new layers (default 1)')
+      .addOption(new Option('--format <TYPE>', "write the result in OCI or Docker v2 schema 2 media types (default: the base's; OCI for scratch)").choices(['oci', 'docker'])),
+    { engineOption: false },
+  ))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  # the report's Dockerfile: FROM ..., USER root, WORKDIR /opt/app, COPY hello.txt /opt/app/hello.txt
+  imgbuild build . --to registry.local:5000/new-kaniko-image:latest
+
+  imgbuild build -f deploy/Dockerfile --build-arg VERSION=1.2 --target runtime ./src --to reg:5000/app:1.2
+
+Prints the pushed image as REPOSITORY@sha256:DIGEST (--output json for more).
+Where COPY's meaning depends on the base's files (is DEST a directory, --chown names, does
+WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/imgbuild.`,
+    )
+    .action(runBuild);
+
   registryOptions(
     program
       .command('inspect')
@@ -394,20 +507,3 @@ export async function main(argv: string[]): Promise<number> {
     return 70;
   }
 }
-
-// A closed pipe on stdout (`imgbuild inspect ... | head`) is the reader's choice, not an error.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw error;
-});
-
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-    // On failure, work still in flight (a base fetch retrying in the background) must not hold the exit.
-    if (code !== 0) process.exit(code);
-  },
-  () => {
-    process.exitCode = 70;
-  },
-);

@@ -28,7 +28,7 @@ import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
 import { collectEntries, mergeEntries, parseAddSpec, type AddSpec, type PlannedEntry } from './tar-entries.js';
 
-export { parseAddSpec, type AddSpec };
+export { parseAddSpec, type AddSpec, type PlannedEntry };
 
 export interface LayerOptions {
   /** Permission bits for every added file and directory (symlinks stay 0777), e.g. 0o644. */
@@ -126,7 +126,7 @@ function formatChmod(mode: number): string {
 }
 
 /** The history line of the layer: the command that made it, reproducible from the text. */
-function describeLayer(specs: readonly AddSpec[], options: LayerOptions): string {
+export function describeLayer(specs: readonly AddSpec[], options: LayerOptions): string {
   // Destinations only: local paths would leak the builder's file system into the image and
   // make the config (so the digest) differ between checkouts of the same files.
   const words = ['imgbuild', 'add', ...specs.map((spec) => spec.destination)];
@@ -243,8 +243,15 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
   // Walk every source before creating anything, so input errors leave no file behind.
   const perSpec: PlannedEntry[][] = [];
   for (const spec of specs) perSpec.push(await collectEntries(spec));
-  const entries = mergeEntries(perSpec);
+  return writeLayer(mergeEntries(perSpec), options, describeLayer(specs, options));
+}
 
+/**
+ * Writes planned entries (already merged and sorted) as a layer; for callers that plan
+ * entries themselves, such as a directory WORKDIR creates.
+ */
+export async function writeLayer(entries: PlannedEntry[], options: LayerOptions, createdBy: string): Promise<BuiltLayer> {
+  validateOptions(options);
   const directory = options.tmpDir ?? tmpdir();
   const blobPath = path.join(directory, `imgbuild-layer-${randomBytes(8).toString('hex')}.tar.gz`);
   let handle;
@@ -281,7 +288,7 @@ export async function buildLayer(specs: AddSpec[], options: LayerOptions = {}): 
     diffId: tarHash.digest(),
     size: blobHash.size,
     entries: entries.length,
-    createdBy: describeLayer(specs, options),
+    createdBy,
     async dispose() {
       if (disposed) return;
       disposed = true;

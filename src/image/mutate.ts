@@ -24,6 +24,28 @@ export interface ConfigEdits {
   volumes?: string[];
   /** `PORT[/PROTO]` declared as exposed (EXPOSE); the protocol defaults to tcp. */
   expose?: string[];
+  /** STOPSIGNAL. */
+  stopSignal?: string;
+  /** HEALTHCHECK, as the config stores it (`{"Test":["NONE"]}` disables an inherited one). */
+  healthcheck?: Healthcheck;
+  /** SHELL: the command shell-form instructions run with. */
+  shell?: string[];
+  /** ONBUILD triggers, recorded for images built from this one. */
+  onBuild?: string[];
+  /** ENTRYPOINT keeps the Cmd (a Dockerfile stage that set CMD before it). */
+  keepCmd?: boolean;
+  /** The image's author (MAINTAINER); a field of the image config, not the run config. */
+  author?: string;
+}
+
+export interface Healthcheck {
+  Test: string[];
+  /** Nanoseconds, as docker stores durations. */
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
 }
 
 export interface NewLayer {
@@ -104,7 +126,7 @@ export function editRunConfig(config: RunConfig | undefined, edits: ConfigEdits)
   }
   if (edits.entrypoint !== undefined) {
     next.Entrypoint = edits.entrypoint;
-    if (edits.cmd === undefined) next.Cmd = null;
+    if (edits.cmd === undefined && !edits.keepCmd) next.Cmd = null;
   }
   if (edits.cmd !== undefined) next.Cmd = edits.cmd;
   if (edits.volumes?.length) {
@@ -124,6 +146,10 @@ export function editRunConfig(config: RunConfig | undefined, edits: ConfigEdits)
     }
     next.ExposedPorts = ports;
   }
+  if (edits.stopSignal !== undefined) next.StopSignal = edits.stopSignal;
+  if (edits.healthcheck !== undefined) next.Healthcheck = edits.healthcheck;
+  if (edits.shell !== undefined) next.Shell = edits.shell;
+  if (edits.onBuild?.length) next.OnBuild = [...((config?.OnBuild as string[] | null | undefined) ?? []), ...edits.onBuild];
   return next;
 }
 
@@ -138,6 +164,10 @@ export function describeEdits(edits: ConfigEdits): string | undefined {
   if (edits.cmd !== undefined) parts.push(`CMD ${JSON.stringify(edits.cmd)}`);
   for (const volume of edits.volumes ?? []) parts.push(`VOLUME ${volume}`);
   for (const port of edits.expose ?? []) parts.push(`EXPOSE ${port}`);
+  if (edits.stopSignal !== undefined) parts.push(`STOPSIGNAL ${edits.stopSignal}`);
+  if (edits.healthcheck !== undefined) parts.push(`HEALTHCHECK ${JSON.stringify(edits.healthcheck)}`);
+  if (edits.shell !== undefined) parts.push(`SHELL ${JSON.stringify(edits.shell)}`);
+  for (const trigger of edits.onBuild ?? []) parts.push(`ONBUILD ${trigger}`);
   return parts.length ? `imgbuild: ${parts.join('; ')}` : undefined;
 }
 

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../digest.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { Storage } from '../storage/storage.js';
 
 /**
  * The registry as a writer: blobs first (HEAD, mount, or upload; in parallel), the manifest
@@ -18,7 +18,7 @@ export type BlobContent =
   | { kind: 'file'; path: string }
   | { kind: 'bytes'; bytes: Buffer }
   /** Already in a repository; mounted when on the same registry, copied otherwise. */
-  | { kind: 'remote'; client: RegistryClient; repository: string }
+  | { kind: 'remote'; client: Storage; repository: string }
   /** Maybe being uploaded already (a layer sent while it was built); else uploaded from `path`. */
   | { kind: 'uploading'; upload: EarlyUpload; path: string };
 
@@ -91,7 +91,7 @@ function openFileRange(file: string) {
   return (start: number, end: number) => createReadStream(file, { start, end: end - 1, highWaterMark: 1024 * 1024 });
 }
 
-async function pushBlob(destination: RegistryClient, repository: string, blob: BlobToPush, options: PushOptions): Promise<BlobOutcome> {
+async function pushBlob(destination: Storage, repository: string, blob: BlobToPush, options: PushOptions): Promise<BlobOutcome> {
   const logger = options.logger ?? silentLogger;
   const progress = (bytes: number) => options.events?.blobProgress?.(blob, bytes);
   const content = blob.content;
@@ -131,7 +131,7 @@ async function pushBlob(destination: RegistryClient, repository: string, blob: B
 }
 
 /** Makes sure every blob exists in `repository`, at most `concurrency` at a time (default 4). */
-export async function pushBlobs(destination: RegistryClient, repository: string, blobs: readonly BlobToPush[], options: PushOptions = {}): Promise<Map<Digest, BlobOutcome>> {
+export async function pushBlobs(destination: Storage, repository: string, blobs: readonly BlobToPush[], options: PushOptions = {}): Promise<Map<Digest, BlobOutcome>> {
   const unique = [...new Map(blobs.map((blob) => [blob.digest, blob])).values()];
   const outcomes = new Map<Digest, BlobOutcome>();
   await forEachLimited(unique, options.concurrency ?? 4, async (blob) => {

@@ -1,7 +1,7 @@
 import { ZodError } from 'zod';
 import type { Digest } from '../digest.js';
 import { RegistryError } from '../errors.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { Storage } from '../storage/storage.js';
 import { type ImageConfig, imageConfigSchema, type ImageIndex, imageIndexSchema, type ImageManifest, imageManifestSchema } from './manifest.js';
 import { isIndexMediaType, SINGLE_MANIFEST_TYPES } from './mediatypes.js';
 
@@ -11,7 +11,7 @@ import { isIndexMediaType, SINGLE_MANIFEST_TYPES } from './mediatypes.js';
  */
 
 export interface RemoteLocation {
-  client: RegistryClient;
+  client: Storage;
   repository: string;
   /** Stops the reads made through this location (and the views fetched from it). */
   signal?: AbortSignal;

@@ -1,5 +1,5 @@
 import { sha256Digest } from '../digest.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { Storage } from '../storage/storage.js';
 import type { ImageConfig, ImageManifest } from './manifest.js';
 import { MediaType } from './mediatypes.js';
 import type { PlatformSpec } from './platform.js';
@@ -12,7 +12,7 @@ export const SCRATCH = 'scratch';
  * An empty OCI image for `platform`, shaped like one read from a registry so the same writer
  * pushes it (and `--format docker` converts it like any other base).
  */
-export function scratchImage(platform: PlatformSpec, client: RegistryClient): RemoteImage {
+export function scratchImage(platform: PlatformSpec, client: Storage): RemoteImage {
   const config: ImageConfig = {
     architecture: platform.architecture,
     os: platform.os,

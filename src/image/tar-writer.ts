@@ -206,7 +206,9 @@ export class TarChunkWriter {
    */
   *fileContent(sourcePath: string, size: number): Generator<Buffer> {
     if (size > 0) {
-      const fd = openSync(sourcePath, fsConstants.O_RDONLY);
+      // O_NONBLOCK: a file swapped for a FIFO since the walk must not block the event loop
+      // in open(); it then reads as empty, which fails as a short read.
+      const fd = openSync(sourcePath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
       try {
         for (let left = size; left > 0; ) {
           const read = readSync(fd, this.chunk, this.used, Math.min(left, this.chunk.length - this.used), null);

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Dockerfile builds with the Kaniko engine (through runKanikoBuild, the entry point of
-# `build --engine kaniko`): the field report's Dockerfile and hello.txt, checked in a pod; a Dockerfile
+# Dockerfile builds with `imgbuild build --engine kaniko`: the field report's Dockerfile and hello.txt, checked in a pod; a Dockerfile
 # with RUN; a context over 1 MiB with a 100 MiB binary (streamed over exec), read back with
 # `imgbuild verify`; --non-root with the report's Dockerfile, which Kaniko cannot do (diagnosed).
 # Usage: test/cluster/kaniko-build.sh   (exit 0 = pass).
@@ -9,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/test/cluster/lib/testbed-env.sh"
 . "$ROOT/test/cluster/lib/kaniko.sh"
 t0=$SECONDS
-kbuild() { (cd "$ROOT" && KUBECONFIG=$work/builder.kubeconfig node --import tsx test/cluster/lib/kaniko-build.ts "$@"); }
+kbuild() { imgbuild build --engine kaniko "$@"; }
 
 echo "# the report's Dockerfile and hello.txt"
 mkdir -p "$work/seed"

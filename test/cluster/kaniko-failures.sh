@@ -68,8 +68,8 @@ left=$(k -n "$RESTRICTED" get jobs,pods,configmaps,secrets -l app.kubernetes.io/
 echo "# Ctrl-C in the middle of a build: exit 130, objects deleted"
 mkdir -p "$work/slow"
 printf 'FROM %s\nRUN sleep 60\n' "$CLUSTER_REGISTRY/busybox:1.35" >"$work/slow/Dockerfile"
-# One process (node with the tsx loader), in a session of its own so kill -9 reaches all of it.
-slow_build() { cd "$ROOT" && KUBECONFIG=$work/builder.kubeconfig exec setsid node --import tsx test/cluster/lib/kaniko-build.ts "$work/slow" -n "$NS" --insecure --to "$CLUSTER_REGISTRY/kaniko-slow:latest"; }
+# One process, which the signals below reach directly.
+slow_build() { KUBECONFIG=$work/builder.kubeconfig exec node "$IMGBUILD_CLI" build "$work/slow" --engine kaniko -n "$NS" --insecure --to "$CLUSTER_REGISTRY/kaniko-slow:latest"; }
 wait_for_kaniko_running() {
   for _ in $(seq 1 240); do
     [[ $(k -n "$NS" get pods -l app.kubernetes.io/managed-by=imgbuild -o jsonpath='{.items[*].status.containerStatuses[?(@.name=="kaniko")].state.running}' 2>/dev/null) == *startedAt* ]] && return 0
@@ -89,8 +89,7 @@ assert_no_objects
 echo "ok ctrl-c: exit 130, nothing left"
 
 echo "# --timeout: the Job's deadline ends a build that runs too long, and says which flag"
-rc=0; (cd "$ROOT" && KUBECONFIG=$work/builder.kubeconfig node --import tsx test/cluster/lib/kaniko-build.ts "$work/slow" -n "$NS" --insecure --timeout 15s \
-  --to "$CLUSTER_REGISTRY/kaniko-slow:latest") >"$work/out" 2>"$work/err" || rc=$?
+rc=0; imgbuild build "$work/slow" --engine kaniko -n "$NS" --insecure --timeout 15s --to "$CLUSTER_REGISTRY/kaniko-slow:latest" >"$work/out" 2>"$work/err" || rc=$?
 ((rc != 0)) || fail "--timeout 15s: a 60 s RUN succeeded"
 grep -q 'did not finish within 15 seconds (DeadlineExceeded)' "$work/err" && grep -q -- '--timeout' "$work/err" || { tail -n 5 "$work/err" >&2; fail "--timeout: no DeadlineExceeded diagnosis"; }
 echo "ok --timeout: $(grep -E '^error:' "$work/err")"

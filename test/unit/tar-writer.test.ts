@@ -4,8 +4,13 @@
 // digests (layer-golden.test.ts) pin whole layers; this pins the corners they miss.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import tarStream from 'tar-stream';
+import { fileURLToPath } from 'node:url';
 import { encodeTarHeader, type TarHeaderFields } from '../../src/image/tar-writer.js';
+import { run, runChecked } from '../helpers/tools.js';
 
 const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as const;
 
@@ -71,4 +76,30 @@ describe('encodeTarHeader', () => {
       assert.ok((await tarStreamHeader(fields, ours.length)).equals(ours), `${what}: header bytes differ`);
     });
   }
+});
+
+describe('TarChunkWriter.fileContent', () => {
+  test('a file that became a FIFO after the walk fails as a short read instead of blocking the process', { timeout: 60_000 }, async () => {
+    const directory = await mkdtemp(path.join(tmpdir(), 'imgbuild-tar-writer-'));
+    try {
+      const fifo = path.join(directory, 'was-a-file');
+      await runChecked('mkfifo', [fifo]);
+      // In a child process: a blocked open() would freeze this test runner's own event loop.
+      const writerModule = fileURLToPath(new URL('../../src/image/tar-writer.ts', import.meta.url));
+      const script = `
+        import { ShortReadError, TarChunkWriter } from ${JSON.stringify(writerModule)};
+        try {
+          [...new TarChunkWriter(1024 * 1024).fileContent(process.argv[1], 10)];
+          console.log('read');
+        } catch (error) {
+          console.log(error instanceof ShortReadError ? 'short read' : String(error));
+        }
+      `;
+      const result = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, fifo], { timeoutMs: 30_000 });
+      assert.equal(result.timedOut, false, 'opening the FIFO blocked');
+      assert.equal(result.stdout.trim(), 'short read', result.stderr);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
 });

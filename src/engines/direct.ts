@@ -1,0 +1,80 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { dockerignoreCandidates, parseDockerignore } from '../dockerfile/dockerignore.js';
+import { parseDockerfile } from '../dockerfile/parser.js';
+import { listBaseImages, resolveDockerfile } from '../dockerfile/resolve.js';
+import type { ParsedDockerfile, ResolvedBuild, ResolveOptions } from '../dockerfile/types.js';
+import { formatPlatform } from '../image/manifest.js';
+import { hostPlatform, platformMatches, type PlatformSpec } from '../image/platform.js';
+import { fetchRemote, fetchRemoteImage } from '../image/remote.js';
+import { manifestReference, parseReference } from '../reference.js';
+import { executePlan } from '../plan/execute.js';
+import { planFromDockerfile, runInstructions } from '../plan/from-dockerfile.js';
+import type { EngineOptions } from '../plan/options.js';
+import type { StorageFor } from '../storage/storage.js';
+import { type BuildEngine, type BuildResult, chooseEngine, type DockerfileBuildRequest, type EngineChoice } from './engine.js';
+
+/** A Dockerfile parsed and resolved for the platform being built, with the base images' Env. */
+export async function resolveBuild(request: DockerfileBuildRequest, platform: PlatformSpec, storageFor: StorageFor): Promise<ResolvedBuild> {
+  const parsed: ParsedDockerfile = parseDockerfile(request.dockerfileText, { file: request.dockerfilePath });
+  const options: ResolveOptions = { buildArgs: request.buildArgs, target: request.target, targetPlatform: formatPlatform(platform), buildPlatform: formatPlatform(hostPlatform()) };
+  // Base images' ENV is visible to expansion in their stages (`FROM golang` then `WORKDIR $GOPATH`).
+  const baseImageEnv: Record<string, string[]> = {};
+  for (const base of listBaseImages(parsed, options)) baseImageEnv[base.name] ??= await baseEnv(base.name, platform, storageFor);
+  return resolveDockerfile(parsed, { ...options, baseImageEnv });
+}
+
+async function baseEnv(name: string, platform: PlatformSpec, storageFor: StorageFor): Promise<string[]> {
+  const ref = parseReference(name);
+  const location = { client: storageFor(ref.registry), repository: ref.repository };
+  const found = await fetchRemote(location, manifestReference(ref));
+  if (found.kind === 'image') return found.config.config?.Env ?? [];
+  const child = found.index.manifests.find((descriptor) => platformMatches(descriptor.platform, platform)) ?? found.index.manifests[0];
+  if (!child) return [];
+  return (await fetchRemoteImage(found, child.digest as `sha256:${string}`)).config.config?.Env ?? [];
+}
+
+/** The context's ignore patterns: `<Dockerfile>.dockerignore` beside it, else `.dockerignore`, as BuildKit looks. */
+async function readDockerignore(dockerfilePath: string, context: string): Promise<string[]> {
+  for (const candidate of dockerignoreCandidates(path.resolve(dockerfilePath), context)) {
+    const text = await readFile(candidate, 'utf8').catch(() => undefined);
+    if (text !== undefined) return parseDockerignore(text);
+  }
+  return [];
+}
+
+/** The direct engine: a RUN-less Dockerfile as a plan, executed against the registry. */
+export function directEngine(options: EngineOptions): BuildEngine {
+  return {
+    name: 'direct',
+    async build(request): Promise<BuildResult> {
+      const build = request.resolved ?? (await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor));
+      chooseEngine('direct', runInstructions(build));
+      const context = path.resolve(request.context);
+      const plan = planFromDockerfile(build, { context, ignore: await readDockerignore(request.dockerfilePath, context) });
+      const result = await executePlan(plan, options);
+      return { engine: 'direct', ...result };
+    },
+  };
+}
+
+/**
+ * Builds with the engine asked for; `auto` reads the Dockerfile first and sends it to
+ * `kaniko` when the stages built contain RUN. `onChoice` is told which engine and why.
+ */
+export async function buildDockerfile(
+  request: DockerfileBuildRequest,
+  choice: EngineChoice,
+  engines: { direct: BuildEngine; kaniko: BuildEngine },
+  options: EngineOptions,
+  onChoice?: (engine: string, reason: string) => void,
+): Promise<BuildResult> {
+  if (choice === 'kaniko') {
+    onChoice?.('kaniko', 'asked for with --engine kaniko');
+    return engines.kaniko.build(request);
+  }
+  const resolved = await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor);
+  const { engine, reason } = chooseEngine(choice, runInstructions(resolved));
+  onChoice?.(engine, reason);
+  return engines[engine].build({ ...request, resolved });
+}

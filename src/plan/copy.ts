@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, mkdtemp, open, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import posixPath from 'node:path/posix';
+import { applyChmod } from '../dockerfile/chmod.js';
+import { resolveChown } from '../dockerfile/chown.js';
+import { createIgnoreMatcher } from '../dockerfile/dockerignore.js';
+import { detectArchive, ARCHIVE_SNIFF_BYTES } from '../dockerfile/archive.js';
+import { DockerfileError } from '../dockerfile/errors.js';
+import { BadPatternError, filepathMatch, hasWildcards } from '../dockerfile/filepath-match.js';
+import { ImgbuildError, InputError, UsageError } from '../errors.js';
+import { type BuiltLayer, type LayerOptions, type PlannedEntry, writeLayer } from '../image/layer.js';
+import { type AddSpec, collectEntries, mergeEntries } from '../image/tar-entries.js';
+import type { BaseFiles, FileKind } from './base-files.js';
+import type { CopyStep, OwnerSpec } from './steps.js';
+
+/**
+ * COPY/ADD with the image's meaning, as BuildKit does them: sources clamped to the context,
+ * wildcards, `.dockerignore`, DEST relative to WORKDIR, a DEST the image has as a directory
+ * meaning "into it", `--chown` names from the image's /etc/passwd and /etc/group.
+ */
+
+export interface ResolvedCopyStep {
+  specs: AddSpec[];
+  /** Destination directories the image lacks: created 0755 with the step's owner, as BuildKit does. */
+  directories: string[];
+  owner: { uid: number; gid: number } | undefined;
+  /** What the step puts where, so later steps see it. */
+  writes: Array<{ path: string; kind: FileKind }>;
+  /** Identifies the layer's content: the same key, the same layer. */
+  key: string;
+}
+
+interface ImageState {
+  workdir: string;
+  files: BaseFiles | undefined;
+  /** Where ADD puts what it downloads (the build's temporary directory). */
+  downloadDir?: string;
+  /** Downloads by URL, so each is fetched once for every platform; the caller removes them. */
+  downloads?: Map<string, Promise<string>>;
+}
+
+/** Makes a local file once for every platform (a download, a here-document), by key. */
+function once(state: ImageState, key: string, make: () => Promise<string>): Promise<string> {
+  let made = state.downloads?.get(key);
+  if (!made) {
+    made = make();
+    state.downloads?.set(key, made);
+  }
+  return made;
+}
+
+/** A here-document as a file named after its delimiter, mode 0644, as BuildKit writes it. */
+async function writeHeredoc(name: string, content: string, directory = tmpdir()): Promise<string> {
+  const file = path.join(await mkdtemp(path.join(directory, 'imgbuild-heredoc-')), name);
+  await writeFile(file, content, { mode: 0o644 });
+  await chmod(file, 0o644);
+  return file;
+}
+
+function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/**
+ * Downloads an ADD source as docker does: the file is named after the URL's last path segment
+ * (`__unnamed__` when there is none), gets mode 0600 and is never unpacked; with --checksum
+ * its sha256 must match. Returns the local path (absolute, so it is never read from the context).
+ */
+async function download(step: CopyStep, url: string, downloadDir = tmpdir()): Promise<string> {
+  const name = posixPath.basename(new URL(url).pathname) || '__unnamed__';
+  const directory = await mkdtemp(path.join(downloadDir, 'imgbuild-add-'));
+  const file = path.join(directory, name === '/' || name === '.' ? '__unnamed__' : name);
+  let response: Response;
+  try {
+    response = await fetch(url, { redirect: 'follow' });
+  } catch (error) {
+    throw new InputError(`${step.where}: cannot download ${url}: ${(error as Error).message}`, { hint: 'check the URL and that this machine can reach it', cause: error });
+  }
+  if (!response.ok || !response.body) throw new InputError(`${step.where}: downloading ${url} answered HTTP ${response.status}`, { hint: 'check the URL' });
+  const hash = createHash('sha256');
+  const out = createWriteStream(file, { mode: 0o600 });
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  await chmod(file, 0o600);
+  const digest = `sha256:${hash.digest('hex')}`;
+  if (step.checksum && step.checksum !== digest) {
+    throw new InputError(`${step.where}: ${url} has checksum ${digest}, not the ${step.checksum} --checksum asks for`, { hint: 'the file changed or the checksum is wrong; fix --checksum' });
+  }
+  const modified = response.headers.get('last-modified');
+  if (modified && !Number.isNaN(Date.parse(modified))) await utimes(file, new Date(modified), new Date(modified));
+  return file;
+}
+
+/** A source path inside the context: `..` cannot climb out of it, as BuildKit clamps it. */
+export function clampToContext(source: string): string {
+  return posixPath.normalize(`/${source}`).replace(/^\/+/, '') || '.';
+}
+
+/** Context-relative paths (files and directories) under `directory` that the ignore rules keep. */
+async function walkContext(context: string, directory: string, ignored: (relative: string) => boolean): Promise<string[]> {
+  const found: string[] = [];
+  const names = await readdir(path.join(context, directory), { withFileTypes: true }).catch(() => []);
+  for (const entry of names) {
+    const relative = directory === '.' ? entry.name : `${directory}/${entry.name}`;
+    if (!ignored(relative)) found.push(relative);
+    if (entry.isDirectory()) found.push(...(await walkContext(context, relative, ignored)));
+  }
+  return found;
+}
+
+/** The context paths a COPY source names: itself, or every match of a wildcard (none is not an error). */
+async function expandSource(step: CopyStep, source: string, ignored: (relative: string) => boolean): Promise<string[]> {
+  const relative = clampToContext(source);
+  if (!hasWildcards(relative)) {
+    const exists = await stat(path.join(step.context!, relative)).then(() => true, () => false);
+    if (!exists || (relative !== '.' && ignored(relative))) {
+      throw new InputError(`${step.where}: ${source} is not in the build context${exists ? ' (.dockerignore excludes it)' : ''}`, {
+        hint: `check the path (relative to the context ${step.context}) and the .dockerignore`,
+      });
+    }
+    return [relative];
+  }
+  // Walk only below the part of the pattern without wildcards.
+  const parts = relative.split('/');
+  const fixed = parts.findIndex((part) => hasWildcards(part));
+  const start = parts.slice(0, fixed).join('/') || '.';
+  try {
+    return (await walkContext(step.context!, start, ignored)).filter((candidate) => filepathMatch(relative, candidate));
+  } catch (error) {
+    if (error instanceof BadPatternError) throw new InputError(`${step.where}: ${error.message}`, { hint: 'fix the wildcard pattern (Go filepath.Match syntax)' });
+    throw error;
+  }
+}
+
+async function isArchive(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(ARCHIVE_SNIFF_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return detectArchive(head.subarray(0, bytesRead)) !== undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function resolveCopyStep(step: CopyStep, state: ImageState): Promise<ResolvedCopyStep> {
+  const specs: AddSpec[] = [];
+  const directories: string[] = [];
+  const writes: ResolvedCopyStep['writes'] = [];
+  const ignored = createIgnoreMatcher(step.ignore ?? []);
+  for (const item of step.items) {
+    if (step.destinations === 'as-written') {
+      for (const source of item.sources) specs.push({ source, destination: item.destination, text: item.text });
+      continue;
+    }
+    const written = posixPath.resolve(state.workdir, item.destination);
+    // Entries are written where a container sees DEST: below a symlinked parent, at its target.
+    let destination = state.files ? await resolveParents(state.files, written) : written;
+    const namesDirectory = /(^|\/)\.?$/.test(item.destination);
+    if (item.sources.length > 1 && !namesDirectory) {
+      throw new UsageError(`${step.where}: with more than one source, the destination must be a directory and end with a /`, `write the destination as ${item.destination}/`);
+    }
+    const matches: string[] = [];
+    for (const source of item.sources) {
+      const heredoc = item.heredocs?.[source];
+      if (heredoc !== undefined) {
+        matches.push(await once(state, `heredoc ${step.where} ${source}`, () => writeHeredoc(source, heredoc, state.downloadDir)));
+      } else if (step.unpackArchives && isUrl(source)) {
+        matches.push(await once(state, `${source} ${step.checksum ?? ''}`, () => download(step, source, state.downloadDir)));
+      }
+      else matches.push(...(await expandSource(step, source, ignored)));
+    }
+    const existing = state.files && (await state.files.lookup(destination));
+    const intoDirectory = namesDirectory || matches.length > 1 || (existing?.found === true && existing.kind === 'directory');
+    if (existing?.found && existing.kind === 'directory') destination = existing.path;
+    let landingDirectory = intoDirectory ? destination : posixPath.dirname(destination);
+    for (const relative of matches) {
+      const downloaded = path.isAbsolute(relative);
+      const local = downloaded ? relative : path.join(step.context!, relative);
+      const isDirectory = (await stat(local)).isDirectory();
+      if (!isDirectory && !downloaded && step.unpackArchives && (await isArchive(local))) {
+        throw new DockerfileError(`${step.where}: ADD of a local archive (${relative}) is not supported on the direct engine yet`, {
+          hint: 'COPY it to keep it as a file, unpack it into the context first, or build with --engine kaniko',
+        });
+      }
+      const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, path.basename(local)) : destination;
+      if (isDirectory) landingDirectory = destination;
+      specs.push({ source: local, destination: isDirectory || intoDirectory ? (destination === '/' ? '/' : `${destination}/`) : destination, text: `${step.where} ${relative}` });
+      writes.push({ path: landing, kind: isDirectory ? 'directory' : 'file' });
+    }
+    if (matches.length && state.files) {
+      for (const directory of await missingDirectories(state.files, landingDirectory)) {
+        if (!directories.includes(directory)) directories.push(directory);
+      }
+    }
+  }
+  const owner = step.chown && (await resolveOwner(step.chown, state.files, step.where));
+  return { specs, directories, owner, writes, key: JSON.stringify({ specs: specs.map(({ source, destination }) => [source, destination]), directories, owner }) };
+}
+
+/** Builds the step's layer: every source walked, ignored files left out, written with the step's owner and mode. */
+export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep, options: LayerOptions): Promise<BuiltLayer> {
+  const ignored = step.context && step.ignore?.length ? createIgnoreMatcher(step.ignore) : undefined;
+  const perSpec: PlannedEntry[][] = [];
+  for (const spec of resolved.specs) {
+    let entries = await collectEntries(spec);
+    if (ignored) entries = entries.filter((entry) => !ignored(path.relative(step.context!, entry.sourcePath).split(path.sep).join('/')));
+    perSpec.push(entries);
+  }
+  const chmod = step.chmod;
+  const modeOf = (entry: PlannedEntry) => (chmod === undefined ? entry.mode : typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
+  const copied = perSpec.map((entries) => entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) })));
+  return writeLayer(mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]), { ...options, chown: resolved.owner }, step.history.createdBy);
+}
+
+/** Entries for directories a step creates: 0755, stamped now (or SOURCE_DATE_EPOCH). */
+function directoryEntries(directories: readonly string[], where: string, options: LayerOptions): PlannedEntry[] {
+  const mtimeSeconds = options.sourceDateEpoch ?? Math.floor(Date.now() / 1000);
+  return directories.map((directory) => ({ kind: 'directory', path: directory.replace(/^\/+/, ''), sourcePath: where, mode: 0o755, mtimeSeconds }));
+}
+
+/** The layer a WORKDIR writes when the image lacks the directory: it and its missing parents. */
+export function workdirLayer(missing: string[], owner: { uid: number; gid: number }, where: string, createdBy: string, options: LayerOptions): Promise<BuiltLayer> {
+  return writeLayer(mergeEntries([directoryEntries(missing, where, options)]), { ...options, chown: owner }, createdBy);
+}
+
+/** `target` with its parent directories' symlinks resolved as a container would (the last name kept). */
+async function resolveParents(files: BaseFiles, target: string): Promise<string> {
+  if (target === '/') return target;
+  const parent = posixPath.dirname(target);
+  const found = await files.lookup(parent);
+  if (found.found) return found.kind === 'directory' ? posixPath.join(found.path, posixPath.basename(target)) : target;
+  const missing = await missingDirectories(files, parent);
+  return missing.length ? posixPath.join(missing.at(-1)!, posixPath.basename(target)) : target;
+}
+
+/**
+ * `directory` and those of its parents the image lacks, outermost first, at the paths a
+ * container sees (below a symlinked parent, at the link's target).
+ */
+export async function missingDirectories(files: BaseFiles, directory: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let current = directory; current !== '/'; current = posixPath.dirname(current)) {
+    const found = await files.lookup(current);
+    if (found.found) return found.kind === 'directory' ? missing.map((name) => posixPath.join(found.path, posixPath.relative(current, name))) : missing;
+    missing.unshift(current);
+  }
+  return missing;
+}
+
+/** `user[:group]` as numbers; names looked up in the image's /etc/passwd and /etc/group. */
+export async function resolveOwner(spec: OwnerSpec, files: BaseFiles | undefined, where: string): Promise<{ uid: number; gid: number }> {
+  if ('uid' in spec) return spec;
+  const numeric = /^\d+(:\d+)?$/.test(spec.names);
+  const accounts = numeric || !files ? {} : { passwd: await files.accountFile('passwd'), group: await files.accountFile('group') };
+  try {
+    return resolveChown(spec.names, accounts);
+  } catch (error) {
+    // root is uid and gid 0 even in an image without account files (scratch, static binaries).
+    if (/^root(:root)?$/.test(spec.names) && !/^root:/m.test(`${accounts.passwd ?? ''}`)) return { uid: 0, gid: 0 };
+    if (error instanceof ImgbuildError) throw new InputError(`${where}: ${error.message}`, { hint: error.hint });
+    throw error;
+  }
+}

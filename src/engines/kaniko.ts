@@ -259,6 +259,7 @@ async function prepare(request: KanikoBuildRequest, namespace: string, forDispla
       imageFlags: { 'prepare-context': '--init-image (or IMGBUILD_INIT_IMAGE)', kaniko: '--kaniko-image (or IMGBUILD_KANIKO_IMAGE)', verify: '--pull-via' },
       nonRoot: request.nonRoot,
       timeoutSeconds: timeout,
+      memoryLimit: request.memory,
     },
   };
 }

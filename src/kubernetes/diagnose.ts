@@ -22,6 +22,8 @@ export interface DiagnosisContext {
   nonRoot?: boolean;
   /** Seconds the user allowed (`--timeout`), for DeadlineExceeded. */
   timeoutSeconds?: number;
+  /** The builder's memory limit (`--memory`), for a kill the runtime did not label OOMKilled. */
+  memoryLimit?: string;
 }
 
 export interface Diagnosis {
@@ -166,8 +168,9 @@ export function diagnoseFailure(snapshot: BuildSnapshot, context: DiagnosisConte
   for (const status of statuses(snapshot.pod)) {
     const terminated = status.state?.terminated;
     if (!terminated || terminated.exitCode === 0) continue;
-    if (terminated.reason === 'OOMKilled') {
-      return { message: `container ${status.name} ran out of memory (OOMKilled)`, hint: 'raise --memory (Kaniko holds file hashes and layer data in memory for large images)' };
+    if (terminated.reason === 'OOMKilled' || (terminated.exitCode === 137 && context.memoryLimit)) {
+      const how = terminated.reason === 'OOMKilled' ? 'OOMKilled' : `killed with exit 137 under --memory ${context.memoryLimit}, the kernel's out-of-memory kill`;
+      return { message: `container ${status.name} ran out of memory (${how})`, hint: 'raise --memory (Kaniko holds file hashes and layer data in memory for large images)' };
     }
     const lines = snapshot.logTail ?? [];
     const errorLine = lastErrorLine(lines);

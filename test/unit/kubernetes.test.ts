@@ -161,6 +161,8 @@ describe('diagnosis', () => {
 
   test('OOMKilled points at --memory, eviction at ephemeral storage', () => {
     assert.match(diagnoseFailure({ events: [], pod: failed('OOMKilled', 137) }, { imageFlags }).hint, /--memory/);
+    assert.match(diagnoseFailure({ events: [], pod: failed('Error', 137) }, { imageFlags, memoryLimit: '8Mi' }).message, /ran out of memory \(killed with exit 137 under --memory 8Mi/);
+    assert.doesNotMatch(diagnoseFailure({ events: [], pod: failed('Error', 137) }, { imageFlags }).message, /out of memory/);
     assert.match(diagnoseFailure({ events: [], pod: { status: { phase: 'Failed', reason: 'Evicted', message: 'low on resource: ephemeral-storage' } } }, { imageFlags }).hint, /ephemeral storage/);
   });
 

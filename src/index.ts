@@ -26,3 +26,5 @@ export { defaultCacheDir } from './plan/base-files.js';
 export { buildDockerfile, directEngine } from './engines/direct.js';
 export { chooseEngine, kanikoUnavailable, type BuildEngine, type BuildResult, type DockerfileBuildRequest, type EngineChoice, type EngineName } from './engines/engine.js';
 export * as dockerfile from './dockerfile/index.js';
+export { buildWithKaniko, renderKanikoBuild, KanikoBuildError, BuildInterrupted, type KanikoBuildRequest, type KanikoBuildResult } from './engines/kaniko.js';
+export { resolveCluster, type ClusterOptions, type ResolvedCluster } from './kubernetes/config.js';

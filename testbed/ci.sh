@@ -6,7 +6,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TB=$ROOT/testbed/testbed
-PKGS=(containerd runc containernetworking-plugins docker-registry skopeo umoci busybox-static
+PKGS=(containerd runc containernetworking-plugins docker-registry apache2-utils skopeo umoci busybox-static
       openssl iptables conntrack jq curl ca-certificates iproute2 util-linux)
 t0=$SECONDS
 say() { echo "ci: $* [$((SECONDS - t0))s]" >&2; }
@@ -47,7 +47,7 @@ say "cluster up: $kubeconfig"
 rc=0
 for t in "$ROOT"/test/cluster/*.sh; do
   say "test $(basename "$t")"
-  if ! "$t"; then echo "ci: FAILED $(basename "$t")" >&2; rc=1; dump kubelet containerd kube-proxy coredns registry-tls registry-http; fi
+  if ! "$t"; then echo "ci: FAILED $(basename "$t")" >&2; rc=1; dump kubelet containerd kube-proxy coredns registry-tls registry-http registry-auth; fi
 done
 say "done rc=$rc"
 exit $rc

@@ -4,18 +4,19 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addToImage } from '../add.js';
 import { buildDockerfile, directEngine } from '../engines/direct.js';
-import { type EngineChoice, kanikoUnavailable } from '../engines/engine.js';
+import { type BuildEngine, type EngineChoice } from '../engines/engine.js';
 import { defaultCacheDir } from '../plan/base-files.js';
 import { resolveEngineOptions } from '../plan/options.js';
 import { ImgbuildError, InputError, UsageError, VerifyFailure } from '../errors.js';
 import { type AddSpec, parseAddSpec, parseChmod, parseChown } from '../image/layer.js';
-import { parseCommand } from '../image/mutate.js';
+import { type ConfigEdits, parseCommand } from '../image/mutate.js';
 import { parsePlatform } from '../image/platform.js';
 import { inspectImage } from '../inspect.js';
 import { parseReference } from '../reference.js';
 import { ContentSpool, type ExpectedContent, expectedBytes, expectedFile } from '../content-spool.js';
 import { readFileFromImage } from '../verify.js';
 import { createContext, type CommandContext, exitCodeForSignal, type RegistryFlags } from './context.js';
+import { addCleanCommand, kanikoOptions, kubeOptions, type InClusterVerifyFlags, type KanikoFlags } from './kaniko-options.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
 
 const VERSION = '0.1.0';
@@ -61,7 +62,7 @@ async function withContext<T>(flags: RegistryFlags, credentialRegistry: string |
   }
 }
 
-interface AddFlags extends RegistryFlags {
+interface AddFlags extends RegistryFlags, Omit<KanikoFlags, 'output'> {
   from: string;
   to: string;
   add: string[];
@@ -105,6 +106,24 @@ function compressionLevel(text: string | undefined): number | undefined {
 async function runAdd(flags: AddFlags): Promise<void> {
   const adds = flags.add.map(parseAddSpec);
   const level = compressionLevel(flags.compressionLevel);
+  const edits: ConfigEdits = {
+    workdir: flags.workdir,
+    user: flags.user,
+    env: flags.env,
+    labels: flags.label,
+    entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
+    cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
+    volumes: flags.volume,
+    expose: flags.expose,
+  };
+  const chmod = flags.chmod === undefined ? undefined : parseChmod(flags.chmod);
+  const chown = flags.chown === undefined ? undefined : parseChown(flags.chown);
+  if (flags.engine === 'kaniko') {
+    const { runAddWithKaniko } = await import('./kaniko.js');
+    await runAddWithKaniko({ from: flags.from, to: flags.to, adds, edits, chmod, chown, compressionLevel: level, platform: flags.platform, format: flags.format }, flags);
+    return;
+  }
+  if (flags.dryRun) throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
   const destination = parseReference(flags.to);
   await withContext(flags, destination.registry, async (context) => {
     for (const spec of adds) {
@@ -118,21 +137,8 @@ async function runAdd(flags: AddFlags): Promise<void> {
       from: flags.from,
       to: flags.to,
       adds,
-      layerOptions: {
-        chmod: flags.chmod === undefined ? undefined : parseChmod(flags.chmod),
-        chown: flags.chown === undefined ? undefined : parseChown(flags.chown),
-        compressionLevel: level,
-      },
-      edits: {
-        workdir: flags.workdir,
-        user: flags.user,
-        env: flags.env,
-        labels: flags.label,
-        entrypoint: flags.entrypoint === undefined ? undefined : parseCommand(flags.entrypoint, '--entrypoint'),
-        cmd: flags.cmd === undefined ? undefined : parseCommand(flags.cmd, '--cmd'),
-        volumes: flags.volume,
-        expose: flags.expose,
-      },
+      layerOptions: { chmod, chown, compressionLevel: level },
+      edits,
       platforms: flags.platform.map(parsePlatform),
       format: flags.format,
       sourceDateEpoch: sourceDateEpoch(),
@@ -154,7 +160,7 @@ async function runAdd(flags: AddFlags): Promise<void> {
   });
 }
 
-interface BuildFlags extends RegistryFlags {
+interface BuildFlags extends RegistryFlags, Omit<KanikoFlags, 'output' | 'engine'> {
   file?: string;
   to: string;
   buildArg: string[];
@@ -205,7 +211,15 @@ async function runBuild(contextDir: string, flags: BuildFlags): Promise<void> {
     );
     const relative = path.relative(process.cwd(), dockerfilePath);
     const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
-    const result = await buildDockerfile(request, flags.engine, { direct: directEngine(options), kaniko: kanikoUnavailable }, options, (engine, reason) =>
+    const kanikoFlags = { ...flags, engine: 'kaniko' as const };
+    if (flags.dryRun) {
+      if (flags.engine !== 'kaniko') throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
+      process.stdout.write(await (await import('./kaniko.js')).renderBuildWithKaniko(request, kanikoFlags));
+      return;
+    }
+    // Loaded only when a build goes to Kaniko: the Kubernetes client is not needed otherwise.
+    const kaniko: BuildEngine = { name: 'kaniko', build: async (built) => (await import('./kaniko.js')).kanikoBuildEngine(kanikoFlags, context).build(built) };
+    const result = await buildDockerfile(request, flags.engine, { direct: directEngine(options), kaniko }, options, (engine, reason) =>
       context.logger.info(`engine: ${engine} (${reason})`),
     );
     if (flags.output === 'json') {
@@ -259,8 +273,9 @@ async function runInspect(reference: string, flags: InspectFlags): Promise<void>
   });
 }
 
-interface VerifyFlags extends RegistryFlags {
-  file: string;
+interface VerifyFlags extends RegistryFlags, Omit<InClusterVerifyFlags, 'output'> {
+  file?: string;
+  inCluster?: boolean;
   expectFile?: string;
   expectText?: string;
   platform?: string;
@@ -277,6 +292,9 @@ function contentField(content: Buffer): { content: string } | { contentBase64: s
 const JSON_CONTENT_LIMIT = 1024 * 1024;
 
 async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
+  if (flags.inCluster) return (await import('./kaniko.js')).runVerifyInCluster(reference, flags);
+  const file = flags.file;
+  if (file === undefined) throw new UsageError('verify needs --file PATH (or --in-cluster --command SH)', 'name the file to read, e.g. --file /opt/app/hello.txt');
   if (flags.expectFile !== undefined && flags.expectText !== undefined) {
     throw new UsageError('--expect-file and --expect-text both given', 'compare against one of them');
   }
@@ -291,7 +309,7 @@ async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
       const json = flags.output === 'json';
       const spool = new ContentSpool({ expected, spoolDir: () => context.workDir(), sha256: json, ...(json ? { keepAtMost: JSON_CONTENT_LIMIT } : {}) });
       try {
-        await verifyWithSpool(reference, flags, context, spool);
+        await verifyWithSpool(reference, { ...flags, file }, context, spool);
       } finally {
         await spool.close();
       }
@@ -301,7 +319,7 @@ async function runVerify(reference: string, flags: VerifyFlags): Promise<void> {
   }
 }
 
-async function verifyWithSpool(reference: string, flags: VerifyFlags, context: CommandContext, spool: ContentSpool): Promise<void> {
+async function verifyWithSpool(reference: string, flags: VerifyFlags & { file: string }, context: CommandContext, spool: ContentSpool): Promise<void> {
   const result = await readFileFromImage(reference, flags.file, context.clientFor, flags.platform ? parsePlatform(flags.platform) : undefined, { sink: spool, signal: context.signal });
   const lookup = result.lookup;
   const content = spool.result();
@@ -347,7 +365,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  registryOptions(
+  registryOptions(kanikoOptions(
     program
       .command('add')
       .summary('add files and config changes to an image in a registry, and push the result')
@@ -372,7 +390,7 @@ export function buildProgram(): Command {
       .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
       .option('--compression-level <0-9>', 'gzip level of the new layer (default 1)')
       .addOption(new Option('--format <TYPE>', "write the result in OCI or Docker v2 schema 2 media types (default: the base's; OCI for scratch)").choices(['oci', 'docker'])),
-  )
+  ))
     .addHelpText(
       'after',
       `
@@ -381,6 +399,12 @@ Examples:
   imgbuild add --from registry.local:5000/ones/plugin-host-node:v6.33.1 \\
     --add ./hello.txt:/opt/app/hello.txt --user root --workdir /opt/app \\
     --to registry.local:5000/new-kaniko-image:latest
+
+  # the same, built by a Kaniko Job in the cluster, then run once from the new image
+  imgbuild add --engine kaniko --insecure --from registry.kube-system.svc.cluster.local:5000/ones/plugin-host-node:v6.33.1 \\
+    --add ./hello.txt:/opt/app/hello.txt --user root --workdir /opt/app \\
+    --to registry.kube-system.svc.cluster.local:5000/new-kaniko-image:latest \\
+    --verify-command 'cat /opt/app/hello.txt && echo OK' --pull-via localhost:5000
 
   # a CA bundle into a directory, on a registry with a private CA
   imgbuild add --from reg:443/app:1 --add ./ca.crt:/usr/local/share/ca-certificates/ \\
@@ -393,7 +417,7 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
     )
     .action(runAdd);
 
-  registryOptions(
+  registryOptions(kanikoOptions(
     program
       .command('build')
       .summary('build a Dockerfile and push the image (no daemon; RUN-less Dockerfiles need no container)')
@@ -411,7 +435,8 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
       .addOption(new Option('--engine <ENGINE>', 'auto: direct unless the stages built have RUN, then kaniko').choices(['auto', 'direct', 'kaniko']).default('auto'))
       .option('--compression-level <0-9>', 'gzip level of the new layers (default 1)')
       .addOption(new Option('--format <TYPE>', "write the result in OCI or Docker v2 schema 2 media types (default: the base's; OCI for scratch)").choices(['oci', 'docker'])),
-  )
+    { engineOption: false },
+  ))
     .addHelpText(
       'after',
       `
@@ -442,10 +467,14 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
       .command('verify')
       .summary('read a file out of an image in the registry and check its content')
       .argument('<REF>', 'image reference')
-      .requiredOption('--file <PATH>', 'absolute path of the file in the image')
+      .option('--file <PATH>', 'absolute path of the file in the image')
       .option('--expect-file <LOCAL>', 'exit 1 unless the file equals this local file')
       .option('--expect-text <TEXT>', 'exit 1 unless the file equals this text')
-      .option('--platform <OS/ARCH>', 'platform of a multi-platform image (default: this machine)'),
+      .option('--platform <OS/ARCH>', 'platform of a multi-platform image (default: this machine)')
+      .option('--in-cluster', 'instead of reading a file, run --command in a pod from the image in the cluster, print its output')
+      .option('--command <SH>', 'with --in-cluster: the shell command to run')
+      .option('--expect-output <TEXT>', 'with --in-cluster: exit 1 unless the output is exactly this')
+      .option('--pull-via <HOST:PORT>', "with --in-cluster: the registry address the nodes pull through (replaces REF's)"),
   )
     .description(
       'Read a file from the image without pulling it: layers are read top down\n' +
@@ -458,7 +487,9 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
     )
     .addHelpText('after', '\nExamples:\n  imgbuild verify localhost:5000/new-kaniko-image:latest --file /opt/app/hello.txt --expect-file ./hello.txt')
     .action(runVerify);
+  kubeOptions(program.commands.find((command) => command.name() === 'verify')!);
 
+  addCleanCommand(program);
   return program;
 }
 

@@ -3,7 +3,7 @@
 # RBAC, ServiceAccount tokens used from a pod, PodSecurity admission, cluster DNS, Service routing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-eval "$("$ROOT/testbed/testbed" env)"
+. "$ROOT/test/cluster/lib/testbed-env.sh"
 KUBECTL=${KUBECTL:-kubectl}
 k() { "$KUBECTL" "$@"; }
 NS=testbed-basics

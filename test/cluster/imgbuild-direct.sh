@@ -7,7 +7,7 @@
 # IMGBUILD_CLI (default dist/imgbuild.mjs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-eval "$("$ROOT/testbed/testbed" env)"
+. "$ROOT/test/cluster/lib/testbed-env.sh"
 KUBECTL=${KUBECTL:-kubectl}
 IMGBUILD_CLI=${IMGBUILD_CLI:-$ROOT/dist/imgbuild.mjs}
 k() { "$KUBECTL" "$@"; }

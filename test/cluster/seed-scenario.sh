@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The field report's scenario, end to end, against the running testbed (testbed/testbed up):
 # ConfigMap + Kaniko Job (testbed/seed/*.yaml) -> Job completes, log has "Pushed ...@sha256:",
-# then the verification pod pulls localhost:5000/new-kaniko-image:latest and prints hello.txt + OK.
+# then the verification pod pulls localhost:5000/new-kaniko-image:latest, prints hello.txt + OK, and ran
+# exactly the digest of the Job's Pushed line (its imageID).
 # Usage: test/cluster/seed-scenario.sh   (exit 0 = pass). Env: KUBECONFIG, KUBECTL override the testbed's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-eval "$("$ROOT/testbed/testbed" env)"
+. "$ROOT/test/cluster/lib/testbed-env.sh"
 KUBECTL=${KUBECTL:-kubectl}
 k() { "$KUBECTL" "$@"; }
 SEED=$ROOT/testbed/seed
@@ -37,7 +38,8 @@ logs=$(k -n imgbuild logs job/kaniko-addfile)
 echo "$logs" | grep -E 'Pushing image to|Pushed' || true
 echo "$logs" | grep -q 'Pushing image to registry.kube-system.svc.cluster.local:5000/new-kaniko-image:latest' ||
   fail "job log lacks 'Pushing image to registry.kube-system.svc.cluster.local:5000/new-kaniko-image:latest'"
-echo "$logs" | grep -qE 'Pushed .*@sha256:[0-9a-f]{64}' || fail "job log lacks 'Pushed ...@sha256:<digest>'"
+pushed=$(echo "$logs" | grep -oE 'Pushed .*@sha256:[0-9a-f]{64}' | grep -oE 'sha256:[0-9a-f]{64}' | tail -n 1) ||
+  fail "job log lacks 'Pushed ...@sha256:<digest>'"
 echo "# verification pod through localhost:5000"
 k -n imgbuild run verify-image --image=localhost:5000/new-kaniko-image:latest \
   --restart=Never --command -- sh -c 'cat /opt/app/hello.txt && echo OK'
@@ -48,5 +50,9 @@ out=$(k -n imgbuild logs verify-image)
 echo "$out"
 expected=$'built-by: kaniko\nmessage: hello from kaniko build\nOK'
 [[ $out == "$expected" ]] || fail "verify-image output differs from the expected three lines"
+# The pod must have run the image the Job pushed, not an older one under the same tag.
+image_id=$(k -n imgbuild get pod verify-image -o jsonpath='{.status.containerStatuses[0].imageID}')
+echo "pushed $pushed; verify-image ran $image_id"
+[[ $image_id == *"@$pushed" ]] || fail "verify-image ran $image_id, not the pushed $pushed"
 cleanup
 echo "PASS seed scenario ($((SECONDS - t0))s)"

@@ -1,0 +1,135 @@
+/**
+ * How a local build context gets into the build pod's workspace, as pure renderers.
+ *
+ * - Small contexts travel in a ConfigMap (text in `data`, the rest in `binaryData`); the init
+ *   container copies each entry to its path and mode with a script that is itself in the ConfigMap.
+ * - Larger ones are streamed as a tar over `exec` into the init container, which waits for them:
+ *   the receiving command reads exactly the announced number of bytes (stdin is never closed,
+ *   which loses the exit status on older exec protocols), prints the sha256 of what it got, and
+ *   unpacks. The client compares that hash with the one it sent before it lets the build start.
+ */
+import type { V1Container, V1ConfigMap, V1Volume } from '@kubernetes/client-node';
+import { type BuildIdentity, objectName, renderConfigMap, WORKSPACE } from './objects.js';
+
+export interface ContextEntry {
+  /** POSIX path relative to the context root, no leading `./`. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  /** Permission bits (0o7777). */
+  mode: number;
+  size: number;
+  linkTarget?: string;
+}
+
+/**
+ * The API server refuses objects over 1 MiB (etcd's request limit, with metadata); stay well
+ * under it, counting binary content as base64.
+ */
+export const CONFIGMAP_CONTEXT_BUDGET = 900 * 1024;
+const CONTEXT_MOUNT = '/imgbuild/context';
+const UNPACK_SCRIPT_KEY = 'imgbuild-unpack.sh';
+/** Created by the client when the streamed context has been received and checked. */
+export const CONTEXT_READY_MARKER = `${WORKSPACE}/.imgbuild-context-ready`;
+const RECEIVED_TAR = `${WORKSPACE}/.imgbuild-context.tar`;
+
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The encoded size a set of files takes in a ConfigMap (approximate: base64 for all). */
+export function configMapSize(entries: ContextEntry[]): number {
+  return entries.reduce((total, entry) => total + Math.ceil(entry.size / 3) * 4 + entry.path.length + 64, 0);
+}
+
+export function fitsInConfigMap(entries: ContextEntry[]): boolean {
+  return configMapSize(entries) <= CONFIGMAP_CONTEXT_BUDGET;
+}
+
+/** ConfigMap keys allow `[-._a-zA-Z0-9]`; index + readable tail keeps them unique and legible. */
+function configMapKey(index: number, path: string): string {
+  const tail = path.split('/').pop()!.replace(/[^-._a-zA-Z0-9]/g, '_').slice(-40);
+  return `${index}-${tail}`;
+}
+
+/** The script that lays the ConfigMap's entries out in the workspace. */
+export function renderUnpackScript(entries: ContextEntry[], keys: Map<string, string>): string {
+  const lines = ['set -eu', `cd ${WORKSPACE}`];
+  for (const entry of entries) {
+    const target = shellQuote(entry.path);
+    const mode = entry.mode.toString(8);
+    if (entry.type === 'directory') lines.push(`mkdir -p ${target} && chmod ${mode} ${target}`);
+    else if (entry.type === 'symlink') lines.push(`ln -s ${shellQuote(entry.linkTarget ?? '')} ${target}`);
+    else lines.push(`cp ${CONTEXT_MOUNT}/${keys.get(entry.path)} ${target} && chmod ${mode} ${target}`);
+  }
+  lines.push(`echo "context: ${entries.filter((entry) => entry.type === 'file').length} files in ${WORKSPACE}"`);
+  return `${lines.join('\n')}\n`;
+}
+
+export interface RenderedDelivery {
+  initContainer: V1Container;
+  volumes: V1Volume[];
+  configMap?: V1ConfigMap;
+}
+
+const initSecurity = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' as const } };
+
+/**
+ * Entries must be listed parents first (as a directory walk yields them); `contents` holds each
+ * file's bytes by path.
+ */
+export function renderConfigMapDelivery(identity: BuildIdentity, initImage: string, entries: ContextEntry[], contents: Map<string, Buffer>): RenderedDelivery {
+  const keys = new Map<string, string>();
+  const data: Record<string, Buffer> = {};
+  entries.forEach((entry, index) => {
+    if (entry.type !== 'file') return;
+    const key = configMapKey(index, entry.path);
+    keys.set(entry.path, key);
+    const content = contents.get(entry.path);
+    if (!content) throw new Error(`no content for context file ${entry.path}`);
+    data[key] = content;
+  });
+  data[UNPACK_SCRIPT_KEY] = Buffer.from(renderUnpackScript(entries, keys));
+  const name = objectName(identity, 'context');
+  return {
+    configMap: renderConfigMap(identity, name, 'context', data),
+    volumes: [{ name: 'context-source', configMap: { name } }],
+    initContainer: {
+      name: 'prepare-context',
+      image: initImage,
+      command: ['sh', '-c', `sh ${CONTEXT_MOUNT}/${UNPACK_SCRIPT_KEY}`],
+      volumeMounts: [{ name: 'context-source', mountPath: CONTEXT_MOUNT, readOnly: true }],
+      securityContext: initSecurity,
+    },
+  };
+}
+
+/** The init container waits (up to `waitSeconds`) for the client to stream the context in. */
+export function renderExecDelivery(initImage: string, waitSeconds: number): RenderedDelivery {
+  const script = [
+    'set -eu',
+    `echo "waiting for the build context to be streamed in"`,
+    `i=0; until [ -e ${CONTEXT_READY_MARKER} ]; do i=$((i+1)); [ $i -le ${waitSeconds * 5} ] || { echo "no context after ${waitSeconds}s" >&2; exit 1; }; sleep 0.2; done`,
+    `rm -f ${CONTEXT_READY_MARKER}`,
+    'echo "context received"',
+  ].join('\n');
+  return {
+    volumes: [],
+    initContainer: { name: 'prepare-context', image: initImage, command: ['sh', '-c', script], securityContext: initSecurity },
+  };
+}
+
+/**
+ * Run in the waiting init container: read exactly `size` bytes of tar from stdin, print their
+ * sha256, unpack them into the workspace.
+ */
+export function receiveContextCommand(size: number): string[] {
+  return [
+    'sh',
+    '-c',
+    `set -eu; head -c ${size} > ${RECEIVED_TAR}; sha256sum ${RECEIVED_TAR}; tar -xf ${RECEIVED_TAR} -C ${WORKSPACE}; rm -f ${RECEIVED_TAR}`,
+  ];
+}
+
+export function markContextReadyCommand(): string[] {
+  return ['sh', '-c', `touch ${CONTEXT_READY_MARKER}`];
+}

@@ -1,0 +1,87 @@
+/**
+ * Live logs of one container, line by line. The API server can end a follow before the
+ * container does, so the stream is reopened from the last timestamp seen until the container
+ * has terminated and its log is drained.
+ */
+import { PassThrough } from 'node:stream';
+import { Log } from '@kubernetes/client-node';
+import type { ClusterApi } from './api.js';
+
+export interface FollowOptions {
+  pod: string;
+  container: string;
+  onLine: (line: string) => void;
+  /** True once the container has terminated (its log is then complete). */
+  terminated: () => boolean;
+  signal?: AbortSignal;
+}
+
+const MAX_FAILURES_AFTER_END = 10;
+const TIMESTAMP = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) (.*)$/s;
+/** Terminal control sequences (Kaniko colours its levels): a pod's log must not drive the user's terminal. */
+const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]/g;
+
+export async function followContainerLog(api: ClusterApi, options: FollowOptions): Promise<void> {
+  const log = new Log(api.cluster.kubeConfig);
+  let lastStamp: string | undefined;
+  let seenAtLastStamp = 0;
+  let failures = 0;
+  for (;;) {
+    if (options.signal?.aborted) return;
+    const ended = options.terminated();
+    const stream = new PassThrough();
+    let pending = '';
+    let seenNow = 0;
+    const emit = (raw: string) => {
+      const match = TIMESTAMP.exec(raw);
+      const stamp = match?.[1];
+      const text = match ? match[2]! : raw;
+      if (stamp && lastStamp && stamp < lastStamp) return;
+      if (stamp && stamp === lastStamp) {
+        // Lines sharing the resumed timestamp were printed before: skip as many as were seen.
+        seenNow += 1;
+        if (seenNow <= seenAtLastStamp) return;
+        seenAtLastStamp = seenNow;
+      } else if (stamp) {
+        lastStamp = stamp;
+        seenAtLastStamp = 1;
+        seenNow = 1;
+      }
+      options.onLine(text.replace(ESCAPES, ''));
+    };
+    const done = new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('utf8');
+        let newline = pending.indexOf('\n');
+        while (newline !== -1) {
+          emit(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+          newline = pending.indexOf('\n');
+        }
+      });
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    let controller: AbortController | undefined;
+    const abort = () => controller?.abort();
+    options.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      controller = await log.log(api.namespace, options.pod, options.container, stream, {
+        follow: !ended,
+        timestamps: true,
+        ...(lastStamp ? { sinceTime: lastStamp } : {}),
+      });
+      await done;
+      failures = 0;
+    } catch {
+      // Not ready for logs yet, or the request failed: try again below (a few times once it has ended).
+      failures += 1;
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+    }
+    if (pending) emit(pending);
+    if (ended && (failures === 0 || failures > MAX_FAILURES_AFTER_END)) return;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}

@@ -103,7 +103,10 @@ fetch_node_libs() { # glibc, libstdc++ and libgcc_s: apt-get download + dpkg-deb
   [[ -f $dir/.done ]] && return 0
   local tmp; tmp=$(mktemp -d); chmod 755 "$tmp"
   log "node libraries: apt-get download ${NODE_LIB_PACKAGES[*]}"
-  (cd "$tmp" && apt-get download -qq "${NODE_LIB_PACKAGES[@]}" >/dev/null 2>&1) || { log "apt-get download ${NODE_LIB_PACKAGES[*]} failed (run apt-get update?)"; rm -rf "$tmp"; return 1; }
+  # a machine whose package lists were never fetched (a fresh container) gets them once, as root
+  (cd "$tmp" && apt-get download -qq "${NODE_LIB_PACKAGES[@]}" >/dev/null 2>&1) ||
+    { ((EUID == 0)) && apt-get update -qq >/dev/null 2>&1 && (cd "$tmp" && apt-get download -qq "${NODE_LIB_PACKAGES[@]}" >/dev/null 2>&1); } ||
+    { log "apt-get download ${NODE_LIB_PACKAGES[*]} failed (run apt-get update)"; rm -rf "$tmp"; return 1; }
   rm -rf "$dir"; mkdir -p "$dir/root"
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
   rm -rf "$tmp"; touch "$dir/.done"

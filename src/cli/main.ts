@@ -18,6 +18,7 @@ import { readFileFromImage } from '../verify.js';
 import { createContext, type CommandContext, exitCodeForSignal, type RegistryFlags } from './context.js';
 import { addCleanCommand, kanikoOptions, kubeOptions, type InClusterVerifyFlags, type KanikoFlags } from './kaniko-options.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
+import { addRegistryCommand } from './registry.js';
 
 const VERSION = '0.1.0';
 
@@ -490,6 +491,7 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
   kubeOptions(program.commands.find((command) => command.name() === 'verify')!);
 
   addCleanCommand(program);
+  addRegistryCommand(program);
   return program;
 }
 

@@ -18,6 +18,7 @@ import { readFileFromImage } from '../verify.js';
 import { createContext, type CommandContext, exitCodeForSignal, type RegistryFlags } from './context.js';
 import { addCleanCommand, kanikoOptions, kubeOptions, type InClusterVerifyFlags, type KanikoFlags } from './kaniko-options.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
+import { addRegistryCommand } from './registry.js';
 import { writeError, writeResult } from './result-file.js';
 
 const VERSION = '0.1.0';
@@ -572,6 +573,7 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
     .action(async (action: string, flags: Record<string, string>) => (await import('./in-cluster.js')).runContextReceiver(action, flags));
 
   addCleanCommand(program);
+  addRegistryCommand(program);
   return program;
 }
 

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import { parseReference } from '../reference.js';
+import { createCredentialStore } from '../registry/credentials.js';
 import type { BuildEngine, BuildResult, DockerfileBuildRequest } from '../engines/engine.js';
 import { buildInCluster, findBundle, type InClusterBuildRequest, type InClusterBuildResult, type InClusterJob, renderInClusterBuild } from '../engines/in-cluster.js';
 import { BUNDLE_IN_IMAGE, type InPodAdd } from '../engines/in-cluster-render.js';
@@ -39,7 +40,8 @@ function requestFrom(job: InClusterJob, flags: KanikoFlags & { certDir?: string 
     insecure: flags.insecure,
     caFile: flags.caFile,
     registrySecret: flags.registrySecret,
-    credentials: context?.credentials,
+    // --dry-run has no command context: the docker config alone says which Secret would be made.
+    credentials: context?.credentials ?? createCredentialStore(),
     sourceDateEpoch,
     cpu: flags.cpu,
     memory: flags.memory,

@@ -243,6 +243,7 @@ function fromDockerfileBuild(request: DockerfileBuildRequest): Omit<KanikoBuildR
     destination: request.to,
     buildArgs: Object.entries(request.buildArgs ?? {}).map(([key, value]) => `${key}=${value}`),
     target: request.target,
+    labels: request.labels,
   };
 }
 

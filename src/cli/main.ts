@@ -9,7 +9,7 @@ import { defaultCacheDir } from '../plan/base-files.js';
 import { resolveEngineOptions } from '../plan/options.js';
 import { ImgbuildError, InputError, UsageError, VerifyFailure } from '../errors.js';
 import { type AddSpec, parseAddSpec, parseChmod, parseChown } from '../image/layer.js';
-import { type ConfigEdits, parseCommand } from '../image/mutate.js';
+import { type ConfigEdits, parseCommand, parseKeyValue } from '../image/mutate.js';
 import { parsePlatform } from '../image/platform.js';
 import { inspectImage } from '../inspect.js';
 import { parseReference } from '../reference.js';
@@ -165,6 +165,7 @@ interface BuildFlags extends RegistryFlags, Omit<KanikoFlags, 'output' | 'engine
   to: string;
   buildArg: string[];
   target?: string;
+  label: string[];
   platform: string[];
   engine: EngineChoice;
   compressionLevel?: string;
@@ -209,8 +210,10 @@ async function runBuild(contextDir: string, flags: BuildFlags): Promise<void> {
       },
       defaultCacheDir,
     );
+    // Checked here, so a Kaniko build fails before it starts too.
+    for (const label of flags.label) parseKeyValue(label, '--label');
     const relative = path.relative(process.cwd(), dockerfilePath);
-    const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
+    const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target, labels: flags.label };
     const kanikoFlags = { ...flags, engine: 'kaniko' as const };
     if (flags.dryRun) {
       if (flags.engine !== 'kaniko') throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
@@ -431,6 +434,7 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
       .requiredOption('--to <REF>', 'the tag to push, e.g. registry:5000/new-image:latest')
       .option('--build-arg <K=V>', 'set a build-time variable (ARG); a bare K takes its value from the environment; repeatable', collect, [])
       .option('--target <STAGE>', 'build this stage (default: the last)')
+      .option('--label <KEY=VALUE>', 'set a label on the result; repeatable', collect, [])
       .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
       .addOption(new Option('--engine <ENGINE>', 'auto: direct unless the stages built have RUN, then kaniko').choices(['auto', 'direct', 'kaniko']).default('auto'))
       .option('--compression-level <0-9>', 'gzip level of the new layers (default 1)')

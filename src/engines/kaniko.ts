@@ -34,7 +34,8 @@ import {
   renderYaml,
 } from '../kubernetes/render/objects.js';
 import { ClusterApi } from '../kubernetes/run/api.js';
-import { deleteBuildObjects } from '../kubernetes/run/cleanup.js';
+import { deleteBuildObjects, deleteObjects } from '../kubernetes/run/cleanup.js';
+import { type PodChanges, watchPodChanges } from '../kubernetes/run/changes.js';
 import { followContainerLog } from '../kubernetes/run/follow.js';
 import { streamContext } from '../kubernetes/run/stream-context.js';
 import { baseRegistries, DEFAULT_KANIKO_IMAGE, renderKanikoContainer } from './kaniko-render.js';
@@ -111,7 +112,8 @@ export class BuildInterrupted extends ImgbuildError {
 }
 
 const TTL_SECONDS = 3600;
-const POLL_MS = 400;
+/** Between status reads when no watch event wakes the loop sooner (see kubernetes/run/changes.ts). */
+const POLL_MS = 1000;
 const LOG_TAIL = 60;
 const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 
@@ -282,18 +284,6 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new BuildInterrupted(String(signal.reason ?? 'aborted'));
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 async function snapshot(api: ClusterApi, jobName: string, buildId: string, withEvents: boolean): Promise<BuildSnapshot> {
   const [job, pods] = await Promise.all([
     api.read<V1Job>('batch/v1', 'Job', jobName),
@@ -328,13 +318,20 @@ export async function buildWithKaniko(request: KanikoBuildRequest): Promise<Kani
   const onLog = request.onLog ?? (() => {});
   logger.info(`building in namespace ${cluster.namespace} (context ${cluster.contextName}) as job/${jobName}`);
   let created = false;
+  // The build's own objects go as soon as it has finished, while the verification pod runs.
+  let deletingBuild: Promise<void> = Promise.resolve();
   try {
     throwIfAborted(signal);
+    // In order: the Job last, so its pod never starts without its volumes.
     for (const object of prepared.objects) {
       created = true;
       await api.create(object);
     }
+    logger.debug(`created ${prepared.objects.map((object) => `${object.kind!.toLowerCase()}/${object.metadata!.name}`).join(', ')}`);
     const result = await watchBuild(request, api, prepared, jobName, onLog, logger);
+    logger.debug(`digest ${result.digest} (from the ${result.digestSource})`);
+    // A failure here is retried (and reported) by the deletion by label at the end.
+    if (!request.keep) deletingBuild = deleteObjects(api, prepared.objects).catch(() => {});
     if (request.verify) result.verification = await runVerification(request, api, identity, prepared.diagnosisContext, result, onLog);
     result.totalSeconds = (performance.now() - started) / 1000;
     return result;
@@ -344,11 +341,14 @@ export async function buildWithKaniko(request: KanikoBuildRequest): Promise<Kani
   } finally {
     if (prepared.streamed) await rm(prepared.streamed.dir, { recursive: true, force: true });
     if (created && !request.keep) {
-      const count = await deleteBuildObjects(api, identity.buildId).catch((error: Error) => {
-        logger.warn(`could not delete the build's objects (build id ${identity.buildId}): ${error.message}; \`imgbuild clean\` removes them later`);
-        return 0;
-      });
-      logger.debug(`deleted ${count} objects of build ${identity.buildId}`);
+      const count = await Promise.all([deletingBuild, deleteBuildObjects(api, identity.buildId)]).then(
+        ([, deleted]) => deleted,
+        (error: Error) => {
+          logger.warn(`could not delete the build's objects (build id ${identity.buildId}): ${error.message}; \`imgbuild clean\` removes them later`);
+          return 0;
+        },
+      );
+      logger.debug(`deleted the objects of build ${identity.buildId} (${count} found by label at the end)`);
     } else if (created) {
       logger.info(`kept the build's objects (label imgbuild.dev/build-id=${identity.buildId}); \`imgbuild clean\` deletes them`);
     }
@@ -364,7 +364,13 @@ async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared
   const followers = new Map<string, Promise<void>>();
   let latest: BuildSnapshot = { events: [] };
   let contextSent = false;
-  let polls = 0;
+  let eventsReadAt = 0;
+  const seen = new Set<string>();
+  /** Logs (at debug level, with the time since start) each state a container reaches, once. */
+  const trace = (what: string) => {
+    if (!seen.has(what)) logger.debug(what);
+    seen.add(what);
+  };
   const follow = (podName: string, container: string) => {
     if (followers.has(container)) return;
     followers.set(
@@ -386,44 +392,55 @@ async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared
       }),
     );
   };
-  for (;;) {
-    throwIfAborted(signal);
-    polls += 1;
-    // Events only while something may be wrong: before the pod runs, or every few polls.
-    const pending = !latest.pod || latest.pod.status?.phase === 'Pending';
-    latest = await snapshot(api, jobName, identity.buildId, pending || polls % 5 === 0);
-    const stuck = diagnoseStuck(latest, prepared.diagnosisContext);
-    if (stuck) throw new KanikoBuildError(stuck.message, { hint: stuck.hint });
-    const pod = latest.pod;
-    const podName = pod?.metadata?.name;
-    if (pod && podName) {
-      const init = containerStatus(pod, 'prepare-context');
-      if (init?.state?.running || init?.state?.terminated) follow(podName, 'prepare-context');
-      if (prepared.streamed && !contextSent && init?.state?.running) {
-        logger.info(`streaming the context (${prepared.streamed.size} bytes of tar) into ${podName}`);
-        await streamContext(api, podName, 'prepare-context', prepared.streamed, request.onContextProgress);
-        contextSent = true;
+  const changes = watchPodChanges(api, { label: `job-name=${jobName}` });
+  try {
+    for (;;) {
+      throwIfAborted(signal);
+      // Events only while something may be wrong: before the pod runs, or every few seconds.
+      const pending = !latest.pod || latest.pod.status?.phase === 'Pending';
+      const withEvents = (pending && Date.now() - eventsReadAt >= POLL_MS / 2) || Date.now() - eventsReadAt >= 5 * POLL_MS;
+      if (withEvents) eventsReadAt = Date.now();
+      latest = await snapshot(api, jobName, identity.buildId, withEvents);
+      const stuck = diagnoseStuck(latest, prepared.diagnosisContext);
+      if (stuck) throw new KanikoBuildError(stuck.message, { hint: stuck.hint });
+      const pod = latest.pod;
+      const podName = pod?.metadata?.name;
+      if (pod && podName) {
+        const init = containerStatus(pod, 'prepare-context');
+        for (const [name, status] of [['prepare-context', init], ['kaniko', containerStatus(pod, 'kaniko')]] as const) {
+          if (status?.state?.running) trace(`${name}: running`);
+          if (status?.state?.terminated) trace(`${name}: terminated (exit ${status.state.terminated.exitCode})`);
+        }
+        if (init?.state?.running || init?.state?.terminated) follow(podName, 'prepare-context');
+        if (prepared.streamed && !contextSent && init?.state?.running) {
+          logger.info(`streaming the context (${prepared.streamed.size} bytes of tar) into ${podName}`);
+          await streamContext(api, podName, 'prepare-context', prepared.streamed, request.onContextProgress);
+          contextSent = true;
+        }
+        const kaniko = containerStatus(pod, 'kaniko');
+        if (kaniko?.state?.running || kaniko?.state?.terminated) follow(podName, 'kaniko');
+        const terminated = kaniko?.state?.terminated;
+        const initFailed = init?.state?.terminated && init.state.terminated.exitCode !== 0;
+        if (terminated || initFailed || pod.status?.phase === 'Failed') {
+          await Promise.all(followers.values());
+          logger.debug('logs drained');
+          if (terminated?.exitCode === 0) return digestResult(request, prepared, terminated, tail, logger);
+          const final = await snapshot(api, jobName, identity.buildId, true);
+          final.logTail = logTail();
+          final.observedAt = new Date();
+          const diagnosis: Diagnosis = diagnoseFailure(final.pod ? final : { ...final, pod }, prepared.diagnosisContext);
+          throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
+        }
       }
-      const kaniko = containerStatus(pod, 'kaniko');
-      if (kaniko?.state?.running || kaniko?.state?.terminated) follow(podName, 'kaniko');
-      const terminated = kaniko?.state?.terminated;
-      const initFailed = init?.state?.terminated && init.state.terminated.exitCode !== 0;
-      if (terminated || initFailed || pod.status?.phase === 'Failed') {
-        await Promise.all(followers.values());
-        if (terminated?.exitCode === 0) return digestResult(request, prepared, terminated, tail, logger);
-        const final = await snapshot(api, jobName, identity.buildId, true);
-        final.logTail = logTail();
-        final.observedAt = new Date();
-        const diagnosis: Diagnosis = diagnoseFailure(final.pod ? final : { ...final, pod }, prepared.diagnosisContext);
+      const failed = latest.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
+      if (failed) {
+        const diagnosis = diagnoseFailure({ ...latest, logTail: logTail() }, prepared.diagnosisContext);
         throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
       }
+      await changes.next(POLL_MS, signal);
     }
-    const failed = latest.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
-    if (failed) {
-      const diagnosis = diagnoseFailure({ ...latest, logTail: logTail() }, prepared.diagnosisContext);
-      throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
-    }
-    await sleep(POLL_MS, signal);
+  } finally {
+    changes.stop();
   }
 }
 
@@ -514,7 +531,16 @@ export interface InClusterVerifyOptions {
 export async function verifyInCluster(api: ClusterApi, identity: BuildIdentity, options: InClusterVerifyOptions): Promise<{ image: string; output: string; imageId?: string }> {
   const pod = renderVerificationPod({ identity, image: options.image, command: options.command, activeDeadlineSeconds: 600 });
   const name = pod.metadata!.name!;
-  await api.create(pod);
+  const changes = watchPodChanges(api, { field: `metadata.name=${name}` });
+  try {
+    await api.create(pod);
+    return await followVerification(api, name, options, changes);
+  } finally {
+    changes.stop();
+  }
+}
+
+async function followVerification(api: ClusterApi, name: string, options: InClusterVerifyOptions, changes: PodChanges): Promise<{ image: string; output: string; imageId?: string }> {
   const lines: string[] = [];
   let latest: V1Pod | undefined;
   let following: Promise<void> | undefined;
@@ -553,7 +579,7 @@ export async function verifyInCluster(api: ClusterApi, identity: BuildIdentity, 
       }
       return { image: options.image, output, imageId };
     }
-    await sleep(POLL_MS, options.signal);
+    await changes.next(POLL_MS, options.signal);
   }
 }
 

@@ -142,14 +142,15 @@ describe('imgbuild build on the direct engine', () => {
         '',
       ].join('\n'),
     });
-    // A bare --build-arg NAME takes the value from the environment, as docker does.
-    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION'], { VERSION: '1.2' });
+    // A bare --build-arg NAME takes the value from the environment, as docker does; --label wins over LABEL, with no history entry.
+    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION', '--label', 'description=from the command line', '--label', 'built.by=imgbuild'], { VERSION: '1.2' });
     assert.equal(result.code, 0, describeResult(result));
     const config = await rawConfig('config/app:1');
     const run = config.config;
     assert.ok(run.Env.includes('APP_VERSION=1.2') && run.Env.includes('MODE=prod'), JSON.stringify(run.Env));
     assert.equal(run.Labels['org.example.version'], '1.2');
-    assert.equal(run.Labels.description, 'two words');
+    assert.equal(run.Labels.description, 'from the command line');
+    assert.equal(run.Labels['built.by'], 'imgbuild');
     assert.deepEqual(Object.keys(run.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
     assert.deepEqual(Object.keys(run.Volumes), ['/data']);
     assert.equal(run.StopSignal, 'SIGINT');

@@ -414,7 +414,8 @@ async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared
         if (init?.state?.running || init?.state?.terminated) follow(podName, 'prepare-context');
         if (prepared.streamed && !contextSent && init?.state?.running) {
           logger.info(`streaming the context (${prepared.streamed.size} bytes of tar) into ${podName}`);
-          await streamContext(api, podName, 'prepare-context', prepared.streamed, request.onContextProgress);
+          await streamContext(api, podName, 'prepare-context', prepared.streamed, { onProgress: request.onContextProgress, signal });
+          logger.debug('context received and checked');
           contextSent = true;
         }
         const kaniko = containerStatus(pod, 'kaniko');

@@ -514,7 +514,7 @@ async function runVerification(
 ): Promise<NonNullable<KanikoBuildResult['verification']>> {
   const verify = request.verify!;
   const image = pullReference(result.reference, verify.pullVia);
-  return verifyInCluster(api, identity, { image, command: verify.command, expectOutput: verify.expectOutput, digest: result.digest, diagnosisContext, onLog, signal: request.signal });
+  return verifyInCluster(api, identity, { image, command: verify.command, expectOutput: verify.expectOutput, digest: result.digest, diagnosisContext, onLog, signal: request.signal, logger: request.logger });
 }
 
 export interface InClusterVerifyOptions {
@@ -526,6 +526,7 @@ export interface InClusterVerifyOptions {
   diagnosisContext?: DiagnosisContext;
   onLog?: (container: string, line: string) => void;
   signal?: AbortSignal;
+  logger?: Logger;
 }
 
 /** Runs `command` in a pod from `image`, follows its log and checks it; the pod is deleted by the caller's cleanup. */
@@ -535,7 +536,10 @@ export async function verifyInCluster(api: ClusterApi, identity: BuildIdentity, 
   const changes = watchPodChanges(api, { field: `metadata.name=${name}` });
   try {
     await api.create(pod);
-    return await followVerification(api, name, options, changes);
+    options.logger?.debug(`created pod/${name}`);
+    const result = await followVerification(api, name, options, changes);
+    options.logger?.debug('verify: terminated, output checked');
+    return result;
   } finally {
     changes.stop();
   }

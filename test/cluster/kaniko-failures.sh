@@ -53,6 +53,13 @@ echo "# a memory limit Kaniko cannot live in: OOMKilled"
 expect_failure oom-killed 'ran out of memory' seed_add --memory 8Mi --timeout 10m
 grep -q -- '--memory' "$work/err" || fail "oom-killed: the hint does not name --memory"
 
+echo "# a ServiceAccount without the Role: refused by RBAC, and the message names the verb and the resource"
+k -n "$NS" create sa imgbuild-nobody >/dev/null
+kubeconfig_for imgbuild-nobody "$work/nobody.kubeconfig"
+expect_failure rbac-forbidden 'does not allow you to create (configmaps|jobs) in namespace .*Forbidden' \
+  env KUBECONFIG="$work/nobody.kubeconfig" node "$IMGBUILD_CLI" add --engine kaniko --insecure --from "$BASE" --add "$work/hello.txt:/hello.txt" --to "$CLUSTER_REGISTRY/kaniko-failures:latest"
+grep -Eq 'hint: .*grants "create" on "(configmaps|jobs)"' "$work/err" || fail "rbac-forbidden: the hint does not name the verb and resource"
+
 echo "# a namespace that enforces Pod Security 'restricted'"
 RESTRICTED=$NS-restricted
 k wait --for=delete "ns/$RESTRICTED" --timeout=180s >/dev/null 2>&1 || true

@@ -166,7 +166,7 @@ describe('context delivery', () => {
       { path: 'app/hello.txt', type: 'file', mode: 0o640, size: 3, content: Buffer.from('hi\n') },
       { path: 'app/big.bin', type: 'file', mode: 0o644, size: 300_000, content: Buffer.alloc(300_000, 7) },
     ]));
-    const [shell, flag, script] = receiveContextCommand(tarBytes.length, workspace);
+    const [shell, flag, script] = receiveContextCommand(tarBytes.length, 'busybox', workspace);
     const child = spawn('busybox', [shell!, flag!, script!], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, type V1Status } from '@kubernetes/client-node';
-import { markContextReadyCommand, receiveContextCommand } from '../render/context-delivery.js';
+import { type ContextReceiver, markContextReadyCommand, receiveContextCommand } from '../render/context-delivery.js';
 import { KubernetesError, type ClusterApi } from './api.js';
 
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -74,9 +74,9 @@ export async function streamContext(
   pod: string,
   container: string,
   context: StreamedContext,
-  options: { onProgress?: (sent: number, total: number) => void; signal?: AbortSignal } = {},
+  options: { onProgress?: (sent: number, total: number) => void; signal?: AbortSignal; receiver?: string | ContextReceiver } = {},
 ): Promise<void> {
-  const { onProgress, signal } = options;
+  const { onProgress, signal, receiver = 'shell' } = options;
   const feed = async (socket: ExecSocket, stdin: PassThrough) => {
     let sent = 0;
     const open = () => socket.readyState === socket.OPEN;
@@ -90,12 +90,12 @@ export async function streamContext(
     }
     // stdin stays open: the receiver stops after `size` bytes, and its exit status comes back.
   };
-  const { stdout } = await run(api, pod, container, { command: receiveContextCommand(context.size), feed, signal });
+  const { stdout } = await run(api, pod, container, { command: receiveContextCommand(context.size, receiver), feed, signal });
   const received = /^([0-9a-f]{64})\s/.exec(stdout.trim())?.[1];
   if (received !== context.sha256) {
     throw new KubernetesError(`the context received in pod ${pod} has sha256 ${received ?? '(none)'}, but ${context.sha256} was sent`, {
       hint: 'the stream was damaged or cut short; run the build again',
     });
   }
-  await run(api, pod, container, { command: markContextReadyCommand(), signal });
+  await run(api, pod, container, { command: markContextReadyCommand(receiver), signal });
 }

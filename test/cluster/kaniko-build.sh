@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Dockerfile builds with `imgbuild build --engine kaniko`: the field report's Dockerfile and hello.txt, checked in a pod; a Dockerfile
+# Dockerfile builds with `imgbuild build --engine kaniko`: the field report's Dockerfile and hello.txt, checked in a pod, and again
+# with --ca-file (the testbed CA) instead of --insecure; a Dockerfile
 # with RUN; a context over 1 MiB with a 100 MiB binary (streamed over exec), read back with
 # `imgbuild verify`; --non-root with the report's Dockerfile, which Kaniko cannot do (diagnosed).
 # Usage: test/cluster/kaniko-build.sh   (exit 0 = pass).

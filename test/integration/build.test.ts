@@ -332,12 +332,14 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /Dockerfile:2: RUN needs a container/);
     });
 
-    test('RUN with --engine auto goes to Kaniko, which this build does not have', async () => {
+    test('RUN with --engine auto goes to Kaniko, which says how to point it at a cluster when none is configured', async () => {
       const dir = await context('run-auto', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nCOPY Dockerfile /\nRUN echo hi\n` });
-      const result = await build(dir, 'err/auto:1');
+      const home = await mkdtemp(path.join(workDir, 'home-'));
+      const result = await build(dir, 'err/auto:1', [], { KUBECONFIG: undefined, HOME: home, KUBERNETES_SERVICE_HOST: undefined });
       assert.equal(result.code, 1, describeResult(result));
       assert.match(result.stderr, /engine: kaniko \(Dockerfile:3 is a RUN, which needs a container\)/);
-      assert.match(result.stderr, /the Kaniko engine is not available in this build/);
+      assert.match(result.stderr, /no Kubernetes cluster configured/);
+      assert.match(result.stderr, /hint: pass --kubeconfig FILE or set KUBECONFIG/);
     });
 
     test('a missing source, several sources into a non-directory, an unknown --chown name', async () => {

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ImgbuildError } from '../errors.js';
 import { addCleanCommand, kanikoOptions, kubeOptions } from './kaniko-options.js';
+import { addRegistryCommand } from './registry.js';
 
 // Each command's code is loaded only when that command runs: start-up time is part of every
 // call, and `--help` or `add` need neither the Dockerfile frontend nor the Kubernetes client.
@@ -153,6 +154,7 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
   kubeOptions(program.commands.find((command) => command.name() === 'verify')!);
 
   addCleanCommand(program);
+  addRegistryCommand(program);
   return program;
 }
 

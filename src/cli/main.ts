@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ImgbuildError } from '../errors.js';
 import { addCleanCommand, kanikoOptions, kubeOptions } from './kaniko-options.js';
+import { addQuickstartCommand } from './quickstart.js';
 import { addRegistryCommand } from './registry.js';
 
 // Each command's code is loaded only when that command runs: start-up time is part of every
@@ -155,6 +156,7 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
 
   addCleanCommand(program);
   addRegistryCommand(program);
+  addQuickstartCommand(program);
   return program;
 }
 

@@ -59,9 +59,8 @@ bench_prepare_workdir() {
   if [[ -n ${BENCH_IMGBUILD:-} ]]; then
     read -r -a IMGBUILD_CMD <<<"$BENCH_IMGBUILD"
   elif has_tool imgbuild; then
-    # The bundle (entry and chunks) is self-contained; a private copy pins this run to one build.
+    # The bundle is self-contained; a private copy pins this run to one build.
     cp "$REPO_ROOT/dist/imgbuild.mjs" "$WORK/imgbuild.mjs"
-    cp -r "$REPO_ROOT/dist/chunks" "$WORK/chunks"
     IMGBUILD_CMD=(node "$WORK/imgbuild.mjs")
     "${IMGBUILD_CMD[@]}" --version >/dev/null 2>&1 ||
       fail_usage "the copy of dist/imgbuild.mjs does not run (was it being rebuilt?); run 'npm run build' and retry"

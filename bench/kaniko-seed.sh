@@ -16,7 +16,7 @@ REG=registry.kube-system.svc.cluster.local:5000
 KANIKO=localhost:5000/kaniko-project/executor:v1.24.0-debug
 INIT=localhost:5000/busybox:1.35
 work=$(mktemp -d)
-cp "$ROOT/dist/imgbuild.mjs" "$work/imgbuild.mjs" && cp -r "$ROOT/dist/chunks" "$work/chunks"
+cp "$ROOT/dist/imgbuild.mjs" "$work/imgbuild.mjs"
 trap 'kubectl delete ns "$NS" --wait=false >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 kubectl get ns "$NS" >/dev/null 2>&1 || kubectl create ns "$NS" >/dev/null
 printf 'built-by: kaniko\nmessage: hello from kaniko build\n' >"$work/hello.txt"

@@ -3,6 +3,7 @@ import { ImgbuildError } from '../errors.js';
 import { addCleanCommand, kanikoOptions, kubeOptions } from './kaniko-options.js';
 import { addQuickstartCommand } from './quickstart.js';
 import { addRegistryCommand } from './registry.js';
+import { writeError } from './result-file.js';
 
 // Each command's code is loaded only when that command runs: start-up time is part of every
 // call, and `--help` or `add` need neither the Dockerfile frontend nor the Kubernetes client.
@@ -154,6 +155,32 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
     .action(async (reference, flags) => (await import('./commands/verify.js')).runVerify(reference, flags));
   kubeOptions(program.commands.find((command) => command.name() === 'verify')!);
 
+  registryOptions(
+    program
+      .command('runner-image')
+      .summary('make an image that runs --in-cluster builds: imgbuild added to a Node image')
+      .description(
+        'Add imgbuild (its one-file bundle, at /imgbuild/imgbuild.mjs) to a Node >= 20 image whose entrypoint is node,\n' +
+          'and push it. `add/build --in-cluster --runner-image REF` then needs no ConfigMap for imgbuild itself.',
+      )
+      .requiredOption('--node-image <REF>', 'the Node image to add imgbuild to')
+      .requiredOption('--to <REF>', 'the tag to push')
+      .option('--platform <OS/ARCH>', 'only this platform of a multi-platform Node image; repeatable', collect, []),
+  )
+    .addHelpText('after', '\nExamples:\n  imgbuild runner-image --node-image registry:5000/node:22 --to registry:5000/imgbuild-runner:0.1.0')
+    .action(async (flags) => (await import('./commands/runner-image.js')).runRunnerImageCommand(flags));
+
+  // Run by imgbuild in its --in-cluster build pods, whose image may have no shell: lays the build context out.
+  program
+    .command('__context', { hidden: true })
+    .argument('<ACTION>', 'unpack | wait | receive | ready')
+    .option('--from <DIR>')
+    .option('--to <DIR>')
+    .option('--marker <FILE>')
+    .option('--seconds <N>')
+    .option('--size <BYTES>')
+    .action(async (action: string, flags: Record<string, string>) => (await import('./in-cluster.js')).runContextReceiver(action, flags));
+
   addCleanCommand(program);
   addRegistryCommand(program);
   addQuickstartCommand(program);
@@ -171,10 +198,12 @@ export async function main(argv: string[]): Promise<number> {
       return 2; // commander has printed the problem
     }
     if (error instanceof ImgbuildError) {
+      writeError(error);
       process.stderr.write(`error: ${error.message}\n`);
       if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
       return error.exitCode;
     }
+    writeError({ message: `internal error: ${(error as Error)?.message ?? String(error)}`, hint: 'this is a bug in imgbuild; the pod log has the stack' });
     process.stderr.write(`internal error: ${(error as Error)?.stack ?? String(error)}\nThis is a bug in imgbuild; please report it with the command you ran.\n`);
     return 70;
   }

@@ -1,8 +1,8 @@
-// Runs the built imgbuild CLI (the esbuild bundle users get, dist/imgbuild.mjs and its chunks) as a
+// Runs the built imgbuild CLI (the esbuild bundle users get, dist/imgbuild.mjs) as a
 // child process, the way a user or a script would: argv, environment, stdin, cwd in;
 // exit code, stdout and stderr out.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, cp, mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -81,8 +81,6 @@ async function buildCli(): Promise<string> {
   try {
     await runChecked(process.execPath, ['scripts/bundle.mjs'], { cwd: REPO_ROOT, timeoutMs: 120_000 });
     await copyFile(BUNDLE, copy);
-    // The chunks each command loads (scripts/bundle.mjs splits the code by command).
-    await cp(path.join(REPO_ROOT, 'dist', 'chunks'), path.join(privateDir, 'chunks'), { recursive: true });
   } finally {
     await release();
   }

@@ -9,8 +9,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { describeResult, ensureCliBuilt, runCli, startCli, type RunningCli } from '../helpers/cli.js';
-import { runChecked, skopeo } from '../helpers/tools.js';
+import { describeResult, ensureCliBuilt, REPO_ROOT, runCli, startCli, type RunningCli } from '../helpers/cli.js';
+import { run, runChecked, skopeo } from '../helpers/tools.js';
 
 const WAIT_MS = 60_000;
 const HELLO = 'built-by: imgbuild\nmessage: hello from imgbuild quickstart\n';
@@ -98,6 +98,17 @@ describe('imgbuild quickstart', () => {
       ],
     );
     assert.equal(json.kept, false);
+    assert.deepEqual(await readdir(temp), []);
+  });
+
+  test('npx imgbuild runs it from the split build (dist/cli.mjs), as after npm ci', async () => {
+    const result = await run(process.execPath, [path.join(REPO_ROOT, 'dist', 'cli.mjs'), 'quickstart', '-o', 'json'], {
+      env: { ...process.env, TMPDIR: temp, NODE_OPTIONS: '' },
+      timeoutMs: WAIT_MS,
+    });
+    assert.equal(result.code, 0, `${result.stderr}\n${result.stdout}`);
+    const json = JSON.parse(result.stdout);
+    assert.equal(json.verified.length, 2);
     assert.deepEqual(await readdir(temp), []);
   });
 

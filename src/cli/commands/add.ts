@@ -9,6 +9,7 @@ import { parseReference } from '../../reference.js';
 import type { RegistryFlags } from '../context.js';
 import type { KanikoFlags } from '../kaniko-options.js';
 import { terminalProgress } from '../progress.js';
+import { writeResult } from '../result-file.js';
 import { compressionLevel, type OutputFormat, printJson, sourceDateEpoch, withContext } from './shared.js';
 
 export interface AddFlags extends RegistryFlags, Omit<KanikoFlags, 'output'> {
@@ -59,12 +60,42 @@ export async function runAdd(flags: AddFlags): Promise<void> {
   };
   const chmod = flags.chmod === undefined ? undefined : parseChmod(flags.chmod);
   const chown = flags.chown === undefined ? undefined : parseChown(flags.chown);
+  if (flags.inCluster) {
+    const { printInClusterResult, runAddInCluster } = await import('../in-cluster.js');
+    const add = {
+      from: flags.from,
+      to: flags.to,
+      adds,
+      chmod: flags.chmod,
+      chown: flags.chown,
+      workdir: flags.workdir,
+      user: flags.user,
+      env: flags.env,
+      labels: flags.label,
+      entrypoint: flags.entrypoint,
+      cmd: flags.cmd,
+      volumes: flags.volume,
+      expose: flags.expose,
+      platforms: flags.platform,
+      compressionLevel: level,
+      format: flags.format,
+    };
+    if (flags.dryRun) {
+      await runAddInCluster(add, flags, undefined, sourceDateEpoch());
+      return;
+    }
+    await withContext(flags, parseReference(flags.to).registry, async (context) => {
+      const result = await runAddInCluster(add, flags, context, sourceDateEpoch());
+      printInClusterResult(result!, flags.output, context.logger);
+    });
+    return;
+  }
   if (flags.engine === 'kaniko') {
     const { runAddWithKaniko } = await import('../kaniko.js');
     await runAddWithKaniko({ from: flags.from, to: flags.to, adds, edits, chmod, chown, compressionLevel: level, platform: flags.platform, format: flags.format }, flags);
     return;
   }
-  if (flags.dryRun) throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
+  if (flags.dryRun) throw new UsageError('--dry-run goes with --engine kaniko or --in-cluster', 'the direct engine applies nothing to a cluster; add --in-cluster or --engine kaniko to see the objects a cluster build would apply');
   const destination = parseReference(flags.to);
   await withContext(flags, destination.registry, async (context) => {
     for (const spec of adds) {
@@ -89,6 +120,7 @@ export async function runAdd(flags: AddFlags): Promise<void> {
       logger: context.logger,
       events: process.stderr.isTTY && !flags.quiet ? terminalProgress() : undefined,
     });
+    writeResult({ ...result });
     if (flags.output === 'json') {
       printJson(result);
       return;

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildDockerfile, directEngine } from '../../engines/direct.js';
+import { buildDockerfile, chooseEngineFor, directEngine } from '../../engines/direct.js';
 import { type BuildEngine, type EngineChoice } from '../../engines/engine.js';
 import { InputError, UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
@@ -11,6 +11,7 @@ import { parseReference } from '../../reference.js';
 import type { RegistryFlags } from '../context.js';
 import type { KanikoFlags } from '../kaniko-options.js';
 import { terminalProgress } from '../progress.js';
+import { writeResult } from '../result-file.js';
 import { compressionLevel, type OutputFormat, printJson, sourceDateEpoch, withContext } from './shared.js';
 
 export interface BuildFlags extends RegistryFlags, Omit<KanikoFlags, 'output' | 'engine'> {
@@ -65,16 +66,33 @@ export async function runBuild(contextDir: string, flags: BuildFlags): Promise<v
     const relative = path.relative(process.cwd(), dockerfilePath);
     const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
     const kanikoFlags = { ...flags, engine: 'kaniko' as const };
+    const inCluster = { platforms: flags.platform, compressionLevel: compressionLevel(flags.compressionLevel), format: flags.format };
+    // With --in-cluster the engine is chosen from the Dockerfile alone: its registries may be reachable only from the cluster.
+    const chooseFrom = flags.inCluster ? 'dockerfile' : 'registry';
     if (flags.dryRun) {
-      if (flags.engine !== 'kaniko') throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
+      if (flags.engine !== 'kaniko' && !flags.inCluster) throw new UsageError('--dry-run goes with --engine kaniko or --in-cluster', 'the direct engine applies nothing to a cluster; add --in-cluster or --engine kaniko to see the objects a cluster build would apply');
+      if (flags.inCluster && flags.engine !== 'kaniko') {
+        const engine = flags.engine === 'direct' ? 'direct' : (await chooseEngineFor(request, flags.engine, options, chooseFrom)).engine;
+        if (engine === 'direct') {
+          process.stdout.write(await (await import('../in-cluster.js')).renderBuildInCluster(request, { ...flags, engine: undefined }, inCluster, sourceDateEpoch()));
+          return;
+        }
+      }
       process.stdout.write(await (await import('../kaniko.js')).renderBuildWithKaniko(request, kanikoFlags));
       return;
     }
-    // Loaded only when a build goes to Kaniko: the Kubernetes client is not needed otherwise.
+    // Loaded only when a build goes to the cluster: the Kubernetes client is not needed otherwise.
     const kaniko: BuildEngine = { name: 'kaniko', build: async (built) => (await import('../kaniko.js')).kanikoBuildEngine(kanikoFlags, context).build(built) };
-    const result = await buildDockerfile(request, flags.engine, { direct: directEngine(options), kaniko }, options, (engine, reason) =>
-      context.logger.info(`engine: ${engine} (${reason})`),
-    );
+    const direct: BuildEngine = flags.inCluster
+      ? { name: 'direct', build: async (built) => (await import('../in-cluster.js')).inClusterBuildEngine({ ...flags, engine: undefined }, context, inCluster, sourceDateEpoch()).build(built) }
+      : directEngine(options);
+    const result = await buildDockerfile(request, flags.engine, { direct, kaniko }, options, (engine, reason) =>
+      context.logger.info(`engine: ${engine}${flags.inCluster && engine === 'direct' ? ' in the cluster (--in-cluster)' : ''} (${reason})`), chooseFrom);
+    if ((result as { inCluster?: boolean }).inCluster) {
+      (await import('../in-cluster.js')).printInClusterResult(result as never, flags.output, context.logger);
+      return;
+    }
+    writeResult({ ...result });
     if (flags.output === 'json') {
       printJson(result);
       return;

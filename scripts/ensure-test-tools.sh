@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Makes sure the real servers and tools the tests drive are installed (none of them is ours):
-# run by `npm test` (as its pretest step) and by .ci/run. This is the one list of them.
+# run by `npm test` (as its pretest step) and by .ci/run. The one list of them is
+# scripts/test-packages.txt (Debian package names, one a line; # starts a comment).
 #
 # As root, missing Debian packages are installed with apt-get. Otherwise it stops at once,
 # naming the one command to run. IMGBUILD_SKIP_TOOL_CHECK=1 skips the check (not in CI).
 set -euo pipefail
 
-PACKAGES=(docker-registry skopeo umoci runc busybox-static apache2-utils openssl ca-certificates tar gzip bzip2 xz-utils zstd time iproute2 buildah)
-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mapfile -t PACKAGES < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/scripts/test-packages.txt")
 say() { echo "test tools: $*" >&2; }
 
 if [[ ${IMGBUILD_SKIP_TOOL_CHECK:-0} == 1 ]]; then

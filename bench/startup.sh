@@ -38,7 +38,7 @@ fi
 TOOLS="crane"
 has_tool() { [[ $1 == crane ]]; }
 bench_prepare_workdir
-# The whole dist/ (the CLI loads chunks next to it), not only the one-file bundle.
+# The whole dist/: cli.mjs loads the split build in dist/split/, not the one-file bundle.
 cp -r "$SOURCE_DIST" "$WORK/dist"
 BUILDS=(dist)
 if [[ -n ${BENCH_BASELINE_DIR:-} ]]; then

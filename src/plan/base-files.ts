@@ -190,6 +190,22 @@ export class BaseFiles {
     return result.found && result.kind === 'directory';
   }
 
+  /**
+   * Positions (bottom first) of the layers with an entry, whiteout or opaque marker at or
+   * below `name` or above it: the only layers whose contents matter for that subtree.
+   */
+  async layersTouching(name: string): Promise<number[]> {
+    const root = indexPath(name);
+    const related = (other: string) => root === '' || other === root || other.startsWith(`${root}/`) || root.startsWith(`${other}/`) || other === '';
+    const positions: number[] = [];
+    for (let position = 0; position < this.source.layers.length; position++) {
+      const index = await this.layerIndex(position);
+      const under = (other: string) => root === '' || other === root || other.startsWith(`${root}/`);
+      if (Object.keys(index.entries).some(under) || index.whiteouts.some(related) || index.opaque.some(related)) positions.push(position);
+    }
+    return positions;
+  }
+
   /** /etc/passwd or /etc/group as the top layer that has one holds it (empty when none does). */
   async accountFile(which: 'passwd' | 'group'): Promise<string> {
     const name = `etc/${which}`;

@@ -339,6 +339,21 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /the Kaniko engine is not available in this build/);
     });
 
+    test('COPY --from: a stage that changes files, a wildcard, a path the image lacks', async () => {
+      const base = `${registry.host}/${SEED_BASE}`;
+      const cases: Array<[string, RegExp]> = [
+        [`FROM ${base} AS built\nCOPY a.txt /a\nFROM ${base}\nCOPY --from=built /a /b\n`, /Dockerfile:4:1: COPY --from=built, a stage that changes files \(Dockerfile:2\), is not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /etc/*.conf /x/\n`, /Dockerfile:2: wildcards in COPY --from sources \(\/etc\/\*\.conf\) are not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /no/such /x\n`, new RegExp(`Dockerfile:2: /no/such is not in ${base.replace(/[.]/g, '\\.')}`)],
+      ];
+      for (const [index, [dockerfile, expected]] of cases.entries()) {
+        const dir = await context(`err-from-${index}`, { Dockerfile: dockerfile, 'a.txt': 'a' });
+        const result = await build(dir, `err/from:${index}`);
+        assert.notEqual(result.code, 0, describeResult(result));
+        assert.match(result.stderr, expected);
+      }
+    });
+
     test('a missing source, several sources into a non-directory, an unknown --chown name', async () => {
       const cases: Array<[string, RegExp]> = [
         ['COPY missing.txt /x', /Dockerfile:2: missing.txt is not in the build context/],

@@ -331,12 +331,13 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /Dockerfile:2: RUN needs a container/);
     });
 
-    test('RUN with --engine auto goes to Kaniko, which this build does not have', async () => {
+    test('RUN with --engine auto goes to Kaniko and says why; without a cluster the error says how to name one', async () => {
       const dir = await context('run-auto', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nCOPY Dockerfile /\nRUN echo hi\n` });
-      const result = await build(dir, 'err/auto:1');
+      const result = await build(dir, 'err/auto:1', [], { KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined });
       assert.equal(result.code, 1, describeResult(result));
       assert.match(result.stderr, /engine: kaniko \(Dockerfile:3 is a RUN, which needs a container\)/);
-      assert.match(result.stderr, /the Kaniko engine is not available in this build/);
+      assert.match(result.stderr, /no Kubernetes cluster configured/);
+      assert.match(result.stderr, /--kubeconfig/);
     });
 
     test('COPY --from: a stage that changes files, a wildcard, a path the image lacks', async () => {

@@ -9,6 +9,7 @@ import type { Digest } from '../digest.js';
 import { InputError } from '../errors.js';
 import type { Descriptor } from '../image/manifest.js';
 import { isGzipLayer, MediaType } from '../image/mediatypes.js';
+import { GUNZIP_CHUNK_BYTES } from '../image/read-file.js';
 
 /**
  * What is at a path in a base image's file system, answered without unpacking it: each layer
@@ -59,7 +60,7 @@ export async function indexLayer(stream: Readable, mediaType: string): Promise<L
   }
   const index: LayerIndex = { version: 1, entries: {}, whiteouts: [], opaque: [], accounts: {} };
   const extract = tar.extract();
-  const source = isGzipLayer(mediaType) ? stream.pipe(createGunzip()) : stream;
+  const source = isGzipLayer(mediaType) ? stream.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })) : stream;
   stream.on('error', (error) => extract.destroy(error));
   source.on('error', (error) => extract.destroy(error));
   source.pipe(extract);

@@ -5,20 +5,20 @@
  * BuildKit keeps the source's ownership for --from). Contents are spooled to files in a
  * temporary directory that the caller removes.
  */
-import { createWriteStream } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { Digest } from '../digest.js';
 import { InputError } from '../errors.js';
 import type { Descriptor } from '../image/manifest.js';
 import { isGzipLayer, MediaType } from '../image/mediatypes.js';
+import { GUNZIP_CHUNK_BYTES } from '../image/read-file.js';
 import type { PlannedEntry } from '../image/tar-entries.js';
 import { type BaseFiles, indexPath } from './base-files.js';
+import { TarSpool } from './tar-spool.js';
 
 export interface SourceImage {
   /** The reference as the Dockerfile wrote it, for messages. */
@@ -45,7 +45,7 @@ export async function extractTree(image: SourceImage, root: string, spoolDir: st
   const directory = await mkdtemp(path.join(spoolDir, 'imgbuild-from-'));
   const found = new Map<string, { entry: PlannedEntry; layer: number }>();
   const relative = (name: string) => (root === '' ? name : name.slice(root.length + 1));
-  let count = 0;
+  const spool = new TarSpool(directory, `${image.name}:/`);
   /** Removes what lower layers had at `name` and below (a whiteout), or only below it (an opaque directory). */
   const hide = (name: string, layer: number, keepItself: boolean) => {
     for (const [key, value] of found) {
@@ -61,12 +61,11 @@ export async function extractTree(image: SourceImage, root: string, spoolDir: st
       }
       const stream = await image.openLayer(layer.digest as Digest);
       const extract = tar.extract();
-      const source = isGzipLayer(layer.mediaType) ? stream.pipe(createGunzip()) : stream;
+      const source = isGzipLayer(layer.mediaType) ? stream.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })) : stream;
       stream.on('error', (error) => extract.destroy(error));
       source.on('error', (error) => extract.destroy(error));
       source.pipe(extract);
-      /** Regular files of this layer by path, for its hard links. */
-      const spooled = new Map<string, { spool: string; size: number }>();
+      spool.nextLayer();
       for await (const entry of extract) {
         const header = entry.header;
         const name = indexPath(header.name);
@@ -86,41 +85,14 @@ export async function extractTree(image: SourceImage, root: string, spoolDir: st
           entry.resume();
           continue;
         }
-        const type = header.type;
-        const common = {
-          path: relative(name),
-          sourcePath: `${image.name}:/${name}`,
-          mode: (header.mode ?? 0o644) & 0o7777,
-          mtimeSeconds: Math.max(0, Math.floor((header.mtime?.getTime() ?? 0) / 1000)),
-          owner: { uid: header.uid ?? 0, gid: header.gid ?? 0 },
-        };
-        let planned: PlannedEntry;
-        if (type === 'file' || type === 'contiguous-file') {
-          const spool = path.join(directory, String(count++));
-          await pipeline(entry, createWriteStream(spool, { mode: 0o600 }));
-          spooled.set(name, { spool, size: header.size ?? 0 });
-          planned = { ...common, kind: 'file', size: header.size ?? 0, sourcePath: spool };
-        } else if (type === 'directory') {
-          entry.resume();
-          planned = { ...common, kind: 'directory' };
-        } else if (type === 'symlink') {
-          entry.resume();
-          planned = { ...common, kind: 'symlink', target: header.linkname ?? '' };
-        } else if (type === 'link') {
-          entry.resume();
-          const target = spooled.get(indexPath(header.linkname ?? ''));
-          if (!target) {
-            throw new InputError(`${where}: /${name} in ${image.name} is a hard link to /${indexPath(header.linkname ?? '')}, outside what is copied`, {
-              hint: `copy /${indexPath(header.linkname ?? '')} itself, or a directory that holds both`,
-            });
-          }
-          const spool = path.join(directory, String(count++));
-          await copyFile(target.spool, spool);
-          planned = { ...common, kind: 'file', size: target.size, sourcePath: spool };
-        } else {
-          entry.resume();
-          continue; // devices and FIFOs: a layer built without a container cannot hold them
+        const link = header.type === 'link' ? indexPath(header.linkname ?? '') : undefined;
+        const planned = await spool.plan(entry, header, name, relative(name), link);
+        if (!planned && header.type === 'link') {
+          throw new InputError(`${where}: /${name} in ${image.name} is a hard link to /${link}, outside what is copied`, {
+            hint: `copy /${link} itself, or a directory that holds both`,
+          });
         }
+        if (!planned) continue; // devices and FIFOs: a layer built without a container cannot hold them
         found.delete(planned.path);
         found.set(planned.path, { entry: planned, layer: position });
       }

@@ -5,43 +5,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
 import { after, describe, test } from 'node:test';
-import tar from 'tar-stream';
-import { sha256Digest, type Digest } from '../../src/digest.js';
 import { BaseFiles } from '../../src/plan/base-files.js';
 import { extractTree, type SourceImage } from '../../src/plan/image-files.js';
+import { inMemoryImage, type LayerEntry } from '../helpers/image-layers.js';
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; content?: string; uid?: number; mode?: number };
-
-async function layer(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const entry of entries) {
-    const header = { name: entry.name, type: entry.type ?? 'file', linkname: entry.linkname, uid: entry.uid ?? 0, gid: entry.uid ?? 0, mode: entry.mode ?? 0o644 };
-    if (header.type === 'file') pack.entry(header, entry.content ?? '');
-    else pack.entry(header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return gzipSync(Buffer.concat(chunks));
-}
+type Entry = LayerEntry;
 
 async function image(layers: Entry[][]): Promise<SourceImage & { opened: number[] }> {
-  const blobs = new Map<Digest, Buffer>();
-  const descriptors: Array<{ mediaType: string; digest: Digest; size: number }> = [];
-  for (const entries of layers) {
-    const bytes = await layer(entries);
-    const digest = sha256Digest(bytes);
-    blobs.set(digest, bytes);
-    descriptors.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: bytes.length });
-  }
-  const opened: number[] = [];
-  const openLayer = async (digest: Digest) => {
-    opened.push(descriptors.findIndex((descriptor) => descriptor.digest === digest));
-    return Readable.from([blobs.get(digest)!]);
-  };
+  const { layers: descriptors, openLayer, opened } = await inMemoryImage(layers);
   return { name: 'src:1', files: new BaseFiles({ layers: descriptors, openLayer }), layers: descriptors, openLayer, opened };
 }
 

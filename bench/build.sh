@@ -36,27 +36,16 @@ printf 'built-by: kaniko\nmessage: hello from kaniko build\n' >"$CONTEXT/hello.t
 # A realistic base (bench/realistic-base.py): an OS-like bottom layer and four package-like
 # layers of many files (85% small), half random, half text; pushed with crane, gzip layers.
 build_realistic_base() {
-  local size=$1 label dir layer files
+  local size=$1 label dir layer tars=()
   label=$(lower "$size")
   dir=$WORK/base-$label
-  files=$(python3 "$BENCH_DIR/realistic-base.py" "$dir" "${BYTES_OF[$size]}" 5)
-  local args=()
+  BASE_FILES[$size]=$(python3 "$BENCH_DIR/realistic-base.py" "$dir" "${BYTES_OF[$size]}" 5)
   for layer in 0 1 2 3 4; do
     tar --numeric-owner --owner=0 --group=0 -C "$dir/layer$layer" -cf "$dir/layer$layer.tar" .
-    args+=(-f "$dir/layer$layer.tar")
+    tars+=("$dir/layer$layer.tar")
   done
-  {
-    crane append "${args[@]}" -t "$REGISTRY/bench/base-$label:staging"
-    crane mutate "$REGISTRY/bench/base-$label:staging" --set-platform linux/amd64 \
-      --cmd /bin/sh --env PATH=/usr/bin:/bin -t "$REGISTRY/bench/base-$label:v1"
-  } >"$LOGS/base-$label.log" 2>&1 || {
-    echo "bench: pushing the $size base failed; log: $LOGS/base-$label.log" >&2
-    tail -n 20 "$LOGS/base-$label.log" >&2
-    FAILURES=$((FAILURES + 1))
-    exit 1
-  }
+  push_base "$size" PATH=/usr/bin:/bin "${tars[@]}"
   rm -rf "$dir"
-  BASE_FILES[$size]=$files
 }
 declare -A BASE_FILES
 

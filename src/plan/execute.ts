@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import type { Digest } from '../digest.js';
-import { UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { GrowingFile } from '../image/growing-file.js';
 import { type BuiltLayer, type LayerOptions } from '../image/layer.js';
 import { formatPlatform, type Descriptor } from '../image/manifest.js';
@@ -319,6 +319,12 @@ async function runSteps(execution: Execution, base: RemoteImage, plan: Plan): Pr
     cacheDir: options.cacheDir,
     onLayerRead: (digest) => options.logger.debug(`indexing base layer ${digest}`),
   });
+  const triggers = (base.config.config?.OnBuild as string[] | null | undefined) ?? [];
+  if (plan.baseWhere && triggers.length) {
+    throw new InputError(`${plan.baseWhere}: the base image ${plan.base} has ONBUILD triggers (${triggers.join('; ')}), which docker runs here and the direct engine does not yet`, {
+      hint: 'build with --engine kaniko, or write the triggers into this Dockerfile after FROM and build FROM an image without them',
+    });
+  }
   let image: ImageDocument = { manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config };
   if (plan.scratchEnv && plan.base === SCRATCH) {
     image = { ...image, config: { ...image.config, config: { ...image.config.config, Env: plan.scratchEnv } } };

@@ -248,7 +248,7 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
     }
   }
   const fromScratch = first.base.toLowerCase() === SCRATCH;
-  return fromScratch ? { base: SCRATCH, scratchEnv: SCRATCH_ENV, steps } : { base: first.base, steps };
+  return fromScratch ? { base: SCRATCH, scratchEnv: SCRATCH_ENV, steps } : { base: first.base, baseWhere: whereOf(first.location), steps };
 }
 
 /** True when the stage set CMD before this ENTRYPOINT (then ENTRYPOINT keeps it, as BuildKit does). */

@@ -90,6 +90,11 @@ export type PlanStep = CopyStep | ConfigStep | WorkdirStep;
 export interface Plan {
   /** An image reference, or `scratch`. */
   base: string;
+  /**
+   * Where the base was named (`Dockerfile:1`), for a Dockerfile: docker runs the base's ONBUILD
+   * triggers there, which the direct engine does not yet, so such a base is refused.
+   */
+  baseWhere?: string;
   /** The Env a `scratch` base starts with (BuildKit gives it PATH); no history entry. */
   scratchEnv?: string[];
   steps: PlanStep[];

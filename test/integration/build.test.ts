@@ -340,6 +340,17 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /--kubeconfig/);
     });
 
+    test('a base with ONBUILD triggers (which docker would run) is refused, naming the FROM line', async () => {
+      await pushBaseImage(registry, 'onbuild/base:1', {});
+      const made = await build(await context('onbuild-made', { Dockerfile: `FROM ${registry.host}/onbuild/base:1\nONBUILD COPY . /app\n` }), 'onbuild/parent:1');
+      assert.equal(made.code, 0, describeResult(made));
+      const dir = await context('onbuild-child', { Dockerfile: `# child\nFROM ${registry.host}/onbuild/parent:1\nCOPY Dockerfile /\n` });
+      const result = await build(dir, 'onbuild/child:1');
+      assert.equal(result.code, 1, describeResult(result));
+      assert.match(result.stderr, /Dockerfile:2: the base image .*onbuild\/parent:1 has ONBUILD triggers \(COPY \. \/app\), which docker runs here and the direct engine does not yet/);
+      assert.equal(await skopeoInspect('onbuild/child:1', registry).then(() => true, () => false), false, 'a refused build pushed its tag');
+    });
+
     test('COPY --from: a stage that changes files, a wildcard, a path the image lacks', async () => {
       const base = `${registry.host}/${SEED_BASE}`;
       const cases: Array<[string, RegExp]> = [

@@ -20,10 +20,8 @@ const coding = (${blockCoding.toString()})(zlib, (${createHuffmanDeflater.toStri
 parentPort.on('message', ({ id, block, level }) => {
   try {
     const encoded = coding.encodeBlockSync(Buffer.from(block.buffer, block.byteOffset, block.length), level);
-    // In shared memory, so that the main thread passes it on to the digest worker without a copy.
-    const shared = new Uint8Array(new SharedArrayBuffer(encoded.length));
-    shared.set(encoded);
-    parentPort.postMessage({ id, encoded: shared });
+    const owned = encoded.byteOffset === 0 && encoded.length === encoded.buffer.byteLength ? encoded : Uint8Array.prototype.slice.call(encoded);
+    parentPort.postMessage({ id, encoded: owned }, [owned.buffer]);
   } catch (error) {
     parentPort.postMessage({ id, error: String(error && error.stack || error) });
   }
@@ -82,17 +80,12 @@ export class DeflateWorkers implements BlockEncoder {
     if (this.workers.length === 0) this.start();
     const slot = this.workers.reduce((least, candidate) => (candidate.busy < least.busy ? candidate : least));
     const id = this.nextId++;
+    // A copy the worker owns: the block is a view of a larger chunk, which would be copied whole.
+    const copy = Uint8Array.prototype.slice.call(block, 0);
     return new Promise<Buffer>((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
       slot.busy++;
-      if (block.buffer instanceof SharedArrayBuffer) {
-        // A chunk in shared memory (TarChunkWriter): the worker reads it where it is.
-        slot.worker.postMessage({ id, block, level });
-      } else {
-        // A copy the worker owns: the block may be a view of a larger buffer, which would be copied whole.
-        const copy = Uint8Array.prototype.slice.call(block, 0);
-        slot.worker.postMessage({ id, block: copy, level }, [copy.buffer]);
-      }
+      slot.worker.postMessage({ id, block: copy, level }, [copy.buffer]);
     });
   }
 

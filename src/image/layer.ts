@@ -169,12 +169,9 @@ function plannedTarBytes(entries: readonly PlannedEntry[]): number {
   return total;
 }
 
-/**
- * Tar bytes in chunks of TAR_CHUNK_SIZE (in shared memory with `shared`, for the worker
- * threads); the event loop gets a turn after each chunk.
- */
-async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOptions, shared: boolean): AsyncGenerator<Buffer> {
-  const writer = new TarChunkWriter(TAR_CHUNK_SIZE, shared);
+/** Tar bytes in chunks of TAR_CHUNK_SIZE; the event loop gets a turn after each chunk. */
+async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOptions): AsyncGenerator<Buffer> {
+  const writer = new TarChunkWriter(TAR_CHUNK_SIZE);
   for (const entry of entries) {
     const fields = toHeaderFields(entry, options);
     const pieces = entry.kind === 'file'
@@ -278,7 +275,7 @@ export async function writeLayer(entries: PlannedEntry[], options: LayerOptions,
   const blobHash = new OffThreadDigestingStream(digestWorker);
   try {
     // A byte stream holding one chunk ahead: an object stream would queue 16 chunks.
-    const tar = Readable.from(tarChunks(entries, options, big), { objectMode: false, highWaterMark: TAR_CHUNK_SIZE });
+    const tar = Readable.from(tarChunks(entries, options), { objectMode: false, highWaterMark: TAR_CHUNK_SIZE });
     await pipeline(tar, tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
   } catch (error) {
     await handle.close().catch(() => {});

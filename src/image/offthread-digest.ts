@@ -21,16 +21,13 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const streams = new Map();
-parentPort.on('message', ({ id, ring, shared, offset, length, end }) => {
+parentPort.on('message', ({ id, ring, offset, length, end }) => {
   if (ring) {
     streams.set(id, { ring: new Uint8Array(ring), hash: createHash('sha256') });
     return;
   }
   const stream = streams.get(id);
-  if (shared) {
-    stream.hash.update(shared);
-    parentPort.postMessage({ id, hashed: shared.length });
-  } else if (length) {
+  if (length) {
     stream.hash.update(stream.ring.subarray(offset, offset + length));
     parentPort.postMessage({ id, hashed: length });
   }
@@ -52,8 +49,6 @@ export interface DigestChannel {
   ring: Uint8Array;
   /** Tells the worker to hash ring[offset, offset + length); with `end`, to report the digest. */
   send(offset: number, length: number, end?: boolean): void;
-  /** Tells the worker to hash bytes already in shared memory, which must not change until hashed. */
-  sendShared(bytes: Uint8Array): void;
   failure(): Error | undefined;
 }
 
@@ -89,7 +84,6 @@ export class DigestWorker {
     return {
       ring: new Uint8Array(shared),
       send: (offset, length, end = false) => worker.postMessage({ id, offset, length, end }),
-      sendShared: (shared) => worker.postMessage({ id, shared }),
       failure: () => this.failure,
     };
   }
@@ -162,26 +156,14 @@ export class OffThreadDigestingStream extends Transform {
       callback();
       return;
     }
-    const sending = chunk.buffer instanceof SharedArrayBuffer ? this.sendShared(this.channel, chunk) : this.copyToRing(this.channel, chunk);
-    sending.then(() => callback(), callback);
-  }
-
-  /**
-   * A chunk in shared memory (see TarChunkWriter, DeflateWorkers) goes to the worker as it
-   * is, without the copy; its bytes count against the ring's room, so the worker is never
-   * further behind. Chunks passed on are never written again.
-   */
-  private async sendShared(channel: DigestChannel, chunk: Buffer): Promise<void> {
-    await this.waitFor(() => this.queued < RING_BYTES);
-    channel.sendShared(chunk);
-    this.queued += chunk.length;
+    this.copyToRing(this.channel, chunk).then(() => callback(), callback);
   }
 
   /** Copies the chunk into the ring piece by piece, waiting while the ring is full. */
   private async copyToRing(channel: DigestChannel, chunk: Buffer): Promise<void> {
     for (let offset = 0; offset < chunk.length; ) {
       const free = RING_BYTES - this.queued;
-      if (free <= 0) {
+      if (free === 0) {
         await this.waitFor(() => this.queued < RING_BYTES);
         continue;
       }

@@ -160,27 +160,19 @@ export class ShortReadError extends Error {
 
 /**
  * Fills fixed-size chunks with tar bytes and yields each one when it is full; a yielded
- * chunk is never written again. With `shared`, chunks are in shared memory, so worker
- * threads can read them without a copy.
+ * chunk is never written again.
  */
 export class TarChunkWriter {
   private chunk: Buffer;
   private used = 0;
 
-  constructor(
-    private readonly chunkSize: number,
-    private readonly shared = false,
-  ) {
-    this.chunk = this.newChunk();
-  }
-
-  private newChunk(): Buffer {
-    return this.shared ? Buffer.from(new SharedArrayBuffer(this.chunkSize)) : Buffer.allocUnsafe(this.chunkSize);
+  constructor(private readonly chunkSize: number) {
+    this.chunk = Buffer.allocUnsafe(chunkSize);
   }
 
   private take(): Buffer {
     const full = this.used === this.chunk.length ? this.chunk : this.chunk.subarray(0, this.used);
-    this.chunk = this.newChunk();
+    this.chunk = Buffer.allocUnsafe(this.chunkSize);
     this.used = 0;
     return full;
   }

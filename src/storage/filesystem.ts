@@ -1,6 +1,6 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -328,7 +328,15 @@ export class FilesystemStorage implements ManagedStorage {
       if (actual !== digest) throw digestInvalid(actual, digest);
       const data = this.uploadPath(id, 'data');
       await syncFile(data);
-      await this.storeBlobFile(repository, digest, data);
+      // A hard link, not a rename: until the repository's link is written the upload stays whole,
+      // so a crash in between leaves an upload the client can complete again, not a lost one.
+      const target = this.blobPath(digest);
+      await this.ensureDirectory(path.dirname(target));
+      await link(data, target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      await fsyncDirectory(path.dirname(target));
+      await this.linkIntoRepository(repository, digest);
       await this.discardUpload(id);
       return session.size;
     });

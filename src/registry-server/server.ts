@@ -278,10 +278,11 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
   return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const started = performance.now();
     let user = '-';
+    const remote = request.socket.remoteAddress ?? '-';
     response.setHeader(...API_VERSION_HEADER);
     response.once('close', () => {
       const outcome = response.writableFinished ? String(response.statusCode) : `${response.statusCode} (cut)`;
-      logger.info(`${request.socket.remoteAddress ?? '-'} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(performance.now() - started)}ms`);
+      logger.info(`${remote} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(performance.now() - started)}ms`);
     });
     try {
       const url = new URL(request.url ?? '/', 'http://registry.invalid');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestingStream, isDigest, type Digest } from '../digest.js';
-import { NotFoundError, RegistryError } from '../errors.js';
+import { InputError, NotFoundError, RegistryError } from '../errors.js';
 import { isRepositoryPath, isTagName } from '../reference.js';
 import { manifestLinks } from './manifest-links.js';
 import type { BlobRange, ManagedStorage, ReferrerDescriptor, StoredManifest, UploadSession } from './storage.js';
@@ -81,9 +81,13 @@ export class FilesystemStorage implements ManagedStorage {
   /** Opens (creating) a store in `root`, removing what an interrupted process left half-written. */
   static async open(root: string): Promise<FilesystemStorage> {
     const store = new FilesystemStorage(path.resolve(root));
-    await rm(store.tmpDir, { recursive: true, force: true });
-    for (const dir of [store.tmpDir, path.join(store.root, 'blobs', 'sha256'), path.join(store.root, 'repositories'), path.join(store.root, 'uploads')]) {
-      await store.ensureDirectory(dir);
+    try {
+      await rm(store.tmpDir, { recursive: true, force: true });
+      for (const dir of [store.tmpDir, path.join(store.root, 'blobs', 'sha256'), path.join(store.root, 'repositories'), path.join(store.root, 'uploads')]) {
+        await store.ensureDirectory(dir);
+      }
+    } catch (error) {
+      throw new InputError(`cannot keep images in ${store.root}: ${(error as Error).message}`, { hint: 'choose a directory this user can create and write' });
     }
     return store;
   }

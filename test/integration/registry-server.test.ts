@@ -233,10 +233,11 @@ describe('the API beyond the conformance suite (startRegistryServer in process)'
     }
     assert.deepEqual(seen, tags);
     assert.equal(pages, 3);
+    await pushBlob('pages/b', Buffer.from('b'));
+    await pushBlob('pages/c', Buffer.from('c'));
     const catalog = await fetch(url('/v2/_catalog?n=1&last=pages/a'));
-    const repositories = ((await catalog.json()) as { repositories: string[] }).repositories;
-    assert.equal(repositories.length, 1);
-    assert.ok(repositories[0]! > 'pages/a');
+    assert.deepEqual(((await catalog.json()) as { repositories: string[] }).repositories, ['pages/b']);
+    assert.equal(catalog.headers.get('link'), '</v2/_catalog?n=1&last=pages%2Fb>; rel="next"');
   });
 
   test('referrers are listed by subject, and filtered by artifactType', async () => {
@@ -252,6 +253,29 @@ describe('the API beyond the conformance suite (startRegistryServer in process)'
     const filtered = await fetch(url(`/v2/refs/a/referrers/${subject.digest}?artifactType=application/x.sbom`));
     assert.equal(filtered.headers.get('oci-filters-applied'), 'artifactType');
     assert.deepEqual(((await filtered.json()) as { manifests: Array<{ artifactType: string }> }).manifests.map((m) => m.artifactType), ['application/x.sbom']);
+  });
+
+  test('deletes: a tag alone, a manifest with its tags, a blob from one repository only', async () => {
+    const config = await pushBlob('del/a', Buffer.from('{"d":1}'));
+    await pushBlob('del/b', Buffer.from('{"d":1}'));
+    const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 7 }, layers: [] };
+    const digest = sha256(JSON.stringify(manifest));
+    for (const tag of ['one', 'two']) assert.equal((await pushManifest('del/a', tag, manifest)).status, 201);
+    const status = async (method: string, p: string) => (await fetch(url(p), { method })).status;
+    assert.equal(await status('DELETE', '/v2/del/a/manifests/one'), 202);
+    assert.equal(await status('GET', '/v2/del/a/manifests/one'), 404);
+    assert.equal(await status('GET', '/v2/del/a/manifests/two'), 200);
+    assert.equal(await status('DELETE', `/v2/del/a/manifests/${digest}`), 202);
+    assert.equal(await status('GET', `/v2/del/a/manifests/${digest}`), 404);
+    assert.equal(await status('GET', '/v2/del/a/manifests/two'), 404);
+    assert.deepEqual(((await (await fetch(url('/v2/del/a/tags/list'))).json()) as { tags: string[] }).tags, []);
+    assert.equal(await status('DELETE', `/v2/del/a/manifests/${digest}`), 404);
+    assert.equal(await status('DELETE', `/v2/del/a/blobs/${config}`), 202);
+    assert.equal(await status('HEAD', `/v2/del/a/blobs/${config}`), 404);
+    assert.equal(await status('HEAD', `/v2/del/b/blobs/${config}`), 200);
+    const unknown = await fetch(url(`/v2/del/a/blobs/${config}`), { method: 'DELETE' });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'BLOB_UNKNOWN');
   });
 
   test('one log line per request', async () => {

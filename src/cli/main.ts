@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { addToImage } from '../add.js';
-import { buildDockerfile, directEngine } from '../engines/direct.js';
+import { buildDockerfile, chooseEngineFor, directEngine } from '../engines/direct.js';
 import { type BuildEngine, type EngineChoice } from '../engines/engine.js';
 import { defaultCacheDir } from '../plan/base-files.js';
 import { resolveEngineOptions } from '../plan/options.js';
@@ -19,6 +19,7 @@ import { createContext, type CommandContext, exitCodeForSignal, type RegistryFla
 import { addCleanCommand, kanikoOptions, kubeOptions, type InClusterVerifyFlags, type KanikoFlags } from './kaniko-options.js';
 import { formatBytes, shortDigest, terminalProgress } from './progress.js';
 import { addRegistryCommand } from './registry.js';
+import { writeError, writeResult } from './result-file.js';
 
 const VERSION = '0.1.0';
 
@@ -119,12 +120,42 @@ async function runAdd(flags: AddFlags): Promise<void> {
   };
   const chmod = flags.chmod === undefined ? undefined : parseChmod(flags.chmod);
   const chown = flags.chown === undefined ? undefined : parseChown(flags.chown);
+  if (flags.inCluster) {
+    const { printInClusterResult, runAddInCluster } = await import('./in-cluster.js');
+    const add = {
+      from: flags.from,
+      to: flags.to,
+      adds,
+      chmod: flags.chmod,
+      chown: flags.chown,
+      workdir: flags.workdir,
+      user: flags.user,
+      env: flags.env,
+      labels: flags.label,
+      entrypoint: flags.entrypoint,
+      cmd: flags.cmd,
+      volumes: flags.volume,
+      expose: flags.expose,
+      platforms: flags.platform,
+      compressionLevel: level,
+      format: flags.format,
+    };
+    if (flags.dryRun) {
+      await runAddInCluster(add, flags, undefined, sourceDateEpoch());
+      return;
+    }
+    await withContext(flags, parseReference(flags.to).registry, async (context) => {
+      const result = await runAddInCluster(add, flags, context, sourceDateEpoch());
+      printInClusterResult(result!, flags.output, context.logger);
+    });
+    return;
+  }
   if (flags.engine === 'kaniko') {
     const { runAddWithKaniko } = await import('./kaniko.js');
     await runAddWithKaniko({ from: flags.from, to: flags.to, adds, edits, chmod, chown, compressionLevel: level, platform: flags.platform, format: flags.format }, flags);
     return;
   }
-  if (flags.dryRun) throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
+  if (flags.dryRun) throw new UsageError('--dry-run goes with --engine kaniko or --in-cluster', 'the direct engine applies nothing to a cluster; add --in-cluster or --engine kaniko to see the objects a cluster build would apply');
   const destination = parseReference(flags.to);
   await withContext(flags, destination.registry, async (context) => {
     for (const spec of adds) {
@@ -149,6 +180,7 @@ async function runAdd(flags: AddFlags): Promise<void> {
       logger: context.logger,
       events: process.stderr.isTTY && !flags.quiet ? terminalProgress() : undefined,
     });
+    writeResult({ ...result });
     if (flags.output === 'json') {
       printJson(result);
       return;
@@ -213,16 +245,33 @@ async function runBuild(contextDir: string, flags: BuildFlags): Promise<void> {
     const relative = path.relative(process.cwd(), dockerfilePath);
     const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
     const kanikoFlags = { ...flags, engine: 'kaniko' as const };
+    const inCluster = { platforms: flags.platform, compressionLevel: compressionLevel(flags.compressionLevel), format: flags.format };
+    // With --in-cluster the engine is chosen from the Dockerfile alone: its registries may be reachable only from the cluster.
+    const chooseFrom = flags.inCluster ? 'dockerfile' : 'registry';
     if (flags.dryRun) {
-      if (flags.engine !== 'kaniko') throw new UsageError('--dry-run goes with --engine kaniko', 'the direct engine applies nothing to a cluster; add --engine kaniko to see the objects a Kaniko build would apply');
+      if (flags.engine !== 'kaniko' && !flags.inCluster) throw new UsageError('--dry-run goes with --engine kaniko or --in-cluster', 'the direct engine applies nothing to a cluster; add --in-cluster or --engine kaniko to see the objects a cluster build would apply');
+      if (flags.inCluster && flags.engine !== 'kaniko') {
+        const engine = flags.engine === 'direct' ? 'direct' : (await chooseEngineFor(request, flags.engine, options, chooseFrom)).engine;
+        if (engine === 'direct') {
+          process.stdout.write(await (await import('./in-cluster.js')).renderBuildInCluster(request, { ...flags, engine: undefined }, inCluster, sourceDateEpoch()));
+          return;
+        }
+      }
       process.stdout.write(await (await import('./kaniko.js')).renderBuildWithKaniko(request, kanikoFlags));
       return;
     }
-    // Loaded only when a build goes to Kaniko: the Kubernetes client is not needed otherwise.
+    // Loaded only when a build goes to the cluster: the Kubernetes client is not needed otherwise.
     const kaniko: BuildEngine = { name: 'kaniko', build: async (built) => (await import('./kaniko.js')).kanikoBuildEngine(kanikoFlags, context).build(built) };
-    const result = await buildDockerfile(request, flags.engine, { direct: directEngine(options), kaniko }, options, (engine, reason) =>
-      context.logger.info(`engine: ${engine} (${reason})`),
-    );
+    const direct: BuildEngine = flags.inCluster
+      ? { name: 'direct', build: async (built) => (await import('./in-cluster.js')).inClusterBuildEngine({ ...flags, engine: undefined }, context, inCluster, sourceDateEpoch()).build(built) }
+      : directEngine(options);
+    const result = await buildDockerfile(request, flags.engine, { direct, kaniko }, options, (engine, reason) =>
+      context.logger.info(`engine: ${engine}${flags.inCluster && engine === 'direct' ? ' in the cluster (--in-cluster)' : ''} (${reason})`), chooseFrom);
+    if ((result as { inCluster?: boolean }).inCluster) {
+      (await import('./in-cluster.js')).printInClusterResult(result as never, flags.output, context.logger);
+      return;
+    }
+    writeResult({ ...result });
     if (flags.output === 'json') {
       printJson(result);
       return;
@@ -490,6 +539,39 @@ WORKDIR exist) the base layers are indexed once and cached in $XDG_CACHE_HOME/im
     .action(runVerify);
   kubeOptions(program.commands.find((command) => command.name() === 'verify')!);
 
+  registryOptions(
+    program
+      .command('runner-image')
+      .summary('make an image that runs --in-cluster builds: imgbuild added to a Node image')
+      .description(
+        'Add imgbuild (its one-file bundle, at /imgbuild/imgbuild.mjs) to a Node >= 20 image whose entrypoint is node,\n' +
+          'and push it. `add/build --in-cluster --runner-image REF` then needs no ConfigMap for imgbuild itself.',
+      )
+      .requiredOption('--node-image <REF>', 'the Node image to add imgbuild to')
+      .requiredOption('--to <REF>', 'the tag to push')
+      .option('--platform <OS/ARCH>', 'only this platform of a multi-platform Node image; repeatable', collect, []),
+  )
+    .addHelpText('after', '\nExamples:\n  imgbuild runner-image --node-image registry:5000/node:22 --to registry:5000/imgbuild-runner:0.1.0')
+    .action(async (flags: RegistryFlags & { nodeImage: string; to: string; platform: string[]; output: OutputFormat }) => {
+      const { runRunnerImage } = await import('./in-cluster.js');
+      await withContext(flags, parseReference(flags.to).registry, async (context) => {
+        const result = await runRunnerImage(flags, context);
+        if (flags.output === 'json') printJson(result);
+        else process.stdout.write(`${result.reference}\n`);
+      });
+    });
+
+  // Run by imgbuild in its --in-cluster build pods, whose image may have no shell: lays the build context out.
+  program
+    .command('__context', { hidden: true })
+    .argument('<ACTION>', 'unpack | wait | receive | ready')
+    .option('--from <DIR>')
+    .option('--to <DIR>')
+    .option('--marker <FILE>')
+    .option('--seconds <N>')
+    .option('--size <BYTES>')
+    .action(async (action: string, flags: Record<string, string>) => (await import('./in-cluster.js')).runContextReceiver(action, flags));
+
   addCleanCommand(program);
   addRegistryCommand(program);
   return program;
@@ -506,10 +588,12 @@ export async function main(argv: string[]): Promise<number> {
       return 2; // commander has printed the problem
     }
     if (error instanceof ImgbuildError) {
+      writeError(error);
       process.stderr.write(`error: ${error.message}\n`);
       if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
       return error.exitCode;
     }
+    writeError({ message: `internal error: ${(error as Error)?.message ?? String(error)}`, hint: 'this is a bug in imgbuild; the pod log has the stack' });
     process.stderr.write(`internal error: ${(error as Error)?.stack ?? String(error)}\nThis is a bug in imgbuild; please report it with the command you ran.\n`);
     return 70;
   }

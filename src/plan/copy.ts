@@ -1,20 +1,20 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdtemp, open, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import { applyChmod } from '../dockerfile/chmod.js';
 import { resolveChown } from '../dockerfile/chown.js';
 import { createIgnoreMatcher } from '../dockerfile/dockerignore.js';
-import { detectArchive, ARCHIVE_SNIFF_BYTES } from '../dockerfile/archive.js';
-import { DockerfileError } from '../dockerfile/errors.js';
 import { BadPatternError, filepathMatch, hasWildcards } from '../dockerfile/filepath-match.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { type BuiltLayer, type LayerOptions, type PlannedEntry, writeLayer } from '../image/layer.js';
 import { type AddSpec, collectEntries, mergeEntries } from '../image/tar-entries.js';
 import type { BaseFiles, FileKind } from './base-files.js';
 import type { CopyStep, OwnerSpec } from './steps.js';
+import { archiveKind, unpackArchive, type UnpackedArchive } from './unpack-archive.js';
+import type { ArchiveKind } from '../dockerfile/types.js';
 
 /**
  * COPY/ADD with the image's meaning, as BuildKit does them: sources clamped to the context,
@@ -22,8 +22,11 @@ import type { CopyStep, OwnerSpec } from './steps.js';
  * meaning "into it", `--chown` names from the image's /etc/passwd and /etc/group.
  */
 
+/** A source of a step: a local path to walk, or an archive already unpacked into entries. */
+export type CopySource = AddSpec & { unpacked?: PlannedEntry[] };
+
 export interface ResolvedCopyStep {
-  specs: AddSpec[];
+  specs: CopySource[];
   /** Destination directories the image lacks: created 0755 with the step's owner, as BuildKit does. */
   directories: string[];
   owner: { uid: number; gid: number } | undefined;
@@ -40,6 +43,8 @@ interface ImageState {
   downloadDir?: string;
   /** Downloads by URL, so each is fetched once for every platform; the caller removes them. */
   downloads?: Map<string, Promise<string>>;
+  /** Local archives ADD unpacked, by archive and destination; the caller removes their directories. */
+  unpacked?: Map<string, Promise<UnpackedArchive>>;
 }
 
 /** Makes a local file once for every platform (a download, a here-document), by key. */
@@ -138,19 +143,19 @@ async function expandSource(step: CopyStep, source: string, ignored: (relative: 
   }
 }
 
-async function isArchive(file: string): Promise<boolean> {
-  const handle = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(ARCHIVE_SNIFF_BYTES);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return detectArchive(head.subarray(0, bytesRead)) !== undefined;
-  } finally {
-    await handle.close();
+/** Unpacks a local archive once for every platform (its spool directory is removed with the downloads). */
+function unpackOnce(state: ImageState, local: string, kind: ArchiveKind, destination: string, where: string): Promise<UnpackedArchive> {
+  const key = `unpack ${local} ${destination}`;
+  let unpacked = state.unpacked?.get(key);
+  if (!unpacked) {
+    unpacked = unpackArchive(local, kind, destination.replace(/^\/+/, ''), state.downloadDir ?? tmpdir(), where);
+    state.unpacked?.set(key, unpacked);
   }
+  return unpacked;
 }
 
 export async function resolveCopyStep(step: CopyStep, state: ImageState): Promise<ResolvedCopyStep> {
-  const specs: AddSpec[] = [];
+  const specs: CopySource[] = [];
   const directories: string[] = [];
   const writes: ResolvedCopyStep['writes'] = [];
   const ignored = createIgnoreMatcher(step.ignore ?? []);
@@ -205,10 +210,14 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       const downloaded = path.isAbsolute(relative);
       const local = downloaded ? relative : path.join(step.context!, relative);
       const isDirectory = (await stat(local)).isDirectory();
-      if (!isDirectory && !downloaded && step.unpackArchives && (await isArchive(local))) {
-        throw new DockerfileError(`${step.where}: ADD of a local archive (${relative}) is not supported on the direct engine yet`, {
-          hint: 'COPY it to keep it as a file, unpack it into the context first, or build with --engine kaniko',
-        });
+      const kind = !isDirectory && !downloaded && step.unpackArchives ? await archiveKind(local, step.where) : undefined;
+      if (kind) {
+        // A local archive: its entries go below DEST, which is a directory whatever it ends with.
+        const unpacked = await unpackOnce(state, local, kind, destination, step.where);
+        specs.push({ source: local, destination: destination === '/' ? '/' : `${destination}/`, text: `${step.where} ${relative}`, unpacked: unpacked.entries });
+        landingDirectories.add(destination);
+        writes.push({ path: destination, kind: 'directory' }, ...unpacked.entries.map((entry) => ({ path: `/${entry.path}`, kind: entry.kind === 'symlink' ? ('other' as const) : entry.kind })));
+        continue;
       }
       const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, path.basename(local)) : destination;
       landingDirectories.add(isDirectory || intoDirectory ? destination : posixPath.dirname(destination));
@@ -230,13 +239,17 @@ export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep,
   const ignored = step.context && step.ignore?.length ? createIgnoreMatcher(step.ignore) : undefined;
   const perSpec: PlannedEntry[][] = [];
   for (const spec of resolved.specs) {
+    if (spec.unpacked) {
+      perSpec.push(spec.unpacked);
+      continue;
+    }
     let entries = await collectEntries(spec);
     if (ignored) entries = entries.filter((entry) => !ignored(path.relative(step.context!, entry.sourcePath).split(path.sep).join('/')));
     perSpec.push(entries);
   }
   const chmod = step.chmod;
   const modeOf = (entry: PlannedEntry) => (chmod === undefined ? entry.mode : typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
-  const copied = perSpec.map((entries) => entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) })));
+  const copied = perSpec.map((entries) => entries.map((entry) => (entry.kind === 'symlink' || entry.owner ? entry : { ...entry, mode: modeOf(entry) })));
   return writeLayer(mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]), { ...options, chown: resolved.owner }, step.history.createdBy);
 }
 

@@ -22,6 +22,7 @@ import { BaseFiles } from './base-files.js';
 import { buildCopyLayer, missingDirectories, resolveCopyStep, resolveOwner, workdirLayer } from './copy.js';
 import type { EngineOptions } from './options.js';
 import { independentOfBase, type Plan, type PlanStep, type StepHistory } from './steps.js';
+import type { UnpackedArchive } from './unpack-archive.js';
 
 /**
  * The direct engine: runs a plan against a base in a registry. Each COPY/ADD (and a WORKDIR
@@ -162,6 +163,8 @@ interface Execution {
   planFor?: (platform: PlatformSpec) => Promise<Plan>;
   /** ADD downloads and here-documents, by key (files in their own temporary directories, removed at the end). */
   downloads: Map<string, Promise<string>>;
+  /** Local archives ADD unpacked (spooled in their own temporary directories, removed at the end). */
+  unpacked: Map<string, Promise<UnpackedArchive>>;
   options: EngineOptions;
   /** Aborted by the caller or by the first failure. */
   signal: AbortSignal;
@@ -188,7 +191,7 @@ export async function executePlan(plan: Plan, options: EngineOptions, planFor?: 
   const onAbort = () => abandon.abort(options.signal!.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const layers = new LayerBuilds(target, options, abandon);
-  const execution: Execution = { plan, planFor, options, target, layers, signal: abandon.signal, downloads: new Map(), created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
+  const execution: Execution = { plan, planFor, options, target, layers, signal: abandon.signal, downloads: new Map(), unpacked: new Map(), created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
 
   // Layers whose content does not depend on the base are built (and large ones uploaded)
   // while the base is fetched; a missing local file does not wait for registry retries.
@@ -234,16 +237,20 @@ export async function executePlan(plan: Plan, options: EngineOptions, planFor?: 
     options.signal?.removeEventListener('abort', onAbort);
     // After an interrupt the layer files are removed before returning (a build in progress
     // cannot be stopped); after a failure in the background, so the error is not held.
-    const disposed = Promise.all([layers.dispose(), removeDownloads(execution.downloads)]);
+    const disposed = Promise.all([layers.dispose(), removeDownloads(execution.downloads, execution.unpacked)]);
     if (!failed || options.signal?.aborted) await disposed;
     else disposed.catch(() => {});
   }
 }
 
-async function removeDownloads(downloads: Map<string, Promise<string>>): Promise<void> {
+async function removeDownloads(downloads: Map<string, Promise<string>>, unpacked: Map<string, Promise<UnpackedArchive>>): Promise<void> {
   for (const download of downloads.values()) {
     const file = await download.catch(() => undefined);
     if (file) await rm(path.dirname(file), { recursive: true, force: true });
+  }
+  for (const archive of unpacked.values()) {
+    const directory = (await archive.catch(() => undefined))?.directory;
+    if (directory) await rm(directory, { recursive: true, force: true });
   }
 }
 
@@ -257,7 +264,7 @@ function fetchBase(base: string, options: EngineOptions, signal: AbortSignal): P
  * from it); none when wildcards matched nothing (BuildKit then records an empty layer).
  */
 async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/'): Promise<MadeLayer | undefined> {
-  const resolved = await resolveCopyStep(step, { workdir, files, downloadDir: execution.options.tmpDir, downloads: execution.downloads });
+  const resolved = await resolveCopyStep(step, { workdir, files, downloadDir: execution.options.tmpDir, downloads: execution.downloads, unpacked: execution.unpacked });
   files?.recordAll([...resolved.directories.map((directory) => ({ path: directory, kind: 'directory' as const })), ...resolved.writes]);
   if (resolved.specs.length === 0) return undefined;
   return execution.layers.get(`${position}:${resolved.key}`, (layerOptions) => buildCopyLayer(step, resolved, layerOptions));

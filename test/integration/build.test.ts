@@ -286,6 +286,43 @@ describe('imgbuild build on the direct engine', () => {
     }
   });
 
+  test('ADD unpacks a local archive as BuildKit does: entries keep their owners and modes whatever --chown/--chmod say, DEST is made with --chown, `.` is skipped', async () => {
+    const dir = await context('add-archive', {
+      Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD --chown=nobody:nogroup --chmod=0600 tree.tar.gz /chowned\nADD dot.tar /etc\nADD notes.gz /kept/\n`,
+      'tree/sub/f.txt': 'f\n',
+      'tree/x.sh': '#!/bin/sh\n',
+    });
+    const script = [
+      'chmod 0750 tree/sub && chmod 0640 tree/sub/f.txt && chmod 0755 tree/x.sh',
+      'tar --owner=1234 --group=5678 --numeric-owner -C tree -czf tree.tar.gz sub x.sh',
+      'chmod 0700 tree && tar --owner=1234 --group=5678 --numeric-owner -C tree -cf dot.tar . && rm -rf tree',
+      'printf "text\\n" | gzip -c >notes.gz',
+    ];
+    await runChecked('sh', ['-ec', script.join(' && ')], { cwd: dir });
+    const rootfs = await buildAndUnpack(dir, 'addarchive/app:1');
+    const owner = async (file: string) => {
+      const stats = await stat(path.join(rootfs, file));
+      return [stats.uid, stats.gid, stats.mode & 0o7777];
+    };
+    assert.deepEqual(await owner('chowned'), [65534, 65534, 0o755], 'DEST is made 0755 for the --chown user');
+    assert.deepEqual(await owner('chowned/sub'), [1234, 5678, 0o750]);
+    assert.deepEqual(await owner('chowned/sub/f.txt'), [1234, 5678, 0o640]);
+    assert.deepEqual(await owner('chowned/x.sh'), [1234, 5678, 0o755]);
+    assert.deepEqual(await owner('etc'), [0, 0, 0o755], "the archive's `.` entry leaves /etc as it was");
+    assert.deepEqual(await owner('etc/sub/f.txt'), [1234, 5678, 0o640]);
+    assert.ok((await readdir(path.join(rootfs, 'etc'))).includes('passwd'), 'unpacking merges with what /etc holds');
+    assert.deepEqual(await readdir(path.join(rootfs, 'kept')), ['notes.gz'], 'a gzip file that holds no tar is copied as it is');
+  });
+
+  test('ADD of an xz archive without the xz program says what to install', async () => {
+    const dir = await context('add-xz', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD a.tar.xz /x/\n`, 'a.txt': 'a' });
+    await runChecked('sh', ['-ec', 'tar -cf - a.txt | xz -c >a.tar.xz'], { cwd: dir });
+    const result = await build(dir, 'err/xz:1', [], { PATH: '/nonexistent' });
+    assert.equal(result.code, 1, describeResult(result));
+    assert.match(result.stderr, /Dockerfile:2: a\.tar\.xz is xz-compressed, and unpacking it needs the 'xz' program, which is not installed/);
+    assert.match(result.stderr, /apt-get install xz-utils/);
+  });
+
   describe('errors name the Dockerfile line', () => {
     test('RUN with --engine direct', async () => {
       const dir = await context('run-direct', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nRUN echo hi\n` });
@@ -306,12 +343,12 @@ describe('imgbuild build on the direct engine', () => {
       const cases: Array<[string, RegExp]> = [
         ['COPY missing.txt /x', /Dockerfile:2: missing.txt is not in the build context/],
         ['COPY a.txt b.txt /x', /Dockerfile:2: with more than one source, the destination must be a directory and end with a \//],
-        ['ADD archive.tar /x/', /Dockerfile:2: ADD of a local archive \(archive.tar\) is not supported on the direct engine yet/],
+        ['ADD archive.tar /x/', /Dockerfile:2: archive.tar holds '\.\.\/a.txt', which would be written outside the destination/],
         ['COPY --chown=nosuchuser a.txt /x', /Dockerfile:2: --chown=nosuchuser: no user "nosuchuser" in the image's \/etc\/passwd/],
       ];
       for (const [index, [line, expected]] of cases.entries()) {
         const dir = await context(`err-${index}`, { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\n${line}\n`, 'a.txt': 'a', 'b.txt': 'b' });
-        if (line.includes('archive.tar')) await runChecked('tar', ['-cf', path.join(dir, 'archive.tar'), '-C', dir, 'a.txt']);
+        if (line.includes('archive.tar')) await runChecked('tar', ['-cPf', path.join(dir, 'archive.tar'), '--transform', 's,^,../,', '-C', dir, 'a.txt']);
         const result = await build(dir, `err/case:${index}`);
         assert.notEqual(result.code, 0, describeResult(result));
         assert.match(result.stderr, expected);

@@ -22,7 +22,22 @@ interface ParityCase {
   /** Context files; a value `{ symlink }` makes a symlink; a name ending in / a directory. */
   files?: Record<string, string | { symlink: string }>;
   args?: string[];
+  /** A shell script run in the context directory after `files` are written (to make archives). */
+  setup?: string;
 }
+
+/**
+ * Local archives for ADD: one tree (a 0700 directory, a 0600 file, a 0755 script, a symlink, a
+ * hard link) owned 1234:5678, packed without a `.` entry as plain tar and with each compressor;
+ * plus a gzip file that holds no tar, which ADD copies as it is.
+ */
+const ARCHIVES = [
+  'mkdir -p src/dir && printf secret >src/dir/secret && printf "#!/bin/sh\\n" >src/run.sh',
+  'chmod 0700 src/dir && chmod 0600 src/dir/secret && chmod 0755 src/run.sh && ln -s run.sh src/link && ln src/run.sh src/hard',
+  'tar --owner=1234 --group=5678 --numeric-owner -C src -cf tree.tar dir run.sh link hard',
+  'gzip -c tree.tar >tree.tgz && bzip2 -c tree.tar >tree.tar.bz2 && xz -c tree.tar >tree.txz && zstd -q -c tree.tar >tree.tar.zst',
+  'printf "just text\\n" | gzip -c >notes.gz && rm -rf src',
+].join(' && ');
 
 const CORPUS: ParityCase[] = [
   { name: 'report', dockerfile: 'FROM BASE\nUSER root\nWORKDIR /opt/app\nCOPY hello.txt /opt/app/hello.txt\n', files: { 'hello.txt': 'built-by: kaniko\nmessage: hello\n' } },
@@ -55,6 +70,8 @@ const CORPUS: ParityCase[] = [
   // A base whose /var/run is a symlink to /run, as Debian's: DEST below it lands in /run.
   // The third COPY must see the directory the first one made through the link.
   { name: 'symlinked-parent', dockerfile: 'FROM VARRUN\nCOPY a.txt /var/run/app/\nCOPY --chown=nobody b.txt /var/run/new/dir/b.txt\nCOPY b.txt /var/run/app\n', files: { 'a.txt': 'a', 'b.txt': 'b' } },
+  { name: 'add-archives', setup: ARCHIVES, dockerfile: 'FROM BASE\nADD tree.tar /plain\nADD tree.tgz /etc/\nADD tree.tar.bz2 /opt/bz2\nADD tree.txz tree.tar.zst /multi/\nADD notes.gz /kept/\n' },
+  { name: 'add-archive-workdir', setup: ARCHIVES, dockerfile: 'FROM BASE\nWORKDIR /srv\nADD tree.tgz unpacked\nADD tree.tar.zst .\n' },
 ];
 
 type TreeEntry = { type: string; mode: number; uid: number; gid: number; content?: string; target?: string };
@@ -127,6 +144,7 @@ describe('parity with buildah bud', { skip: buildahAvailable ? false : 'buildah 
         if (typeof content === 'string') await writeFile(target, content, { mode: 0o644 });
         else await symlink(content.symlink, target);
       }
+      if (parity.setup) await runChecked('sh', ['-ec', parity.setup], { cwd: context });
       const dockerfile = path.join(workDir, 'contexts', `${parity.name}.Dockerfile`);
       await writeFile(dockerfile, parity.dockerfile.replaceAll('VARRUN', `${registry.host}/varrun/base:1`).replaceAll('BASE', `${registry.host}/${SEED_BASE}`));
       // buildah reads .dockerignore from the context; imgbuild too (no <Dockerfile>.dockerignore here).

@@ -11,9 +11,14 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { BlobOutcome } from '../../src/image/push.js';
+import { fetchRemote } from '../../src/image/remote.js';
+import { remoteImageToWrite, writeImage } from '../../src/image/write.js';
+import { RegistryClient } from '../../src/registry/client.js';
 import { startRegistryServer, type RunningRegistryServer } from '../../src/registry-server/server.js';
+import { FilesystemStorage } from '../../src/storage/filesystem.js';
 import { describeResult, ensureCliBuilt, runCli, startCli } from '../helpers/cli.js';
-import { pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
+import { FIXTURE_PASSWD, pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
 import { assertUmociReadsBack } from '../helpers/readback.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { skopeo, skopeoInspect, skopeoRegistryFlags } from '../helpers/tools.js';
@@ -73,6 +78,37 @@ describe('the engine with the embedded registry as source and destination', () =
     assert.equal((await skopeoInspect('round/trip:1', ours, 'summary')).Digest, printedDigest(added.stdout));
     await assertUmociReadsBack(ours, 'round/trip:1', '/opt/app/hello.txt', HELLO);
   });
+});
+
+test('the engine writes into a FilesystemStorage through the Storage interface, and the server serves it', { timeout: 120_000 }, async () => {
+  const [judge, dir] = await Promise.all([startRegistry(), mkdtemp(path.join(tmpdir(), 'imgbuild-fs-storage-'))]);
+  const client = new RegistryClient(judge.host);
+  let server: RunningRegistryServer | undefined;
+  try {
+    await pushSeedBase(judge);
+    const store = await FilesystemStorage.open(dir);
+    const base = await fetchRemote({ client, repository: SEED_BASE.split(':')[0]! }, 'v6.33.1');
+    assert.equal(base.kind, 'image');
+    if (base.kind !== 'image') return;
+    // Copied from the registry into the store, then within the store (blobs mounted, not copied).
+    const copied = await writeImage({ storage: store, repository: 'copied/base' }, remoteImageToWrite(base), 'v1');
+    const again = await fetchRemote({ client: store, repository: 'copied/base' }, 'v1');
+    assert.equal(again.kind, 'image');
+    if (again.kind !== 'image') return;
+    const counts: Record<BlobOutcome, number> = { existed: 0, mounted: 0, uploaded: 0, copied: 0 };
+    await writeImage({ storage: store, repository: 'mounted/base' }, remoteImageToWrite(again), 'v1', { counts });
+    assert.equal(counts.mounted, again.manifest.layers.length + 1, JSON.stringify(counts));
+    assert.equal(copied.digest, base.digest);
+    server = await startRegistryServer({ dir });
+    const served = { host: server.host, scheme: 'http' } as RunningRegistry;
+    assert.equal((await skopeoInspect('mounted/base:v1', served, 'summary')).Digest, base.digest);
+    await assertUmociReadsBack(served, 'copied/base:v1', '/etc/passwd', FIXTURE_PASSWD);
+  } finally {
+    await server?.close();
+    await client.close();
+    await judge.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 describe('the API beyond the conformance suite (startRegistryServer in process)', () => {

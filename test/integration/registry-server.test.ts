@@ -184,6 +184,20 @@ describe('the API beyond the conformance suite (startRegistryServer in process)'
     assert.equal(done.headers.get('docker-content-digest'), sha256(bytes));
   });
 
+  test('content that does not hash to the digest it was sent as is refused with DIGEST_INVALID and not stored', async () => {
+    const claimed = sha256('what the client claims');
+    const blob = await fetch(url(`/v2/liar/a/blobs/uploads/?digest=${claimed}`), { method: 'POST', body: Buffer.from('something else'), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(blob.status, 400);
+    assert.equal(((await blob.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'DIGEST_INVALID');
+    assert.equal((await fetch(url(`/v2/liar/a/blobs/${claimed}`), { method: 'HEAD' })).status, 404);
+    const config = await pushBlob('liar/a', Buffer.from('{}'));
+    const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 }, layers: [] };
+    const byWrongDigest = await pushManifest('liar/a', claimed, manifest);
+    assert.equal(byWrongDigest.status, 400);
+    assert.equal(((await byWrongDigest.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'DIGEST_INVALID');
+    assert.equal((await fetch(url(`/v2/liar/a/manifests/${claimed}`), { method: 'HEAD' })).status, 404);
+  });
+
   test('a manifest naming a blob or child the repository lacks is refused with MANIFEST_BLOB_UNKNOWN', async () => {
     const config = await pushBlob('refuse/a', Buffer.from('{}'));
     const missing = sha256('not pushed');

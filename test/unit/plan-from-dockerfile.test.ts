@@ -22,6 +22,7 @@ describe('Dockerfile -> plan', () => {
   test("the report's Dockerfile is a base and three steps", () => {
     assert.deepEqual(plan('FROM reg:5000/ones/plugin-host-node:v6.33.1\nUSER root\nWORKDIR /opt/app\nCOPY hello.txt /opt/app/hello.txt\n'), {
       base: 'reg:5000/ones/plugin-host-node:v6.33.1',
+      baseWhere: 'Dockerfile:1',
       steps: [
         { kind: 'config', edits: { user: 'root' }, history: { createdBy: 'USER root', comment: COMMENT }, where: 'Dockerfile:2' },
         { kind: 'workdir', path: '/opt/app', history: { comment: COMMENT }, where: 'Dockerfile:3' },

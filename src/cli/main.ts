@@ -72,6 +72,12 @@ Examples:
     --to registry.kube-system.svc.cluster.local:5000/new-kaniko-image:latest \\
     --verify-command 'cat /opt/app/hello.txt && echo OK' --pull-via localhost:5000
 
+  # the same on the direct engine as a non-root pod, in a namespace that enforces Pod Security "restricted"
+  imgbuild add --in-cluster -n team-a --ca-file ./registry-ca.pem \\
+    --from registry.kube-system.svc.cluster.local:5000/ones/plugin-host-node:v6.33.1 \\
+    --add ./hello.txt:/opt/app/hello.txt --user root --workdir /opt/app \\
+    --to registry.kube-system.svc.cluster.local:5000/new-image:latest
+
   # a CA bundle into a directory, on a registry with a private CA
   imgbuild add --from reg:443/app:1 --add ./ca.crt:/usr/local/share/ca-certificates/ \\
     --ca-file ./registry-ca.pem --to reg:443/app:1-ca
@@ -111,6 +117,9 @@ Examples:
   imgbuild build . --to registry.local:5000/new-kaniko-image:latest
 
   imgbuild build -f deploy/Dockerfile --build-arg VERSION=1.2 --target runtime ./src --to reg:5000/app:1.2
+
+  # in the cluster: without RUN as a restricted pod on the direct engine, with RUN on Kaniko
+  imgbuild build . --in-cluster -n team-a --to registry.kube-system.svc.cluster.local:5000/app:1
 
 Prints the pushed image as REPOSITORY@sha256:DIGEST (--output json for more).
 Where COPY's meaning depends on the base's files (is DEST a directory, --chown names, does

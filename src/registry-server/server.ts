@@ -223,19 +223,24 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
         if (range === 'invalid') throw new ApiError(400, 'BLOB_UPLOAD_INVALID', `Content-Range ${request.headers['content-range']} is not <start>-<end>`);
         // The digest is checked before any byte is taken, so a bad PUT leaves the upload as it was.
         const digest = method === 'PUT' ? digestParameter(url.searchParams.get('digest'), 'completing an upload') : undefined;
-        let session;
         try {
-          session = await storage.appendUpload(target.name, target.id, range?.start, request);
+          const session = await storage.appendUpload(target.name, target.id, range?.start, request);
+          if (digest === undefined) return sendEmpty(response, 202, uploadHeaders(target.name, session.id, session.size));
+          await storage.completeUpload(target.name, target.id, digest);
+          return blobCreated(response, target.name, digest);
         } catch (error) {
           if (error instanceof RegistryError && error.status === 416) {
             const current = await storage.getUpload(target.name, target.id);
             throw Object.assign(error, { headers: uploadHeaders(target.name, current.id, current.size) });
           }
+          // A retried PUT whose first answer was lost (a dropped connection, a restart): the
+          // upload is gone because it completed, and the blob it stored is what was asked for.
+          if (digest !== undefined && error instanceof RegistryError && error.code === 'BLOB_UPLOAD_UNKNOWN' && (await storage.headBlob(target.name, digest)) !== undefined) {
+            request.resume();
+            return blobCreated(response, target.name, digest);
+          }
           throw error;
         }
-        if (digest === undefined) return sendEmpty(response, 202, uploadHeaders(target.name, session.id, session.size));
-        await storage.completeUpload(target.name, target.id, digest);
-        return blobCreated(response, target.name, digest);
       }
       case 'referrers': {
         if (method !== 'GET') throw unsupported(method, 'referrers');
@@ -273,10 +278,11 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
   return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const started = performance.now();
     let user = '-';
+    const remote = request.socket.remoteAddress ?? '-';
     response.setHeader(...API_VERSION_HEADER);
     response.once('close', () => {
       const outcome = response.writableFinished ? String(response.statusCode) : `${response.statusCode} (cut)`;
-      logger.info(`${request.socket.remoteAddress ?? '-'} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(performance.now() - started)}ms`);
+      logger.info(`${remote} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(performance.now() - started)}ms`);
     });
     try {
       const url = new URL(request.url ?? '/', 'http://registry.invalid');

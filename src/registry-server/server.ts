@@ -331,16 +331,21 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   };
   let server: http.Server;
   try {
-    server = tls ? https.createServer(tls, listener) : http.createServer(listener);
-  } catch (error) {
-    throw new InputError(`cannot use the TLS certificate and key: ${(error as Error).message}`, { hint: 'pass a PEM certificate chain and its matching PEM private key' });
-  }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(new ImgbuildError(`cannot listen on ${options.listen ?? '127.0.0.1:0'}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`, { hint: 'choose another --listen address or port' }));
+    try {
+      server = tls ? https.createServer(tls, listener) : http.createServer(listener);
+    } catch (error) {
+      throw new InputError(`cannot use the TLS certificate and key: ${(error as Error).message}`, { hint: 'pass a PEM certificate chain and its matching PEM private key' });
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new ImgbuildError(`cannot listen on ${options.listen ?? '127.0.0.1:0'}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`, { hint: 'choose another --listen address or port' }));
+      });
+      server.listen(address.port, address.host, () => resolve());
     });
-    server.listen(address.port, address.host, () => resolve());
-  });
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const host = clientHost(address.host, port);
 
@@ -353,6 +358,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
       while (inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       server.closeAllConnections();
       await closed;
+      await storage.close();
     })();
     return closing;
   };

@@ -1,6 +1,6 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -82,6 +82,8 @@ export class FilesystemStorage implements ManagedStorage {
   static async open(root: string): Promise<FilesystemStorage> {
     const store = new FilesystemStorage(path.resolve(root));
     try {
+      await mkdir(store.root, { recursive: true });
+      await claimDirectory(store.root);
       await rm(store.tmpDir, { recursive: true, force: true });
       for (const dir of [store.tmpDir, path.join(store.root, 'blobs', 'sha256'), path.join(store.root, 'repositories'), path.join(store.root, 'uploads')]) {
         await store.ensureDirectory(dir);
@@ -90,6 +92,11 @@ export class FilesystemStorage implements ManagedStorage {
       throw new InputError(`cannot keep images in ${store.root}: ${(error as Error).message}`, { hint: 'choose a directory this user can create and write' });
     }
     return store;
+  }
+
+  /** Gives the directory up for another process to serve. */
+  async close(): Promise<void> {
+    await rm(path.join(this.root, LOCK_FILE), { force: true });
   }
 
   private get tmpDir(): string {
@@ -482,6 +489,34 @@ export class FilesystemStorage implements ManagedStorage {
       if (text !== undefined) descriptors.push(JSON.parse(text) as ReferrerDescriptor);
     }
     return descriptors;
+  }
+}
+
+const LOCK_FILE = 'serving.pid';
+
+/**
+ * Refuses a directory another live process serves: it would discard that process's files in
+ * progress. A lock left by a killed process (its pid gone) is taken over.
+ */
+async function claimDirectory(root: string): Promise<void> {
+  const lock = path.join(root, LOCK_FILE);
+  const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsAlive(holder)) {
+    throw new InputError(`${root} is already served by another process (pid ${holder})`, {
+      hint: `stop that one first, or pass another --dir; if pid ${holder} is not a registry, remove ${lock}`,
+    });
+  }
+  const temporary = `${lock}.${process.pid}`;
+  await writeFile(temporary, String(process.pid));
+  await rename(temporary, lock);
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -280,6 +280,13 @@ describe('the API beyond the conformance suite (startRegistryServer in process)'
     assert.equal(((await unknown.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'BLOB_UNKNOWN');
   });
 
+  test('a second server on the same directory is refused while this one serves it', async () => {
+    const second = await runCli(['registry', 'serve', '--dir', dir, '--listen', '127.0.0.1:0']);
+    assert.equal(second.code, 1, describeResult(second));
+    assert.match(second.stderr, new RegExp(`already served by another process \\(pid ${process.pid}\\)`));
+    assert.equal(second.stdout, '');
+  });
+
   test('one log line per request', async () => {
     const before = logLines.length;
     for (let i = 0; i < 3; i++) await (await fetch(url('/v2/'))).arrayBuffer();
@@ -288,6 +295,23 @@ describe('the API beyond the conformance suite (startRegistryServer in process)'
     assert.equal(lines.length, 4, lines.join('\n'));
     assert.match(lines[3]!, /"GET \/v2\/nope\/manifests\/latest" 404/);
   });
+});
+
+test('aborting the signal given to startRegistryServer closes it and frees the directory', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'imgbuild-registry-signal-'));
+  try {
+    const controller = new AbortController();
+    const first = await startRegistryServer({ dir, signal: controller.signal });
+    assert.equal((await fetch(`${first.url}/v2/`)).status, 200);
+    controller.abort();
+    await first.close();
+    await assert.rejects(fetch(`${first.url}/v2/`));
+    const cli = await runCli(['registry', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], { timeoutMs: 3_000 });
+    assert.equal(cli.timedOut, true, `a server on the freed directory should run until stopped: ${describeResult(cli)}`);
+    assert.match(cli.stdout, /^http:\/\/127\.0\.0\.1:\d+\n$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('SIGTERM lets a request in flight finish, refuses new ones, and exits 0', { timeout: 60_000 }, async () => {

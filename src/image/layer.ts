@@ -24,6 +24,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { Digest } from '../digest.js';
 import { DigestWorker, OFF_THREAD_WORTH, OffThreadDigestingStream } from './offthread-digest.js';
 import { AdaptiveGzip } from './adaptive-gzip.js';
+import { DeflateWorkers } from './deflate-workers.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
 import { collectEntries, mergeEntries, parseAddSpec, type AddSpec, type PlannedEntry } from './tar-entries.js';
@@ -264,10 +265,13 @@ export async function writeLayer(entries: PlannedEntry[], options: LayerOptions,
     });
   }
 
-  // Both digests on one worker thread when the layer is big (see offthread-digest.ts).
-  const digestWorker = plannedTarBytes(entries) >= OFF_THREAD_WORTH ? new DigestWorker() : undefined;
+  // When the layer is big, both digests on one worker thread (see offthread-digest.ts) and the
+  // blocks deflated on others (see deflate-workers.ts); the bytes are the same either way.
+  const big = plannedTarBytes(entries) >= OFF_THREAD_WORTH;
+  const digestWorker = big ? new DigestWorker() : undefined;
+  const deflateWorkers = big ? new DeflateWorkers() : undefined;
   const tarHash = new OffThreadDigestingStream(digestWorker);
-  const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
+  const gzip = new AdaptiveGzip(options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, deflateWorkers);
   const blobHash = new OffThreadDigestingStream(digestWorker);
   try {
     // A byte stream holding one chunk ahead: an object stream would queue 16 chunks.
@@ -278,7 +282,7 @@ export async function writeLayer(entries: PlannedEntry[], options: LayerOptions,
     await rm(blobPath, { force: true });
     throw error;
   } finally {
-    await digestWorker?.close();
+    await Promise.all([digestWorker?.close(), deflateWorkers?.close()]);
   }
 
   let disposed = false;

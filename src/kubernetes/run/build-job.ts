@@ -70,6 +70,8 @@ export interface BuildJobHooks {
 
 export interface FinishedBuilder {
   terminated: V1ContainerStateTerminated;
+  /** When the kubelet started the pod (before image pulls and the init container). */
+  podStartedAt?: Date;
   /** Last lines of the builder's log. */
   logTail: string[];
 }
@@ -236,7 +238,7 @@ async function watchBuild(api: ClusterApi, plan: BuildJobPlan, jobName: string, 
       const initFailed = init?.state?.terminated && init.state.terminated.exitCode !== 0;
       if (terminated || initFailed || pod.status?.phase === 'Failed') {
         await Promise.all(followers.values());
-        if (terminated?.exitCode === 0) return { terminated, logTail: [...tail] };
+        if (terminated?.exitCode === 0) return { terminated, podStartedAt: pod.status?.startTime, logTail: [...tail] };
         const final = await snapshot(api, jobName, identity.buildId, true);
         final.logTail = logTail();
         final.observedAt = new Date();
@@ -251,6 +253,13 @@ async function watchBuild(api: ClusterApi, plan: BuildJobPlan, jobName: string, 
     }
     await sleep(POLL_MS, signal);
   }
+}
+
+/** Seconds from the pod's start to the builder's exit (the digest), when both are known. */
+export function podSeconds(finished: FinishedBuilder): number | undefined {
+  const { podStartedAt } = finished;
+  const end = finished.terminated.finishedAt;
+  return podStartedAt && end ? (new Date(end).getTime() - new Date(podStartedAt).getTime()) / 1000 : undefined;
 }
 
 export interface RegistryConfirmation {

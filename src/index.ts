@@ -28,3 +28,6 @@ export { chooseEngine, kanikoUnavailable, type BuildEngine, type BuildResult, ty
 export * as dockerfile from './dockerfile/index.js';
 export { buildWithKaniko, renderKanikoBuild, KanikoBuildError, BuildInterrupted, type KanikoBuildRequest, type KanikoBuildResult } from './engines/kaniko.js';
 export { resolveCluster, type ClusterOptions, type ResolvedCluster } from './kubernetes/config.js';
+export { startRegistryServer, type RegistryServerOptions, type RunningRegistryServer } from './registry-server/index.js';
+export { FilesystemStorage } from './storage/filesystem.js';
+export type { ManagedStorage, ReferrerDescriptor, UploadSession } from './storage/storage.js';

@@ -39,6 +39,15 @@ const SHA256_HEX = /^[a-f0-9]{64}$/;
 /** A bare image ID; docker refuses it as a name because it is ambiguous with a digest. */
 const BARE_IMAGE_ID = /^[a-f0-9]{64}$/;
 
+/** A repository path as the distribution API names it: `component(/component)*`, without a host. */
+export function isRepositoryPath(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_REPOSITORY_LENGTH && name.split('/').every((component) => PATH_COMPONENT.test(component));
+}
+
+export function isTagName(tag: string): boolean {
+  return TAG.test(tag);
+}
+
 function invalid(text: string, problem: string): ReferenceError {
   return new ReferenceError(`invalid reference ${JSON.stringify(text)}: ${problem} (expected ${EXPECTED_FORM})`);
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { RegistryClient } from '../registry/client.js';
-import { createCredentialStore } from '../registry/credentials.js';
+import { createCredentialStore, type CredentialStore } from '../registry/credentials.js';
 
 /** Options every command that talks to a registry takes. */
 export interface RegistryFlags {
@@ -19,6 +19,8 @@ export interface RegistryFlags {
 
 export interface CommandContext {
   logger: Logger;
+  /** Docker config, credential helpers and --username/--password-stdin (cluster builds copy them into a Secret). */
+  credentials: CredentialStore;
   clientFor(registry: string): RegistryClient;
   /** A private temporary directory, removed on exit and on Ctrl-C. */
   workDir(): string;
@@ -93,6 +95,7 @@ export async function createContext(flags: RegistryFlags, credentialRegistry?: s
   process.once('exit', removeWorkDir);
   return {
     logger,
+    credentials,
     clientFor(registry) {
       let client = clients.get(registry);
       if (!client) {

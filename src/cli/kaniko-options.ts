@@ -14,6 +14,10 @@ export interface KubeFlags {
 export interface KanikoFlags extends KubeFlags {
   engine?: 'direct' | 'kaniko';
   dryRun?: boolean;
+  /** The direct engine as a restricted pod in the cluster. */
+  inCluster?: boolean;
+  nodeImage?: string;
+  runnerImage?: string;
   kanikoImage?: string;
   initImage?: string;
   registrySecret?: string;
@@ -47,14 +51,17 @@ export function kanikoOptions(command: Command, options: { engineOption?: boolea
   }
   return kubeOptions(
     command
-      .option('--dry-run', 'with --engine kaniko: print the objects the build would apply, as YAML, and apply nothing')
+      .option('--in-cluster', 'run the direct engine in the cluster as a Job whose pod passes Pod Security "restricted" (non-root, no capabilities, read-only root); see docs/in-cluster.md')
+      .option('--node-image <REF>', 'with --in-cluster: a Node >= 20 image whose entrypoint is node; imgbuild comes in a ConfigMap (env IMGBUILD_NODE_IMAGE)')
+      .option('--runner-image <REF>', 'with --in-cluster: an image made by `imgbuild runner-image` (it holds imgbuild; no ConfigMap)')
+      .option('--dry-run', 'with --engine kaniko or --in-cluster: print the objects the build would apply, as YAML, and apply nothing')
       .option('--kaniko-image <REF>', 'Kaniko executor image (env IMGBUILD_KANIKO_IMAGE)')
       .option('--init-image <REF>', 'image with a shell that prepares the context (env IMGBUILD_INIT_IMAGE; default the Kaniko debug image)')
       .option('--registry-secret <NAME>', 'an existing dockerconfigjson Secret for Kaniko, instead of one made from your docker config')
       .option('--cache-repo <REF>', "Kaniko's layer cache repository (--cache=true --cache-repo)")
       .option('--non-root', 'run Kaniko as uid 1000 (runAsNonRoot); Kaniko cannot unpack most images so, see docs/kaniko.md')
-      .option('--cpu <QUANTITY>', 'CPU request and limit of the Kaniko container, e.g. 1 or 500m')
-      .option('--memory <QUANTITY>', 'memory request and limit of the Kaniko container, e.g. 2Gi')
+      .option('--cpu <QUANTITY>', 'CPU request and limit of the build container, e.g. 1 or 500m')
+      .option('--memory <QUANTITY>', 'memory request and limit of the build container, e.g. 2Gi')
       .option('--timeout <DURATION>', 'fail the build after this long (Job activeDeadlineSeconds), e.g. 600, 10m, 1h')
       .option('--keep', 'keep the Job, its pod and the other objects after the build (for debugging)')
       .option('--verify-command <SH>', 'after the build, run this shell command in a pod from the new image (by digest)')

@@ -24,12 +24,12 @@ import { buildWithKaniko, type KanikoBuildRequest, type KanikoBuildResult, pullR
 import { dockerfileForAdd, type GeneratedCopy } from '../engines/kaniko-render.js';
 import type { BuildEngine, BuildResult, DockerfileBuildRequest } from '../engines/engine.js';
 
-function clusterOptions(flags: KubeFlags): ClusterOptions {
+export function clusterOptions(flags: KubeFlags): ClusterOptions {
   return { kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace };
 }
 
 /** Whether this machine resolves the destination's registry host (a cluster-internal name does not). */
-async function resolvesHere(destination: string, logger: Logger): Promise<boolean> {
+export async function resolvesHere(destination: string, logger: Logger): Promise<boolean> {
   const host = registryApiHost(parseReference(destination).registry).replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   return lookup(host).then(
     () => true,
@@ -56,7 +56,7 @@ function reachableClientFor(flags: KanikoFlags, logger: Logger) {
 }
 
 /** A one-line progress display of a streamed context (TTY only), at most every 200 ms. */
-function contextProgress(): (sent: number, total: number) => void {
+export function contextProgress(): (sent: number, total: number) => void {
   let last = 0;
   return (sent, total) => {
     const now = Date.now();
@@ -122,7 +122,7 @@ export async function runKanikoBuild(request: Omit<KanikoBuildRequest, 'cluster'
   }
 }
 
-function logPrinter(flags: KanikoFlags): ((container: string, line: string) => void) | undefined {
+export function logPrinter(flags: KanikoFlags): ((container: string, line: string) => void) | undefined {
   return flags.quiet ? undefined : (container, line) => process.stderr.write(`[${container}] ${line}\n`);
 }
 
@@ -167,9 +167,19 @@ export async function runAddWithKaniko(add: AddForKaniko, flags: KanikoFlags): P
   if (add.platform.length) throw new UsageError('--platform is not supported with --engine kaniko', 'Kaniko builds for the node it runs on; drop --platform, or use the direct engine');
   if (add.format) throw new UsageError('--format is not supported with --engine kaniko', 'Kaniko writes Docker v2 schema 2 manifests; drop --format, or use the direct engine');
   if (add.from === 'scratch' && add.adds.length === 0) throw new UsageError('nothing to build', 'add files with --add SRC:DEST');
+  const { files, copies } = await addContext(add.adds);
+  const dockerfile = dockerfileForAdd(add.from, copies, add.edits, { chmod: add.chmod, chown: add.chown });
+  await runKanikoBuild({ dockerfile: { text: dockerfile }, files, destination: add.to, compressionLevel: add.compressionLevel }, flags);
+}
+
+/**
+ * `add`'s sources as a build context: each --add source under a directory of its own (`add-N/`,
+ * a file keeping its name), parents first, and where each is in the context.
+ */
+export async function addContext(adds: AddSpec[]): Promise<{ files: ContextFile[]; copies: GeneratedCopy[] }> {
   const files: ContextFile[] = [];
   const copies: GeneratedCopy[] = [];
-  for (const [index, spec] of add.adds.entries()) {
+  for (const [index, spec] of adds.entries()) {
     const source = path.resolve(spec.source);
     let info;
     try {
@@ -180,16 +190,15 @@ export async function runAddWithKaniko(add: AddForKaniko, flags: KanikoFlags): P
     const base = `add-${index}`;
     if (info.isDirectory()) {
       for (const entry of await collectContextDirectory(source, { dockerignore: false })) files.push({ ...entry, path: `${base}/${entry.path}` });
-      files.push({ path: base, type: 'directory', mode: info.mode & 0o7777, size: 0 });
+      files.push({ path: base, type: 'directory', mode: info.mode & 0o7777, size: 0, mtimeSeconds: Math.floor(info.mtimeMs / 1000) });
       copies.push({ contextPath: `${base}/`, destination: spec.destination });
     } else {
       const name = `${base}/${path.basename(source)}`;
-      files.push({ path: name, type: 'file', mode: info.mode & 0o7777, size: info.size, source });
+      files.push({ path: name, type: 'file', mode: info.mode & 0o7777, size: info.size, source, mtimeSeconds: Math.floor(info.mtimeMs / 1000) });
       copies.push({ contextPath: name, destination: spec.destination });
     }
   }
-  const dockerfile = dockerfileForAdd(add.from, copies, add.edits, { chmod: add.chmod, chown: add.chown });
-  await runKanikoBuild({ dockerfile: { text: dockerfile }, files: sortParentsFirst(files), destination: add.to, compressionLevel: add.compressionLevel }, flags);
+  return { files: sortParentsFirst(files), copies };
 }
 
 function sortParentsFirst(files: ContextFile[]): ContextFile[] {

@@ -14,10 +14,14 @@ import type { EngineOptions } from '../plan/options.js';
 import type { StorageFor } from '../storage/storage.js';
 import { type BuildEngine, type BuildResult, chooseEngine, type DockerfileBuildRequest, type EngineChoice } from './engine.js';
 
-/** A Dockerfile parsed and resolved for the platform being built, with the base images' Env. */
-export async function resolveBuild(request: DockerfileBuildRequest, platform: PlatformSpec, storageFor: StorageFor): Promise<ResolvedBuild> {
+/**
+ * A Dockerfile parsed and resolved for the platform being built, with the base images' Env
+ * (without a `storageFor`, from the Dockerfile alone: enough to see which stages have RUN).
+ */
+export async function resolveBuild(request: DockerfileBuildRequest, platform: PlatformSpec, storageFor: StorageFor | undefined): Promise<ResolvedBuild> {
   const parsed: ParsedDockerfile = parseDockerfile(request.dockerfileText, { file: request.dockerfilePath });
   const options: ResolveOptions = { buildArgs: request.buildArgs, target: request.target, targetPlatform: formatPlatform(platform), buildPlatform: formatPlatform(hostPlatform()) };
+  if (!storageFor) return resolveDockerfile(parsed, options);
   // Base images' ENV is visible to expansion in their stages (`FROM golang` then `WORKDIR $GOPATH`).
   const baseImageEnv: Record<string, string[]> = {};
   for (const base of listBaseImages(parsed, options)) baseImageEnv[base.name] ??= await baseEnv(base.name, platform, storageFor);
@@ -76,13 +80,24 @@ export async function buildDockerfile(
   engines: { direct: BuildEngine; kaniko: BuildEngine },
   options: EngineOptions,
   onChoice?: (engine: string, reason: string) => void,
+  chooseFrom: 'registry' | 'dockerfile' = 'registry',
 ): Promise<BuildResult> {
   if (choice === 'kaniko') {
     onChoice?.('kaniko', 'asked for with --engine kaniko');
     return engines.kaniko.build(request);
   }
-  const resolved = await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor);
-  const { engine, reason } = chooseEngine(choice, runInstructions(resolved));
+  const { engine, reason, resolved } = await chooseEngineFor(request, choice, options, chooseFrom);
   onChoice?.(engine, reason);
-  return engines[engine].build({ ...request, resolved });
+  // A Dockerfile resolved without its bases' Env is good for choosing, not for building.
+  return engines[engine].build(chooseFrom === 'registry' ? { ...request, resolved } : request);
+}
+
+/**
+ * Which engine `choice` means for this Dockerfile. `chooseFrom: 'dockerfile'` reads no registry
+ * (for builds in the cluster, whose registries this machine may not reach): which stages have RUN
+ * does not depend on the bases' Env.
+ */
+export async function chooseEngineFor(request: DockerfileBuildRequest, choice: EngineChoice, options: EngineOptions, chooseFrom: 'registry' | 'dockerfile' = 'registry'): Promise<{ engine: 'direct' | 'kaniko'; reason: string; resolved: ResolvedBuild }> {
+  const resolved = await resolveBuild(request, options.platforms[0] ?? hostPlatform(), chooseFrom === 'registry' ? options.storageFor : undefined);
+  return { ...chooseEngine(choice, runInstructions(resolved)), resolved };
 }

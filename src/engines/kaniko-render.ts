@@ -7,7 +7,7 @@ import type { V1Container, V1EnvVar, V1PodSecurityContext, V1ResourceRequirement
 import { UsageError } from '../errors.js';
 import type { ConfigEdits } from '../image/mutate.js';
 import { parseReference } from '../reference.js';
-import { WORKSPACE } from '../kubernetes/render/objects.js';
+import { CA_DIR, caMount, dockerConfigMount, WORKSPACE } from '../kubernetes/render/objects.js';
 
 /** The maintained fork (upstream was archived in 2025); `-debug` has the busybox shell the init container uses. */
 export const DEFAULT_KANIKO_IMAGE = 'ghcr.io/osscontainertools/kaniko:v1.28.3-debug';
@@ -26,8 +26,6 @@ export const KANIKO_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID',
 /** `--non-root`: the field report's variant, made to get as far as Kaniko allows. */
 export const NON_ROOT_UID = 1000;
 const NON_ROOT_KANIKO_DIR = '/tmp/kaniko';
-const DOCKER_CONFIG_DIR = '/imgbuild/docker';
-const CA_DIR = '/imgbuild/ca';
 
 export interface KanikoBuildOptions {
   /** Where Kaniko pushes: `registry/repository:tag`, as the cluster reaches it. */
@@ -89,15 +87,11 @@ export function renderKanikoContainer(options: KanikoBuildOptions): KanikoPodPar
   const volumes: V1Volume[] = [];
   const volumeMounts: V1Container['volumeMounts'] = [];
   const env: V1EnvVar[] = [];
-  if (options.credentialsSecret) {
-    volumes.push({ name: 'registry-credentials', secret: { secretName: options.credentialsSecret, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } });
-    // A mount point of its own: Kaniko leaves mounts alone when it unpacks a base image onto /.
-    volumeMounts.push({ name: 'registry-credentials', mountPath: DOCKER_CONFIG_DIR, readOnly: true });
-    env.push({ name: 'DOCKER_CONFIG', value: DOCKER_CONFIG_DIR });
-  }
-  if (options.caBundle) {
-    volumes.push({ name: 'registry-ca', configMap: { name: options.caBundle.configMapName } });
-    volumeMounts.push({ name: 'registry-ca', mountPath: CA_DIR, readOnly: true });
+  const mounts = [...(options.credentialsSecret ? [dockerConfigMount(options.credentialsSecret)] : []), ...(options.caBundle ? [caMount(options.caBundle.configMapName)] : [])];
+  for (const mount of mounts) {
+    volumes.push(mount.volume);
+    volumeMounts.push(mount.mount);
+    env.push(...(mount.env ?? []));
   }
   let podSecurityContext: V1PodSecurityContext | undefined;
   let securityContext: V1Container['securityContext'];

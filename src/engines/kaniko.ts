@@ -4,40 +4,27 @@
  * on success, failure and interrupt. Rendering is pure (kaniko-render.ts, kubernetes/render);
  * this module is the I/O around it.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import type { V1ConfigMap, V1Job, V1Pod, V1Secret, CoreV1Event } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Job, V1Secret } from '@kubernetes/client-node';
 import type { Digest } from '../digest.js';
-import { ImgbuildError, InputError, UsageError, VerifyFailure } from '../errors.js';
-import { inspectImage } from '../inspect.js';
+import { UsageError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { parseReference, repositoryName } from '../reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CredentialStore } from '../registry/credentials.js';
+import { collectBuildContext, newBuildIdentity, prepareBuildInputs } from '../kubernetes/build-inputs.js';
 import { resolveCluster, type ClusterOptions, type ResolvedCluster } from '../kubernetes/config.js';
-import { collectContextDirectory, contextTar, readContextContents, withParents, type ContextFile } from '../kubernetes/context-files.js';
-import { diagnoseFailure, diagnoseStuck, isExplicitErrorLine, type BuildSnapshot, type Diagnosis, type DiagnosisContext } from '../kubernetes/diagnose.js';
-import { fitsInConfigMap, renderConfigMapDelivery, renderExecDelivery } from '../kubernetes/render/context-delivery.js';
-import {
-  type BuildIdentity,
-  type DockerConfigAuths,
-  objectName,
-  renderBuildJob,
-  renderConfigMap,
-  renderDockerConfigSecret,
-  renderVerificationPod,
-  renderYaml,
-} from '../kubernetes/render/objects.js';
+import type { ContextFile } from '../kubernetes/context-files.js';
+import type { DiagnosisContext } from '../kubernetes/diagnose.js';
+import { type BuildIdentity, renderBuildJob, renderYaml } from '../kubernetes/render/objects.js';
 import { ClusterApi } from '../kubernetes/run/api.js';
-import { deleteBuildObjects } from '../kubernetes/run/cleanup.js';
-import { followContainerLog } from '../kubernetes/run/follow.js';
-import { streamContext } from '../kubernetes/run/stream-context.js';
+import { BUILD_JOB_TTL_SECONDS, ClusterBuildError, confirmInRegistry, podSeconds, runBuildJob, type TarFile } from '../kubernetes/run/build-job.js';
+import { pullReference, verifyInCluster } from '../kubernetes/run/verify.js';
 import { baseRegistries, DEFAULT_KANIKO_IMAGE, renderKanikoContainer } from './kaniko-render.js';
+
+// Shared with the in-cluster direct engine; exported here under the names callers already use.
+export { BuildInterrupted, ClusterBuildError as KanikoBuildError } from '../kubernetes/run/build-job.js';
+export { pullReference, verifyInCluster, type InClusterVerifyOptions } from '../kubernetes/run/verify.js';
+const KanikoBuildError = ClusterBuildError;
 
 export interface KanikoBuildRequest {
   /** The Dockerfile: its text, or a path (absolute, or relative to the context directory). */
@@ -97,80 +84,19 @@ export interface KanikoBuildResult {
   verification?: { image: string; output: string; imageId?: string };
   /** Seconds the Kaniko container ran (from its start and finish times). */
   builderSeconds?: number;
+  /** Seconds from the pod's start to Kaniko's exit with the digest. */
+  podSeconds?: number;
   totalSeconds: number;
 }
-
-/** The build failed in the cluster: a diagnosis with its fix. */
-export class KanikoBuildError extends ImgbuildError {}
-
-/** The build was interrupted (Ctrl-C, SIGTERM, an aborted signal); its objects were deleted. */
-export class BuildInterrupted extends ImgbuildError {
-  constructor(reason: string) {
-    super(`build interrupted (${reason}); its objects in the cluster were deleted`, { exitCode: 130 });
-  }
-}
-
-const TTL_SECONDS = 3600;
-const POLL_MS = 400;
-const LOG_TAIL = 60;
-const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 
 interface Prepared {
   identity: BuildIdentity;
   objects: (V1ConfigMap | V1Secret | V1Job)[];
   job: V1Job;
-  streamed?: { file: string; size: number; sha256: string; dir: string };
+  streamed?: TarFile;
   diagnosisContext: DiagnosisContext;
   kanikoImage: string;
   initImage: string;
-}
-
-function newBuildId(): string {
-  return randomBytes(4).toString('hex');
-}
-
-async function resolveDockerfile(request: KanikoBuildRequest): Promise<{ text: string; contextPath?: string }> {
-  if ('text' in request.dockerfile) return { text: request.dockerfile.text };
-  const given = request.dockerfile.path;
-  // A relative path is relative to the context (docker's -f is relative to the working directory: the CLI resolves it first).
-  const absolute = path.resolve(request.contextDir ?? '.', given);
-  const text = await readFile(absolute, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new InputError(`cannot read the Dockerfile ${given}: ${error.code ?? error.message}`, { hint: 'pass -f PATH to a Dockerfile, or put one named Dockerfile in the context' });
-  });
-  const relative = request.contextDir ? path.relative(path.resolve(request.contextDir), absolute) : undefined;
-  return { text, contextPath: relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative.split(path.sep).join('/') : undefined };
-}
-
-async function credentialsFor(store: CredentialStore, registries: string[]): Promise<DockerConfigAuths | undefined> {
-  const auths: DockerConfigAuths['auths'] = {};
-  for (const registry of registries) {
-    const credential = await store.get(registry);
-    if (!credential) continue;
-    const key = registry === 'docker.io' ? DOCKER_HUB_KEY : registry;
-    auths[key] = credential.identityToken
-      ? { identitytoken: credential.identityToken, ...(credential.username ? { username: credential.username } : {}) }
-      : { auth: Buffer.from(`${credential.username ?? ''}:${credential.password ?? ''}`).toString('base64') };
-  }
-  return Object.keys(auths).length ? { auths } : undefined;
-}
-
-async function tarToFile(files: ContextFile[]): Promise<{ file: string; size: number; sha256: string; dir: string }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'imgbuild-context-'));
-  const file = path.join(dir, 'context.tar');
-  const hash = createHash('sha256');
-  let size = 0;
-  await pipeline(
-    contextTar(files),
-    new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        size += chunk.length;
-        callback(null, chunk);
-      },
-    }),
-    createWriteStream(file),
-  );
-  return { file, size, sha256: hash.digest('hex'), dir };
 }
 
 /** Renders every object of the build (the pure part plus reading the context and credentials). */
@@ -178,50 +104,26 @@ async function prepare(request: KanikoBuildRequest, namespace: string, forDispla
   const env = process.env;
   const kanikoImage = request.kanikoImage ?? env.IMGBUILD_KANIKO_IMAGE ?? DEFAULT_KANIKO_IMAGE;
   const initImage = request.initImage ?? env.IMGBUILD_INIT_IMAGE ?? kanikoImage;
-  const identity: BuildIdentity = { buildId: request.buildId ?? newBuildId(), namespace, createdAt: new Date().toISOString() };
+  const identity = newBuildIdentity(namespace, request.buildId);
   const destination = parseReference(request.destination);
   if (destination.digest) throw new UsageError(`--to ${request.destination} names a digest`, 'the destination must be a tag, e.g. --to registry:5000/app:v2');
 
-  const dockerfile = await resolveDockerfile(request);
-  let files: ContextFile[] = request.contextDir ? await collectContextDirectory(request.contextDir) : [];
-  files = withParents([...files, ...(request.files ?? [])]);
-  let dockerfilePath = dockerfile.contextPath;
-  if (!dockerfilePath || !files.some((file) => file.path === dockerfilePath)) {
-    dockerfilePath = dockerfilePath ?? 'Dockerfile.imgbuild';
-    files = files.filter((file) => file.path !== dockerfilePath);
-    files.push({ path: dockerfilePath, type: 'file', mode: 0o644, size: Buffer.byteLength(dockerfile.text), content: Buffer.from(dockerfile.text) });
-  }
-
-  const registries = [...new Set([destination.registry, ...baseRegistries(dockerfile.text), ...(request.cacheRepo ? [parseReference(request.cacheRepo).registry] : [])])];
-  const objects: (V1ConfigMap | V1Secret | V1Job)[] = [];
-
-  let credentialsSecret = request.registrySecret;
-  if (!credentialsSecret && request.credentials) {
-    const auths = await credentialsFor(request.credentials, registries);
-    if (auths) {
-      credentialsSecret = objectName(identity, 'credentials');
-      objects.push(renderDockerConfigSecret(identity, credentialsSecret, auths));
-    }
-  }
-  let caBundle: { configMapName: string; registries: string[] } | undefined;
-  if (request.caFile) {
-    const pem = await readFile(request.caFile).catch((error: NodeJS.ErrnoException) => {
-      throw new InputError(`cannot read --ca-file ${request.caFile}: ${error.code ?? error.message}`, { hint: 'give a PEM file with the registry\'s CA certificate' });
-    });
-    caBundle = { configMapName: objectName(identity, 'ca'), registries };
-    objects.push(renderConfigMap(identity, caBundle.configMapName, 'ca', { 'ca.crt': pem }));
-  }
-
+  const { files, dockerfilePath, dockerfileText } = await collectBuildContext(request);
+  const registries = [...new Set([destination.registry, ...baseRegistries(dockerfileText), ...(request.cacheRepo ? [parseReference(request.cacheRepo).registry] : [])])];
+  const inputs = await prepareBuildInputs({
+    identity,
+    files,
+    registries,
+    receiver: initImage,
+    credentials: request.credentials,
+    registrySecret: request.registrySecret,
+    caFile: request.caFile,
+    forDisplay,
+  });
+  const { delivery, credentialsSecret } = inputs;
+  const caBundle = inputs.caConfigMap ? { configMapName: inputs.caConfigMap, registries } : undefined;
+  const objects: (V1ConfigMap | V1Secret | V1Job)[] = [...inputs.objects];
   const timeout = request.timeoutSeconds;
-  let streamed: Prepared['streamed'];
-  let delivery;
-  if (fitsInConfigMap(files)) {
-    delivery = renderConfigMapDelivery(identity, initImage, files, await readContextContents(files));
-    objects.push(delivery.configMap!);
-  } else {
-    delivery = renderExecDelivery(initImage, 600);
-    if (!forDisplay) streamed = await tarToFile(files);
-  }
   const kaniko = renderKanikoContainer({
     destination: request.destination,
     dockerfile: dockerfilePath,
@@ -245,14 +147,14 @@ async function prepare(request: KanikoBuildRequest, namespace: string, forDispla
     volumes: [...delivery.volumes, ...kaniko.volumes],
     podSecurityContext: kaniko.podSecurityContext,
     activeDeadlineSeconds: timeout,
-    ttlSecondsAfterFinished: TTL_SECONDS,
+    ttlSecondsAfterFinished: BUILD_JOB_TTL_SECONDS,
   });
   objects.push(job);
   return {
     identity,
     objects,
     job,
-    streamed,
+    streamed: inputs.streamed,
     kanikoImage,
     initImage,
     diagnosisContext: {
@@ -278,41 +180,6 @@ export async function renderKanikoBuild(request: KanikoBuildRequest): Promise<st
   return renderYaml(prepared.objects);
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new BuildInterrupted(String(signal.reason ?? 'aborted'));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
-async function snapshot(api: ClusterApi, jobName: string, buildId: string, withEvents: boolean): Promise<BuildSnapshot> {
-  const [job, pods] = await Promise.all([
-    api.read<V1Job>('batch/v1', 'Job', jobName),
-    api.list<V1Pod>('v1', 'Pod', { label: `job-name=${jobName}` }),
-  ]);
-  const pod = pods.find((item) => item.metadata?.labels?.['imgbuild.dev/build-id'] === buildId) ?? pods[0];
-  let events: CoreV1Event[] = [];
-  if (withEvents) {
-    const names = [jobName, pod?.metadata?.name].filter((name): name is string => Boolean(name));
-    const lists = await Promise.all(names.map((name) => api.list<CoreV1Event>('v1', 'Event', { field: `involvedObject.name=${name}` }).catch(() => [] as CoreV1Event[])));
-    events = lists.flat();
-  }
-  return { job, pod, events };
-}
-
-function containerStatus(pod: V1Pod | undefined, name: string) {
-  return [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])].find((status) => status.name === name);
-}
-
 const DIGEST = /sha256:[0-9a-f]{64}/;
 
 /** Runs the build and returns what was pushed. Every object is deleted at the end unless `keep`. */
@@ -322,109 +189,15 @@ export async function buildWithKaniko(request: KanikoBuildRequest): Promise<Kani
   const cluster: ResolvedCluster = resolveCluster(request.cluster);
   const api = new ClusterApi(cluster);
   const prepared = await prepare(request, cluster.namespace, false);
-  const { identity } = prepared;
-  const jobName = prepared.job.metadata!.name!;
-  const signal = request.signal;
-  const onLog = request.onLog ?? (() => {});
-  logger.info(`building in namespace ${cluster.namespace} (context ${cluster.contextName}) as job/${jobName}`);
-  let created = false;
-  try {
-    throwIfAborted(signal);
-    for (const object of prepared.objects) {
-      created = true;
-      await api.create(object);
-    }
-    const result = await watchBuild(request, api, prepared, jobName, onLog, logger);
-    if (request.verify) result.verification = await runVerification(request, api, identity, prepared.diagnosisContext, result, onLog);
+  const plan = { ...prepared, builder: 'kaniko', receiver: prepared.initImage };
+  const hooks = { logger, keep: request.keep, signal: request.signal, onLog: request.onLog, onContextProgress: request.onContextProgress };
+  return runBuildJob(api, plan, hooks, async (finished) => {
+    const result = await digestResult(request, prepared, finished.terminated, finished.logTail, logger);
+    result.podSeconds = podSeconds(finished);
+    if (request.verify) result.verification = await runVerification(request, api, prepared.identity, prepared.diagnosisContext, result, request.onLog ?? (() => {}));
     result.totalSeconds = (performance.now() - started) / 1000;
     return result;
-  } catch (error) {
-    if (signal?.aborted && !(error instanceof BuildInterrupted)) throw new BuildInterrupted(String(signal.reason ?? 'aborted'));
-    throw error;
-  } finally {
-    if (prepared.streamed) await rm(prepared.streamed.dir, { recursive: true, force: true });
-    if (created && !request.keep) {
-      const count = await deleteBuildObjects(api, identity.buildId).catch((error: Error) => {
-        logger.warn(`could not delete the build's objects (build id ${identity.buildId}): ${error.message}; \`imgbuild clean\` removes them later`);
-        return 0;
-      });
-      logger.debug(`deleted ${count} objects of build ${identity.buildId}`);
-    } else if (created) {
-      logger.info(`kept the build's objects (label imgbuild.dev/build-id=${identity.buildId}); \`imgbuild clean\` deletes them`);
-    }
-  }
-}
-
-async function watchBuild(request: KanikoBuildRequest, api: ClusterApi, prepared: Prepared, jobName: string, onLog: (container: string, line: string) => void, logger: Logger): Promise<KanikoBuildResult> {
-  const signal = request.signal;
-  const { identity } = prepared;
-  const tail: string[] = [];
-  let errorLine: string | undefined;
-  const logTail = () => (errorLine && !tail.includes(errorLine) ? [errorLine, ...tail] : tail);
-  const followers = new Map<string, Promise<void>>();
-  let latest: BuildSnapshot = { events: [] };
-  let contextSent = false;
-  let polls = 0;
-  const follow = (podName: string, container: string) => {
-    if (followers.has(container)) return;
-    followers.set(
-      container,
-      followContainerLog(api, {
-        pod: podName,
-        container,
-        signal,
-        terminated: () => containerStatus(latest.pod, container)?.state?.terminated !== undefined,
-        onLine: (line) => {
-          if (container === 'kaniko') {
-            tail.push(line);
-            if (tail.length > LOG_TAIL) tail.shift();
-            // Kaniko prints its usage after some errors, which pushes the error out of the tail.
-            if (isExplicitErrorLine(line)) errorLine = line;
-          }
-          onLog(container, line);
-        },
-      }),
-    );
-  };
-  for (;;) {
-    throwIfAborted(signal);
-    polls += 1;
-    // Events only while something may be wrong: before the pod runs, or every few polls.
-    const pending = !latest.pod || latest.pod.status?.phase === 'Pending';
-    latest = await snapshot(api, jobName, identity.buildId, pending || polls % 5 === 0);
-    const stuck = diagnoseStuck(latest, prepared.diagnosisContext);
-    if (stuck) throw new KanikoBuildError(stuck.message, { hint: stuck.hint });
-    const pod = latest.pod;
-    const podName = pod?.metadata?.name;
-    if (pod && podName) {
-      const init = containerStatus(pod, 'prepare-context');
-      if (init?.state?.running || init?.state?.terminated) follow(podName, 'prepare-context');
-      if (prepared.streamed && !contextSent && init?.state?.running) {
-        logger.info(`streaming the context (${prepared.streamed.size} bytes of tar) into ${podName}`);
-        await streamContext(api, podName, 'prepare-context', prepared.streamed, request.onContextProgress);
-        contextSent = true;
-      }
-      const kaniko = containerStatus(pod, 'kaniko');
-      if (kaniko?.state?.running || kaniko?.state?.terminated) follow(podName, 'kaniko');
-      const terminated = kaniko?.state?.terminated;
-      const initFailed = init?.state?.terminated && init.state.terminated.exitCode !== 0;
-      if (terminated || initFailed || pod.status?.phase === 'Failed') {
-        await Promise.all(followers.values());
-        if (terminated?.exitCode === 0) return digestResult(request, prepared, terminated, tail, logger);
-        const final = await snapshot(api, jobName, identity.buildId, true);
-        final.logTail = logTail();
-        final.observedAt = new Date();
-        const diagnosis: Diagnosis = diagnoseFailure(final.pod ? final : { ...final, pod }, prepared.diagnosisContext);
-        throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
-      }
-    }
-    const failed = latest.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
-    if (failed) {
-      const diagnosis = diagnoseFailure({ ...latest, logTail: logTail() }, prepared.diagnosisContext);
-      throw new KanikoBuildError(diagnosis.message, { hint: diagnosis.hint });
-    }
-    await sleep(POLL_MS, signal);
-  }
+  });
 }
 
 async function digestResult(
@@ -445,7 +218,7 @@ async function digestResult(
   }
   if (!digest) {
     throw new KanikoBuildError('Kaniko exited 0 but reported no digest (no termination message, no "Pushed ...@sha256:" line)', {
-      hint: 'check that the Kaniko image is a real executor (--kaniko-image) and that the pod\'s /dev/termination-log is writable',
+      hint: "check that the Kaniko image is a real executor (--kaniko-image) and that the pod's /dev/termination-log is writable",
     });
   }
   const result: KanikoBuildResult = {
@@ -460,30 +233,8 @@ async function digestResult(
     totalSeconds: 0,
   };
   if (terminated.startedAt && terminated.finishedAt) result.builderSeconds = (new Date(terminated.finishedAt).getTime() - new Date(terminated.startedAt).getTime()) / 1000;
-  if (request.clientFor) {
-    try {
-      const served = await inspectImage(request.destination, request.clientFor);
-      if (served.digest !== digest) {
-        throw new KanikoBuildError(`${request.destination} serves ${served.digest}, not the ${digest} Kaniko reported`, {
-          hint: 'another push moved the tag meanwhile, or Kaniko pushed elsewhere; check the destination',
-        });
-      }
-      result.confirmedInRegistry = true;
-      result.mediaType = served.mediaType;
-      result.platforms = served.images.map((image) => image.platform);
-    } catch (error) {
-      if (error instanceof KanikoBuildError) throw error;
-      logger.debug(`not confirmed from here (${(error as Error).message}); the digest is Kaniko's`);
-    }
-  }
-  return result;
-}
-
-/** Replaces the registry part of a reference (`--pull-via localhost:5000`). */
-export function pullReference(reference: string, pullVia?: string): string {
-  if (!pullVia) return reference;
-  const ref = parseReference(reference);
-  return `${pullVia}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag}`}`;
+  const confirmation = await confirmInRegistry(request.destination, digest, request.clientFor, 'Kaniko', logger);
+  return { ...result, ...confirmation };
 }
 
 async function runVerification(
@@ -497,63 +248,5 @@ async function runVerification(
   const verify = request.verify!;
   const image = pullReference(result.reference, verify.pullVia);
   return verifyInCluster(api, identity, { image, command: verify.command, expectOutput: verify.expectOutput, digest: result.digest, diagnosisContext, onLog, signal: request.signal });
-}
-
-export interface InClusterVerifyOptions {
-  image: string;
-  command: string;
-  expectOutput?: string;
-  /** When set, the pod's imageID must carry this digest. */
-  digest?: Digest;
-  diagnosisContext?: DiagnosisContext;
-  onLog?: (container: string, line: string) => void;
-  signal?: AbortSignal;
-}
-
-/** Runs `command` in a pod from `image`, follows its log and checks it; the pod is deleted by the caller's cleanup. */
-export async function verifyInCluster(api: ClusterApi, identity: BuildIdentity, options: InClusterVerifyOptions): Promise<{ image: string; output: string; imageId?: string }> {
-  const pod = renderVerificationPod({ identity, image: options.image, command: options.command, activeDeadlineSeconds: 600 });
-  const name = pod.metadata!.name!;
-  await api.create(pod);
-  const lines: string[] = [];
-  let latest: V1Pod | undefined;
-  let following: Promise<void> | undefined;
-  const context = options.diagnosisContext ?? { imageFlags: { verify: '--pull-via' } };
-  for (;;) {
-    throwIfAborted(options.signal);
-    latest = await api.read<V1Pod>('v1', 'Pod', name);
-    const status = containerStatus(latest, 'verify');
-    const stuck = diagnoseStuck({ pod: latest, events: [] }, context);
-    if (stuck) throw new KanikoBuildError(`verification pod: ${stuck.message}`, { hint: stuck.hint });
-    if ((status?.state?.running || status?.state?.terminated) && !following) {
-      following = followContainerLog(api, {
-        pod: name,
-        container: 'verify',
-        signal: options.signal,
-        terminated: () => containerStatus(latest, 'verify')?.state?.terminated !== undefined,
-        onLine: (line) => {
-          lines.push(line);
-          options.onLog?.('verify', line);
-        },
-      });
-    }
-    const terminated = status?.state?.terminated;
-    if (terminated) {
-      await following;
-      const output = lines.join('\n');
-      const imageId = status?.imageID;
-      if (terminated.exitCode !== 0) {
-        throw new VerifyFailure(`the verification command exited with code ${terminated.exitCode} in ${options.image}`, { hint: 'its output is above; check --verify-command' });
-      }
-      if (options.expectOutput !== undefined && output.trimEnd() !== options.expectOutput.trimEnd()) {
-        throw new VerifyFailure(`the verification output differs from --expect-output:\n${output}`, { hint: 'the image does not do what you expected; check the build\'s log above' });
-      }
-      if (options.digest && imageId && !imageId.includes(options.digest)) {
-        throw new VerifyFailure(`the verification pod ran ${imageId}, not the built ${options.digest}`, { hint: 'the node pulled another image: check --pull-via names the same registry storage' });
-      }
-      return { image: options.image, output, imageId };
-    }
-    await sleep(POLL_MS, options.signal);
-  }
 }
 

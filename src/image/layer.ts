@@ -137,8 +137,8 @@ export function describeLayer(specs: readonly AddSpec[], options: LayerOptions):
 }
 
 function toHeaderFields(entry: PlannedEntry, options: LayerOptions): TarHeaderFields {
-  const uid = options.chown?.uid ?? 0;
-  const gid = options.chown?.gid ?? 0;
+  const uid = entry.owner?.uid ?? options.chown?.uid ?? 0;
+  const gid = entry.owner?.gid ?? options.chown?.gid ?? 0;
   const pax: Record<string, string> = {};
   // ustar holds ids up to 6 octal digits; a PAX record carries the real value.
   if (uid > USTAR_MAX_ID) pax.uid = String(uid);
@@ -147,7 +147,7 @@ function toHeaderFields(entry: PlannedEntry, options: LayerOptions): TarHeaderFi
     // A trailing slash on directories, as Docker and Go's archive/tar write them.
     name: entry.kind === 'directory' ? `${entry.path}/` : entry.path,
     type: entry.kind,
-    permissions: entry.kind === 'symlink' ? 0o777 : (options.chmod ?? entry.mode),
+    permissions: entry.kind === 'symlink' ? 0o777 : entry.owner ? entry.mode : (options.chmod ?? entry.mode),
     uid: Math.min(uid, USTAR_MAX_ID),
     gid: Math.min(gid, USTAR_MAX_ID),
     mtimeSeconds: options.sourceDateEpoch ?? Math.min(entry.mtimeSeconds, MAX_TAR_MTIME),

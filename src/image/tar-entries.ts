@@ -26,6 +26,8 @@ interface EntryBase {
   mode: number;
   /** Whole seconds since the epoch, from the source's mtime. */
   mtimeSeconds: number;
+  /** An owner of its own (an entry unpacked from an archive): neither the layer's chown nor chmod applies. */
+  owner?: { uid: number; gid: number };
 }
 
 export type PlannedEntry =

@@ -103,11 +103,12 @@ export async function collectContextDirectory(root: string, options: { dockerign
       const absolute = path.join(root, relative);
       const info = await lstat(absolute);
       const mode = info.mode & 0o7777;
+      const mtimeSeconds = Math.floor(info.mtimeMs / 1000);
       if (info.isDirectory()) {
-        entries.push({ path: relative, type: 'directory', mode, size: 0 });
+        entries.push({ path: relative, type: 'directory', mode, size: 0, mtimeSeconds });
         await walk(relative);
-      } else if (info.isSymbolicLink()) entries.push({ path: relative, type: 'symlink', mode, size: 0, linkTarget: await readlink(absolute) });
-      else if (info.isFile()) entries.push({ path: relative, type: 'file', mode, size: info.size, source: absolute });
+      } else if (info.isSymbolicLink()) entries.push({ path: relative, type: 'symlink', mode, size: 0, linkTarget: await readlink(absolute), mtimeSeconds });
+      else if (info.isFile()) entries.push({ path: relative, type: 'file', mode, size: info.size, source: absolute, mtimeSeconds });
     }
   };
   await walk('');
@@ -142,12 +143,13 @@ export async function readContextContents(entries: ContextFile[]): Promise<Map<s
   return contents;
 }
 
-/** The context as a tar stream (numeric owner 0, mtimes kept), for the exec delivery. */
-export function contextTar(entries: ContextFile[]): Readable {
+/** The context as a tar stream (numeric owner 0; mtimes 0, or the entries' own with `keepMtimes`), for the exec delivery. */
+export function contextTar(entries: ContextFile[], options: { keepMtimes?: boolean } = {}): Readable {
   const pack = tar.pack();
   (async () => {
     for (const entry of entries) {
-      const header = { name: entry.path, mode: entry.mode, uid: 0, gid: 0, mtime: new Date(0) };
+      const mtime = new Date(options.keepMtimes ? (entry.mtimeSeconds ?? 0) * 1000 : 0);
+      const header = { name: entry.path, mode: entry.mode, uid: 0, gid: 0, mtime };
       if (entry.type === 'directory') pack.entry({ ...header, type: 'directory' });
       else if (entry.type === 'symlink') pack.entry({ ...header, type: 'symlink', linkname: entry.linkTarget });
       else if (entry.content) pack.entry({ ...header, size: entry.content.length }, entry.content);

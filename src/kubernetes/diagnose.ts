@@ -44,7 +44,8 @@ export function diagnoseStuck(snapshot: BuildSnapshot, context: DiagnosisContext
         message: `the namespace's Pod Security admission (${level}) refused the build pod: ${event.message?.replace(/^Error creating: pods "[^"]*" is forbidden: /, '')}`,
         hint:
           'Kaniko runs as root with CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SETUID and SETGID, which the "baseline" level allows and "restricted" does not: ' +
-          'build in a namespace labelled pod-security.kubernetes.io/enforce=baseline, or use the direct engine (no --engine kaniko), which needs no pod and no root',
+          'build with --in-cluster instead (the direct engine as a non-root pod that passes "restricted"; Dockerfiles without RUN), ' +
+          'build in a namespace labelled pod-security.kubernetes.io/enforce=baseline, or use the direct engine from here (no --engine kaniko)',
       };
     }
     if (event.reason === 'FailedMount' && /(secret|configmap) "[^"]+" not found/i.test(event.message ?? '')) {
@@ -172,6 +173,9 @@ export function diagnoseFailure(snapshot: BuildSnapshot, context: DiagnosisConte
       const how = terminated.reason === 'OOMKilled' ? 'OOMKilled' : `killed with exit 137 under --memory ${context.memoryLimit}, the kernel's out-of-memory kill`;
       return { message: `container ${status.name} ran out of memory (${how})`, hint: 'raise --memory (Kaniko holds file hashes and layer data in memory for large images)' };
     }
+    // imgbuild as the builder (--in-cluster) leaves its own error and hint in the termination message.
+    const reported = builderError(terminated.message);
+    if (reported) return reported;
     const lines = snapshot.logTail ?? [];
     const errorLine = lastErrorLine(lines);
     const haystack = errorLine ?? terminated.message ?? '';
@@ -187,4 +191,16 @@ export function diagnoseFailure(snapshot: BuildSnapshot, context: DiagnosisConte
   if (deadline) return deadline;
   const failed = snapshot.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
   return { message: `the build Job failed${failed ? ` (${failed.reason}: ${failed.message})` : ''}`, hint: 'rerun with --keep and inspect the Job with kubectl describe' };
+}
+
+/** `{"error": {"message", "hint"}}`, as imgbuild writes it to its result file when a command fails in a pod. */
+export function builderError(message: string | undefined): Diagnosis | undefined {
+  if (!message?.trimStart().startsWith('{')) return undefined;
+  try {
+    const parsed = JSON.parse(message) as { error?: { message?: string; hint?: string } };
+    if (!parsed.error?.message) return undefined;
+    return { message: parsed.error.message, hint: parsed.error.hint ?? 'its log is above; rerun with --keep to inspect the pod with kubectl' };
+  } catch {
+    return undefined;
+  }
 }

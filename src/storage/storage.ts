@@ -57,3 +57,53 @@ export interface Storage {
 
 /** Storage for each registry host named in references; the same object for the same host. */
 export type StorageFor = (registry: string) => Storage;
+
+/** A descriptor as the referrers API lists it. */
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** A resumable blob upload: where it stands. */
+export interface UploadSession {
+  id: string;
+  repository: string;
+  /** Bytes received so far: the next chunk starts here. */
+  size: number;
+}
+
+/**
+ * A store that is the source of truth rather than a view of one (a filesystem, later an OCI
+ * layout): it also keeps resumable uploads, lists, deletes and answers referrers. The embedded
+ * registry serves one of these; the engine can write to it as to any Storage.
+ * Errors are RegistryErrors carrying the distribution error code (BLOB_UNKNOWN, DIGEST_INVALID...).
+ */
+export interface ManagedStorage extends Storage {
+  /** Bytes [start, end] (inclusive) of a blob of the repository. */
+  openBlobRange(repository: string, digest: Digest, start: number, end: number): Promise<Readable>;
+  /** Links a blob the store holds into a repository, from any repository; false when it holds none. */
+  linkBlob(repository: string, digest: Digest): Promise<boolean>;
+  /** Stores a whole blob from a stream, refusing it unless it hashes to `digest`. */
+  putBlob(repository: string, digest: Digest, data: Readable): Promise<number>;
+  startUpload(repository: string): Promise<UploadSession>;
+  getUpload(repository: string, id: string): Promise<UploadSession>;
+  /** Appends at `offset` (the session's size; undefined: wherever it stands); refuses another offset. */
+  appendUpload(repository: string, id: string, offset: number | undefined, data: Readable): Promise<UploadSession>;
+  /** Checks the upload against `digest` and stores it as a blob of the repository; returns its size. */
+  completeUpload(repository: string, id: string, digest: Digest): Promise<number>;
+  cancelUpload(repository: string, id: string): Promise<void>;
+  /** Repositories holding anything, in lexical order. */
+  listRepositories(): Promise<string[]>;
+  /** The repository's tags in lexical order; NAME_UNKNOWN when it holds nothing. */
+  listTags(repository: string): Promise<string[]>;
+  /** Removes a manifest and the tags pointing at it. */
+  deleteManifest(repository: string, digest: Digest): Promise<void>;
+  deleteTag(repository: string, tag: string): Promise<void>;
+  /** Unlinks a blob from the repository (other repositories keep theirs). */
+  deleteBlob(repository: string, digest: Digest): Promise<void>;
+  /** Manifests of the repository whose `subject` is `digest`. */
+  referrers(repository: string, digest: Digest): Promise<ReferrerDescriptor[]>;
+}

@@ -11,6 +11,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ensureCliBuilt } from './cli.js';
 import { runChecked } from './tools.js';
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
@@ -52,6 +53,11 @@ export interface StartRegistryOptions {
    * network namespace (`ip netns exec`): a registry that is not on loopback (see netns.ts).
    */
   listen?: { address: string; port: number; netns?: string };
+  /**
+   * Which server: CNCF distribution (the judge, default) or imgbuild's own embedded registry
+   * (`imgbuild registry serve` from the built bundle, storing in dataDir).
+   */
+  server?: 'distribution' | 'imgbuild';
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -265,13 +271,27 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const address = options.listen?.address ?? '127.0.0.1';
   const scheme: RunningRegistry['scheme'] = tls ? 'https' : 'http';
 
+  const imgbuildBundle = options.server === 'imgbuild' ? await ensureCliBuilt() : undefined;
+  const registryCommand = (): [string, string[]] =>
+    imgbuildBundle
+      ? [
+          process.execPath,
+          [
+            imgbuildBundle, 'registry', 'serve', '--dir', dataDir, '--listen', `${address}:${port}`,
+            ...(htpasswdFile ? ['--htpasswd', htpasswdFile] : []),
+            ...(tls ? ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile] : []),
+          ],
+        ]
+      : [REGISTRY_BINARY, ['serve', configFile]];
+
   const spawnRegistry = () => {
-    logText += `--- ${REGISTRY_BINARY} serve ${configFile} (${address}:${port}) ---\n`;
+    const [command, args] = registryCommand();
+    logText += `--- ${command} ${args.join(' ')} (${address}:${port}) ---\n`;
     const netns = options.listen?.netns;
     // `ip netns exec` execs the registry, so the child is the registry itself and signals reach it.
     const started = netns
-      ? spawn('ip', ['netns', 'exec', netns, REGISTRY_BINARY, 'serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(REGISTRY_BINARY, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn('ip', ['netns', 'exec', netns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     liveProcesses.add(started);
     started.stdout?.on('data', appendLog);
     started.stderr?.on('data', appendLog);
@@ -327,7 +347,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       await removeTempDir(rootDir);
       throw error;
     }
-    if (!ready && !/address already in use/i.test(logText)) {
+    if (!ready && !/address already in use|port is in use/i.test(logText)) {
       await removeTempDir(rootDir);
       throw new Error(`the test registry exited before it was ready.\n--- registry logs ---\n${logText}`);
     }

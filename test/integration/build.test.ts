@@ -286,6 +286,43 @@ describe('imgbuild build on the direct engine', () => {
     }
   });
 
+  test('ADD unpacks a local archive as BuildKit does: entries keep their owners and modes whatever --chown/--chmod say, DEST is made with --chown, `.` is skipped', async () => {
+    const dir = await context('add-archive', {
+      Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD --chown=nobody:nogroup --chmod=0600 tree.tar.gz /chowned\nADD dot.tar /etc\nADD notes.gz /kept/\n`,
+      'tree/sub/f.txt': 'f\n',
+      'tree/x.sh': '#!/bin/sh\n',
+    });
+    const script = [
+      'chmod 0750 tree/sub && chmod 0640 tree/sub/f.txt && chmod 0755 tree/x.sh',
+      'tar --owner=1234 --group=5678 --numeric-owner -C tree -czf tree.tar.gz sub x.sh',
+      'chmod 0700 tree && tar --owner=1234 --group=5678 --numeric-owner -C tree -cf dot.tar . && rm -rf tree',
+      'printf "text\\n" | gzip -c >notes.gz',
+    ];
+    await runChecked('sh', ['-ec', script.join(' && ')], { cwd: dir });
+    const rootfs = await buildAndUnpack(dir, 'addarchive/app:1');
+    const owner = async (file: string) => {
+      const stats = await stat(path.join(rootfs, file));
+      return [stats.uid, stats.gid, stats.mode & 0o7777];
+    };
+    assert.deepEqual(await owner('chowned'), [65534, 65534, 0o755], 'DEST is made 0755 for the --chown user');
+    assert.deepEqual(await owner('chowned/sub'), [1234, 5678, 0o750]);
+    assert.deepEqual(await owner('chowned/sub/f.txt'), [1234, 5678, 0o640]);
+    assert.deepEqual(await owner('chowned/x.sh'), [1234, 5678, 0o755]);
+    assert.deepEqual(await owner('etc'), [0, 0, 0o755], "the archive's `.` entry leaves /etc as it was");
+    assert.deepEqual(await owner('etc/sub/f.txt'), [1234, 5678, 0o640]);
+    assert.ok((await readdir(path.join(rootfs, 'etc'))).includes('passwd'), 'unpacking merges with what /etc holds');
+    assert.deepEqual(await readdir(path.join(rootfs, 'kept')), ['notes.gz'], 'a gzip file that holds no tar is copied as it is');
+  });
+
+  test('ADD of an xz archive without the xz program says what to install', async () => {
+    const dir = await context('add-xz', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nADD a.tar.xz /x/\n`, 'a.txt': 'a' });
+    await runChecked('sh', ['-ec', 'tar -cf - a.txt | xz -c >a.tar.xz'], { cwd: dir });
+    const result = await build(dir, 'err/xz:1', [], { PATH: '/nonexistent' });
+    assert.equal(result.code, 1, describeResult(result));
+    assert.match(result.stderr, /Dockerfile:2: a\.tar\.xz is xz-compressed, and unpacking it needs the 'xz' program, which is not installed/);
+    assert.match(result.stderr, /apt-get install xz-utils/);
+  });
+
   describe('errors name the Dockerfile line', () => {
     test('RUN with --engine direct', async () => {
       const dir = await context('run-direct', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nRUN echo hi\n` });
@@ -294,24 +331,51 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /Dockerfile:2: RUN needs a container/);
     });
 
-    test('RUN with --engine auto goes to Kaniko, which this build does not have', async () => {
+    test('RUN with --engine auto goes to Kaniko and says why; without a cluster the error says how to name one', async () => {
       const dir = await context('run-auto', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nCOPY Dockerfile /\nRUN echo hi\n` });
-      const result = await build(dir, 'err/auto:1');
+      const result = await build(dir, 'err/auto:1', [], { KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined });
       assert.equal(result.code, 1, describeResult(result));
       assert.match(result.stderr, /engine: kaniko \(Dockerfile:3 is a RUN, which needs a container\)/);
-      assert.match(result.stderr, /the Kaniko engine is not available in this build/);
+      assert.match(result.stderr, /no Kubernetes cluster configured/);
+      assert.match(result.stderr, /--kubeconfig/);
+    });
+
+    test('a base with ONBUILD triggers (which docker would run) is refused, naming the FROM line', async () => {
+      await pushBaseImage(registry, 'onbuild/base:1', {});
+      const made = await build(await context('onbuild-made', { Dockerfile: `FROM ${registry.host}/onbuild/base:1\nONBUILD COPY . /app\n` }), 'onbuild/parent:1');
+      assert.equal(made.code, 0, describeResult(made));
+      const dir = await context('onbuild-child', { Dockerfile: `# child\nFROM ${registry.host}/onbuild/parent:1\nCOPY Dockerfile /\n` });
+      const result = await build(dir, 'onbuild/child:1');
+      assert.equal(result.code, 1, describeResult(result));
+      assert.match(result.stderr, /Dockerfile:2: the base image .*onbuild\/parent:1 has ONBUILD triggers \(COPY \. \/app\), which docker runs here and the direct engine does not yet/);
+      assert.equal(await skopeoInspect('onbuild/child:1', registry).then(() => true, () => false), false, 'a refused build pushed its tag');
+    });
+
+    test('COPY --from: a stage that changes files, a wildcard, a path the image lacks', async () => {
+      const base = `${registry.host}/${SEED_BASE}`;
+      const cases: Array<[string, RegExp]> = [
+        [`FROM ${base} AS built\nCOPY a.txt /a\nFROM ${base}\nCOPY --from=built /a /b\n`, /Dockerfile:4:1: COPY --from=built, a stage that changes files \(Dockerfile:2\), is not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /etc/*.conf /x/\n`, /Dockerfile:2: wildcards in COPY --from sources \(\/etc\/\*\.conf\) are not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /no/such /x\n`, new RegExp(`Dockerfile:2: /no/such is not in ${base.replace(/[.]/g, '\\.')}`)],
+      ];
+      for (const [index, [dockerfile, expected]] of cases.entries()) {
+        const dir = await context(`err-from-${index}`, { Dockerfile: dockerfile, 'a.txt': 'a' });
+        const result = await build(dir, `err/from:${index}`);
+        assert.notEqual(result.code, 0, describeResult(result));
+        assert.match(result.stderr, expected);
+      }
     });
 
     test('a missing source, several sources into a non-directory, an unknown --chown name', async () => {
       const cases: Array<[string, RegExp]> = [
         ['COPY missing.txt /x', /Dockerfile:2: missing.txt is not in the build context/],
         ['COPY a.txt b.txt /x', /Dockerfile:2: with more than one source, the destination must be a directory and end with a \//],
-        ['ADD archive.tar /x/', /Dockerfile:2: ADD of a local archive \(archive.tar\) is not supported on the direct engine yet/],
+        ['ADD archive.tar /x/', /Dockerfile:2: archive.tar holds '\.\.\/a.txt', which would be written outside the destination/],
         ['COPY --chown=nosuchuser a.txt /x', /Dockerfile:2: --chown=nosuchuser: no user "nosuchuser" in the image's \/etc\/passwd/],
       ];
       for (const [index, [line, expected]] of cases.entries()) {
         const dir = await context(`err-${index}`, { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\n${line}\n`, 'a.txt': 'a', 'b.txt': 'b' });
-        if (line.includes('archive.tar')) await runChecked('tar', ['-cf', path.join(dir, 'archive.tar'), '-C', dir, 'a.txt']);
+        if (line.includes('archive.tar')) await runChecked('tar', ['-cPf', path.join(dir, 'archive.tar'), '--transform', 's,^,../,', '-C', dir, 'a.txt']);
         const result = await build(dir, `err/case:${index}`);
         assert.notEqual(result.code, 0, describeResult(result));
         assert.match(result.stderr, expected);

@@ -7,9 +7,34 @@
  *   the receiving command reads exactly the announced number of bytes (stdin is never closed,
  *   which loses the exit status on older exec protocols), prints the sha256 of what it got, and
  *   unpacks. The client compares that hash with the one it sent before it lets the build start.
+ *
+ * The receiver is either a shell (busybox: the Kaniko engine's init image) or imgbuild itself
+ * (`imgbuild __context ...`, for pods whose image has nothing but Node): same protocol, same
+ * objects, no shell needed.
  */
 import type { V1Container, V1ConfigMap, V1Volume } from '@kubernetes/client-node';
 import { type BuildIdentity, objectName, renderConfigMap, WORKSPACE } from './objects.js';
+
+/**
+ * Who lays the context out in the pod. `shell`: an image with a POSIX shell, sha256sum and tar.
+ * `imgbuild`: a Node image running imgbuild; `launch` is what follows the image's entrypoint (node)
+ * to start imgbuild, and `container` what its container needs (the bundle's mount, env, security).
+ */
+export type ContextReceiver =
+  | { kind: 'shell'; image: string }
+  | { kind: 'imgbuild'; image: string; launch: string[]; container: Pick<V1Container, 'volumeMounts' | 'env' | 'securityContext'> };
+
+function asReceiver(receiver: string | ContextReceiver): ContextReceiver {
+  return typeof receiver === 'string' ? { kind: 'shell', image: receiver } : receiver;
+}
+
+/**
+ * `exec` runs a program by path, outside the entrypoint; in the imgbuild receiver's container the
+ * first process is node (the entrypoint), so /proc/1/exe is node wherever the image keeps it.
+ */
+const NODE_OF_PID_1 = '/proc/1/exe';
+/** The JSON list of entries (with their ConfigMap keys) that `imgbuild __context unpack` reads. */
+export const CONTEXT_MANIFEST_KEY = 'imgbuild-context.json';
 
 export interface ContextEntry {
   /** POSIX path relative to the context root, no leading `./`. */
@@ -19,6 +44,13 @@ export interface ContextEntry {
   mode: number;
   size: number;
   linkTarget?: string;
+  /** Modification time, kept by the imgbuild receiver (the direct engine writes it into layers unless SOURCE_DATE_EPOCH is set). */
+  mtimeSeconds?: number;
+}
+
+/** One line of the imgbuild receiver's manifest: an entry and, for a file, its ConfigMap key. */
+export interface ManifestEntry extends ContextEntry {
+  key?: string;
 }
 
 /**
@@ -75,9 +107,10 @@ const initSecurity = { allowPrivilegeEscalation: false, capabilities: { drop: ['
 
 /**
  * Entries must be listed parents first (as a directory walk yields them); `contents` holds each
- * file's bytes by path.
+ * file's bytes by path. `receiver` is the shell image (a string) or an imgbuild receiver.
  */
-export function renderConfigMapDelivery(identity: BuildIdentity, initImage: string, entries: ContextEntry[], contents: Map<string, Buffer>): RenderedDelivery {
+export function renderConfigMapDelivery(identity: BuildIdentity, receiver: string | ContextReceiver, entries: ContextEntry[], contents: Map<string, Buffer>): RenderedDelivery {
+  const using = asReceiver(receiver);
   const keys = new Map<string, string>();
   const data: Record<string, Buffer> = {};
   entries.forEach((entry, index) => {
@@ -88,23 +121,45 @@ export function renderConfigMapDelivery(identity: BuildIdentity, initImage: stri
     if (!content) throw new Error(`no content for context file ${entry.path}`);
     data[key] = content;
   });
-  data[UNPACK_SCRIPT_KEY] = Buffer.from(renderUnpackScript(entries, keys));
   const name = objectName(identity, 'context');
+  const volumeMounts = [{ name: 'context-source', mountPath: CONTEXT_MOUNT, readOnly: true }];
+  let initContainer: V1Container;
+  if (using.kind === 'shell') {
+    data[UNPACK_SCRIPT_KEY] = Buffer.from(renderUnpackScript(entries, keys));
+    initContainer = { name: 'prepare-context', image: using.image, command: ['sh', '-c', `sh ${CONTEXT_MOUNT}/${UNPACK_SCRIPT_KEY}`], volumeMounts, securityContext: initSecurity };
+  } else {
+    // Only what the receiver needs: never the local paths the entries were read from.
+    const manifest: ManifestEntry[] = entries.map(({ path: entryPath, type, mode, size, linkTarget, mtimeSeconds }) => ({
+      path: entryPath,
+      type,
+      mode,
+      size,
+      ...(linkTarget === undefined ? {} : { linkTarget }),
+      ...(mtimeSeconds === undefined ? {} : { mtimeSeconds }),
+      ...(keys.has(entryPath) ? { key: keys.get(entryPath) } : {}),
+    }));
+    data[CONTEXT_MANIFEST_KEY] = Buffer.from(`${JSON.stringify(manifest)}\n`);
+    initContainer = imgbuildInit(using, ['unpack', '--from', CONTEXT_MOUNT, '--to', WORKSPACE], volumeMounts);
+  }
+  return { configMap: renderConfigMap(identity, name, 'context', data), volumes: [{ name: 'context-source', configMap: { name } }], initContainer };
+}
+
+function imgbuildInit(receiver: Extract<ContextReceiver, { kind: 'imgbuild' }>, args: string[], volumeMounts: V1Container['volumeMounts'] = []): V1Container {
   return {
-    configMap: renderConfigMap(identity, name, 'context', data),
-    volumes: [{ name: 'context-source', configMap: { name } }],
-    initContainer: {
-      name: 'prepare-context',
-      image: initImage,
-      command: ['sh', '-c', `sh ${CONTEXT_MOUNT}/${UNPACK_SCRIPT_KEY}`],
-      volumeMounts: [{ name: 'context-source', mountPath: CONTEXT_MOUNT, readOnly: true }],
-      securityContext: initSecurity,
-    },
+    name: 'prepare-context',
+    image: receiver.image,
+    args: [...receiver.launch, '__context', ...args],
+    ...receiver.container,
+    volumeMounts: [...(receiver.container.volumeMounts ?? []), ...(volumeMounts ?? [])],
   };
 }
 
 /** The init container waits (up to `waitSeconds`) for the client to stream the context in. */
-export function renderExecDelivery(initImage: string, waitSeconds: number): RenderedDelivery {
+export function renderExecDelivery(receiver: string | ContextReceiver, waitSeconds: number): RenderedDelivery {
+  const using = asReceiver(receiver);
+  if (using.kind === 'imgbuild') {
+    return { volumes: [], initContainer: imgbuildInit(using, ['wait', '--marker', CONTEXT_READY_MARKER, '--seconds', String(waitSeconds)]) };
+  }
   const script = [
     'set -eu',
     `echo "waiting for the build context to be streamed in"`,
@@ -114,7 +169,7 @@ export function renderExecDelivery(initImage: string, waitSeconds: number): Rend
   ].join('\n');
   return {
     volumes: [],
-    initContainer: { name: 'prepare-context', image: initImage, command: ['sh', '-c', script], securityContext: initSecurity },
+    initContainer: { name: 'prepare-context', image: using.image, command: ['sh', '-c', script], securityContext: initSecurity },
   };
 }
 
@@ -122,7 +177,9 @@ export function renderExecDelivery(initImage: string, waitSeconds: number): Rend
  * Run in the waiting init container: read exactly `size` bytes of tar from stdin, print their
  * sha256, unpack them into the workspace.
  */
-export function receiveContextCommand(size: number): string[] {
+export function receiveContextCommand(size: number, receiver: string | ContextReceiver = 'shell'): string[] {
+  const using = asReceiver(receiver);
+  if (using.kind === 'imgbuild') return [NODE_OF_PID_1, ...using.launch, '__context', 'receive', '--size', String(size), '--to', WORKSPACE];
   return [
     'sh',
     '-c',
@@ -130,6 +187,8 @@ export function receiveContextCommand(size: number): string[] {
   ];
 }
 
-export function markContextReadyCommand(): string[] {
+export function markContextReadyCommand(receiver: string | ContextReceiver = 'shell'): string[] {
+  const using = asReceiver(receiver);
+  if (using.kind === 'imgbuild') return [NODE_OF_PID_1, ...using.launch, '__context', 'ready', '--marker', CONTEXT_READY_MARKER];
   return ['sh', '-c', `touch ${CONTEXT_READY_MARKER}`];
 }

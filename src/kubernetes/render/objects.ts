@@ -76,6 +76,32 @@ export function renderDockerConfigSecret(identity: BuildIdentity, name: string, 
   };
 }
 
+/** Where a build container finds the registry credentials and CA bundle. */
+export const DOCKER_CONFIG_DIR = '/imgbuild/docker';
+export const CA_DIR = '/imgbuild/ca';
+
+/** A mounted piece of a build container: the volume, its mount, and the environment that points at it. */
+export interface ContainerMount {
+  volume: V1Volume;
+  mount: V1VolumeMount;
+  env?: { name: string; value: string }[];
+}
+
+/** The dockerconfigjson Secret as `$DOCKER_CONFIG/config.json`, as docker and Kaniko read it. */
+export function dockerConfigMount(secretName: string): ContainerMount {
+  return {
+    volume: { name: 'registry-credentials', secret: { secretName, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } },
+    // A mount point of its own: Kaniko leaves mounts alone when it unpacks a base image onto /.
+    mount: { name: 'registry-credentials', mountPath: DOCKER_CONFIG_DIR, readOnly: true },
+    env: [{ name: 'DOCKER_CONFIG', value: DOCKER_CONFIG_DIR }],
+  };
+}
+
+/** The `--ca-file` ConfigMap as `${CA_DIR}/ca.crt`. */
+export function caMount(configMapName: string): ContainerMount {
+  return { volume: { name: 'registry-ca', configMap: { name: configMapName } }, mount: { name: 'registry-ca', mountPath: CA_DIR, readOnly: true } };
+}
+
 export interface BuildJobSpec {
   identity: BuildIdentity;
   /** Prepares WORKSPACE (see context-delivery.ts). */
@@ -89,6 +115,8 @@ export interface BuildJobSpec {
   activeDeadlineSeconds?: number;
   /** Safety net when the client dies before it deletes the Job. */
   ttlSecondsAfterFinished: number;
+  /** The workspace emptyDir's sizeLimit (e.g. `2Gi`); none by default. */
+  workspaceSizeLimit?: string;
 }
 
 const WORKSPACE_VOLUME = 'workspace';
@@ -119,7 +147,7 @@ export function renderBuildJob(spec: BuildJobSpec): V1Job {
           ...(spec.podSecurityContext ? { securityContext: spec.podSecurityContext } : {}),
           initContainers: [withWorkspace(spec.initContainer)],
           containers: [withWorkspace(spec.builder)],
-          volumes: [{ name: WORKSPACE_VOLUME, emptyDir: {} }, ...spec.volumes],
+          volumes: [{ name: WORKSPACE_VOLUME, emptyDir: spec.workspaceSizeLimit ? { sizeLimit: spec.workspaceSizeLimit } : {} }, ...spec.volumes],
         },
       },
     },
@@ -133,6 +161,16 @@ export interface VerificationPodSpec {
   /** A shell command line, run with `sh -c`. */
   command: string;
   activeDeadlineSeconds?: number;
+  /** Run as RESTRICTED_UID whatever the image's USER, so the pod passes Pod Security "restricted". */
+  restricted?: boolean;
+}
+
+/** The non-root user of pods that must pass Pod Security "restricted" (distroless's `nonroot`). */
+export const RESTRICTED_UID = 65532;
+
+/** Pod-level settings that Pod Security "restricted" requires. */
+export function restrictedPodSecurityContext(): V1PodSecurityContext {
+  return { runAsNonRoot: true, runAsUser: RESTRICTED_UID, runAsGroup: RESTRICTED_UID, fsGroup: RESTRICTED_UID, seccompProfile: { type: 'RuntimeDefault' } };
 }
 
 /** A pod that runs a command in the new image once; it needs nothing but the image's own shell. */
@@ -146,6 +184,7 @@ export function renderVerificationPod(spec: VerificationPodSpec): V1Pod {
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       ...(spec.activeDeadlineSeconds === undefined ? {} : { activeDeadlineSeconds: spec.activeDeadlineSeconds }),
+      ...(spec.restricted ? { securityContext: restrictedPodSecurityContext() } : {}),
       containers: [
         {
           name: 'verify',

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, type V1Status } from '@kubernetes/client-node';
-import { markContextReadyCommand, receiveContextCommand } from '../render/context-delivery.js';
+import { type ContextReceiver, markContextReadyCommand, receiveContextCommand } from '../render/context-delivery.js';
 import { KubernetesError, type ClusterApi } from './api.js';
 
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -49,7 +49,14 @@ async function run(api: ClusterApi, pod: string, container: string, command: str
   return { stdout: stdout.text(), stderr: stderr.text() };
 }
 
-export async function streamContext(api: ClusterApi, pod: string, container: string, context: StreamedContext, onProgress?: (sent: number, total: number) => void): Promise<void> {
+export async function streamContext(
+  api: ClusterApi,
+  pod: string,
+  container: string,
+  context: StreamedContext,
+  onProgress?: (sent: number, total: number) => void,
+  receiver: string | ContextReceiver = 'shell',
+): Promise<void> {
   const feed = async (socket: { bufferedAmount: number }, stdin: PassThrough) => {
     let sent = 0;
     for await (const chunk of createReadStream(context.file, { highWaterMark: 1024 * 1024 })) {
@@ -60,12 +67,12 @@ export async function streamContext(api: ClusterApi, pod: string, container: str
     }
     // stdin stays open: the receiver stops after `size` bytes, and its exit status comes back.
   };
-  const { stdout } = await run(api, pod, container, receiveContextCommand(context.size), feed);
+  const { stdout } = await run(api, pod, container, receiveContextCommand(context.size, receiver), feed);
   const received = /^([0-9a-f]{64})\s/.exec(stdout.trim())?.[1];
   if (received !== context.sha256) {
     throw new KubernetesError(`the context received in pod ${pod} has sha256 ${received ?? '(none)'}, but ${context.sha256} was sent`, {
       hint: 'the stream was damaged or cut short; run the build again',
     });
   }
-  await run(api, pod, container, markContextReadyCommand());
+  await run(api, pod, container, markContextReadyCommand(receiver));
 }

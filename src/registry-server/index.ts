@@ -1,0 +1,2 @@
+/** The embedded registry: `imgbuild registry serve` and startRegistryServer(). */
+export { startRegistryServer, createRegistryHandler, type RegistryServerOptions, type RunningRegistryServer } from './server.js';

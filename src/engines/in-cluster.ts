@@ -20,7 +20,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { CredentialStore } from '../registry/credentials.js';
 import { collectBuildContext, newBuildIdentity, prepareBuildInputs } from '../kubernetes/build-inputs.js';
 import { resolveCluster, type ClusterOptions } from '../kubernetes/config.js';
-import type { ContextFile } from '../kubernetes/context-files.js';
+import { type ContextFile, withParents } from '../kubernetes/context-files.js';
 import type { DiagnosisContext } from '../kubernetes/diagnose.js';
 import { type BuildIdentity, renderBuildJob, renderYaml } from '../kubernetes/render/objects.js';
 import { ClusterApi } from '../kubernetes/run/api.js';
@@ -128,7 +128,7 @@ async function prepare(request: InClusterBuildRequest, namespace: string, forDis
   let inPod: (caConfigMap?: string) => string[];
   const registryFlags = { insecure: request.insecure, verbose: request.verbose, quiet: request.quiet };
   if (job.kind === 'add') {
-    files = job.adds.flatMap((spec) => spec.files);
+    files = withParents(job.adds.flatMap((spec) => spec.files));
     registries = [...new Set([to.registry, ...(job.add.from === 'scratch' ? [] : [parseReference(job.add.from).registry])])];
     inPod = (caConfigMap) => inPodAddArgs({ ...job.add, adds: job.adds }, { ...registryFlags, caConfigMap });
   } else {

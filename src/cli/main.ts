@@ -103,6 +103,7 @@ SOURCE_DATE_EPOCH fixes file and image timestamps for reproducible digests.`,
       .requiredOption('--to <REF>', 'the tag to push, e.g. registry:5000/new-image:latest')
       .option('--build-arg <K=V>', 'set a build-time variable (ARG); a bare K takes its value from the environment; repeatable', collect, [])
       .option('--target <STAGE>', 'build this stage (default: the last)')
+      .option('--label <KEY=VALUE>', 'set a label on the result; repeatable', collect, [])
       .option('--platform <OS/ARCH>', 'change only this platform of a multi-platform base; repeatable', collect, [])
       .addOption(new Option('--engine <ENGINE>', 'auto: direct unless the stages built have RUN, then kaniko').choices(['auto', 'direct', 'kaniko']).default('auto'))
       .option('--compression-level <0-9>', 'gzip level of the new layers (default 1)')

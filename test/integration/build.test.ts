@@ -142,14 +142,15 @@ describe('imgbuild build on the direct engine', () => {
         '',
       ].join('\n'),
     });
-    // A bare --build-arg NAME takes the value from the environment, as docker does.
-    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION'], { VERSION: '1.2' });
+    // A bare --build-arg NAME takes the value from the environment, as docker does; --label wins over LABEL, with no history entry.
+    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION', '--label', 'description=from the command line', '--label', 'built.by=imgbuild'], { VERSION: '1.2' });
     assert.equal(result.code, 0, describeResult(result));
     const config = await rawConfig('config/app:1');
     const run = config.config;
     assert.ok(run.Env.includes('APP_VERSION=1.2') && run.Env.includes('MODE=prod'), JSON.stringify(run.Env));
     assert.equal(run.Labels['org.example.version'], '1.2');
-    assert.equal(run.Labels.description, 'two words');
+    assert.equal(run.Labels.description, 'from the command line');
+    assert.equal(run.Labels['built.by'], 'imgbuild');
     assert.deepEqual(Object.keys(run.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
     assert.deepEqual(Object.keys(run.Volumes), ['/data']);
     assert.equal(run.StopSignal, 'SIGINT');
@@ -331,13 +332,14 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /Dockerfile:2: RUN needs a container/);
     });
 
-    test('RUN with --engine auto goes to Kaniko and says why; without a cluster the error says how to name one', async () => {
+    test('RUN with --engine auto goes to Kaniko, which says how to point it at a cluster when none is configured', async () => {
       const dir = await context('run-auto', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nCOPY Dockerfile /\nRUN echo hi\n` });
-      const result = await build(dir, 'err/auto:1', [], { KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined });
+      const home = await mkdtemp(path.join(workDir, 'home-'));
+      const result = await build(dir, 'err/auto:1', [], { KUBECONFIG: undefined, HOME: home, KUBERNETES_SERVICE_HOST: undefined });
       assert.equal(result.code, 1, describeResult(result));
       assert.match(result.stderr, /engine: kaniko \(Dockerfile:3 is a RUN, which needs a container\)/);
       assert.match(result.stderr, /no Kubernetes cluster configured/);
-      assert.match(result.stderr, /--kubeconfig/);
+      assert.match(result.stderr, /hint: pass --kubeconfig FILE or set KUBECONFIG/);
     });
 
     test('a base with ONBUILD triggers (which docker would run) is refused, naming the FROM line', async () => {

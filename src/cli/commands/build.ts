@@ -5,6 +5,7 @@ import { buildDockerfile, chooseEngineFor, directEngine } from '../../engines/di
 import { type BuildEngine, type EngineChoice } from '../../engines/engine.js';
 import { InputError, UsageError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
+import { parseKeyValue } from '../../image/mutate.js';
 import { defaultCacheDir } from '../../plan/base-files.js';
 import { resolveEngineOptions } from '../../plan/options.js';
 import { parseReference } from '../../reference.js';
@@ -19,6 +20,7 @@ export interface BuildFlags extends RegistryFlags, Omit<KanikoFlags, 'output' | 
   to: string;
   buildArg: string[];
   target?: string;
+  label: string[];
   platform: string[];
   engine: EngineChoice;
   compressionLevel?: string;
@@ -64,7 +66,9 @@ export async function runBuild(contextDir: string, flags: BuildFlags): Promise<v
       defaultCacheDir,
     );
     const relative = path.relative(process.cwd(), dockerfilePath);
-    const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target };
+    // Checked here, so a Kaniko build fails before it starts too.
+    for (const label of flags.label) parseKeyValue(label, '--label');
+    const request = { dockerfilePath: relative && !relative.startsWith('..') ? relative : path.resolve(dockerfilePath), dockerfileText, context: contextDir, to: flags.to, buildArgs: parseBuildArgs(flags.buildArg), target: flags.target, labels: flags.label };
     const kanikoFlags = { ...flags, engine: 'kaniko' as const };
     const inCluster = { platforms: flags.platform, compressionLevel: compressionLevel(flags.compressionLevel), format: flags.format };
     // With --in-cluster the engine is chosen from the Dockerfile alone: its registries may be reachable only from the cluster.

@@ -56,7 +56,8 @@ export function bundleLoader(): string {
 
 /** What follows the image's entrypoint (node) to run imgbuild with further arguments. */
 export function launchArgs(runtime: Runtime): string[] {
-  return runtime.kind === 'image' ? [BUNDLE_IN_IMAGE] : ['-e', bundleLoader(), '--'];
+  // A dependency's deprecation warning (punycode on Node 22) is noise in the build log.
+  return runtime.kind === 'image' ? ['--no-deprecation', BUNDLE_IN_IMAGE] : ['--no-deprecation', '-e', bundleLoader(), '--'];
 }
 
 export function renderRuntimeConfigMap(identity: BuildIdentity, gzippedBundle: Buffer): V1ConfigMap {
@@ -106,13 +107,15 @@ export function renderImgbuildPod(options: ImgbuildPodOptions): ImgbuildPodParts
     { name: 'HOME', value: TMP },
     { name: 'TMPDIR', value: TMP },
     { name: 'XDG_CACHE_HOME', value: `${TMP}/cache` },
+    // Both containers leave an error (and the builder its result) where the client reads it.
+    { name: 'IMGBUILD_RESULT_FILE', value: TERMINATION_LOG },
   ];
   if (options.runtime.kind === 'configmap') {
     volumes.push({ name: 'imgbuild-runtime', configMap: { name: options.runtime.configMapName } });
     common.push({ name: 'imgbuild-runtime', mountPath: RUNTIME_DIR, readOnly: true });
   }
   const builderMounts = [...common];
-  const builderEnv = [...env, { name: 'IMGBUILD_RESULT_FILE', value: TERMINATION_LOG }];
+  const builderEnv = [...env];
   const registryMounts = [...(options.credentialsSecret ? [dockerConfigMount(options.credentialsSecret)] : []), ...(options.caConfigMap ? [caMount(options.caConfigMap)] : [])];
   for (const mount of registryMounts) {
     volumes.push(mount.volume);

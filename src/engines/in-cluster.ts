@@ -20,11 +20,11 @@ import type { RegistryClient } from '../registry/client.js';
 import type { CredentialStore } from '../registry/credentials.js';
 import { collectBuildContext, newBuildIdentity, prepareBuildInputs } from '../kubernetes/build-inputs.js';
 import { resolveCluster, type ClusterOptions } from '../kubernetes/config.js';
-import type { ContextFile } from '../kubernetes/context-files.js';
+import { type ContextFile, withParents } from '../kubernetes/context-files.js';
 import type { DiagnosisContext } from '../kubernetes/diagnose.js';
 import { type BuildIdentity, renderBuildJob, renderYaml } from '../kubernetes/render/objects.js';
 import { ClusterApi } from '../kubernetes/run/api.js';
-import { BUILD_JOB_TTL_SECONDS, ClusterBuildError, confirmInRegistry, runBuildJob, type BuildJobPlan } from '../kubernetes/run/build-job.js';
+import { BUILD_JOB_TTL_SECONDS, ClusterBuildError, confirmInRegistry, podSeconds, runBuildJob, type BuildJobPlan } from '../kubernetes/run/build-job.js';
 import { pullReference, verifyInCluster } from '../kubernetes/run/verify.js';
 import type { BuildResult } from './engine.js';
 import { baseRegistries } from './kaniko-render.js';
@@ -83,6 +83,8 @@ export interface InClusterBuildResult extends BuildResult {
   verification?: { image: string; output: string; imageId?: string };
   /** Seconds the imgbuild container ran (from its start and finish times). */
   builderSeconds?: number;
+  /** Seconds from the pod's start to imgbuild's exit with the digest. */
+  podSeconds?: number;
   totalSeconds: number;
 }
 
@@ -126,7 +128,7 @@ async function prepare(request: InClusterBuildRequest, namespace: string, forDis
   let inPod: (caConfigMap?: string) => string[];
   const registryFlags = { insecure: request.insecure, verbose: request.verbose, quiet: request.quiet };
   if (job.kind === 'add') {
-    files = job.adds.flatMap((spec) => spec.files);
+    files = withParents(job.adds.flatMap((spec) => spec.files));
     registries = [...new Set([to.registry, ...(job.add.from === 'scratch' ? [] : [parseReference(job.add.from).registry])])];
     inPod = (caConfigMap) => inPodAddArgs({ ...job.add, adds: job.adds }, { ...registryFlags, caConfigMap });
   } else {
@@ -233,7 +235,8 @@ export async function buildInCluster(request: InClusterBuildRequest): Promise<In
   const api = new ClusterApi(resolveCluster(request.cluster));
   const prepared = await prepare(request, api.namespace, false);
   const hooks = { logger, keep: request.keep, signal: request.signal, onLog: request.onLog, onContextProgress: request.onContextProgress };
-  return runBuildJob(api, prepared, hooks, async ({ terminated }) => {
+  return runBuildJob(api, prepared, hooks, async (finished) => {
+    const { terminated } = finished;
     const pushed = parsePodResult(terminated.message);
     const digest = pushed.digest as Digest;
     const confirmation = await confirmInRegistry(prepared.destination, digest, request.clientFor, 'imgbuild in the pod', logger);
@@ -246,6 +249,7 @@ export async function buildInCluster(request: InClusterBuildRequest): Promise<In
       confirmedInRegistry: confirmation.confirmedInRegistry,
       totalSeconds: 0,
     };
+    result.podSeconds = podSeconds(finished);
     if (terminated.startedAt && terminated.finishedAt) result.builderSeconds = (new Date(terminated.finishedAt).getTime() - new Date(terminated.startedAt).getTime()) / 1000;
     if (request.verify) {
       const image = pullReference(result.reference, request.verify.pullVia);

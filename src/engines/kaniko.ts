@@ -17,7 +17,7 @@ import type { ContextFile } from '../kubernetes/context-files.js';
 import type { DiagnosisContext } from '../kubernetes/diagnose.js';
 import { type BuildIdentity, renderBuildJob, renderYaml } from '../kubernetes/render/objects.js';
 import { ClusterApi } from '../kubernetes/run/api.js';
-import { BUILD_JOB_TTL_SECONDS, ClusterBuildError, confirmInRegistry, runBuildJob, type TarFile } from '../kubernetes/run/build-job.js';
+import { BUILD_JOB_TTL_SECONDS, ClusterBuildError, confirmInRegistry, podSeconds, runBuildJob, type TarFile } from '../kubernetes/run/build-job.js';
 import { pullReference, verifyInCluster } from '../kubernetes/run/verify.js';
 import { baseRegistries, DEFAULT_KANIKO_IMAGE, renderKanikoContainer } from './kaniko-render.js';
 
@@ -84,6 +84,8 @@ export interface KanikoBuildResult {
   verification?: { image: string; output: string; imageId?: string };
   /** Seconds the Kaniko container ran (from its start and finish times). */
   builderSeconds?: number;
+  /** Seconds from the pod's start to Kaniko's exit with the digest. */
+  podSeconds?: number;
   totalSeconds: number;
 }
 
@@ -189,8 +191,9 @@ export async function buildWithKaniko(request: KanikoBuildRequest): Promise<Kani
   const prepared = await prepare(request, cluster.namespace, false);
   const plan = { ...prepared, builder: 'kaniko', receiver: prepared.initImage };
   const hooks = { logger, keep: request.keep, signal: request.signal, onLog: request.onLog, onContextProgress: request.onContextProgress };
-  return runBuildJob(api, plan, hooks, async ({ terminated, logTail }) => {
-    const result = await digestResult(request, prepared, terminated, logTail, logger);
+  return runBuildJob(api, plan, hooks, async (finished) => {
+    const result = await digestResult(request, prepared, finished.terminated, finished.logTail, logger);
+    result.podSeconds = podSeconds(finished);
     if (request.verify) result.verification = await runVerification(request, api, prepared.identity, prepared.diagnosisContext, result, request.onLog ?? (() => {}));
     result.totalSeconds = (performance.now() - started) / 1000;
     return result;

@@ -30,8 +30,11 @@ export async function unpackFromConfigMap(from: string, to: string): Promise<num
     if (entry.type === 'directory') {
       await mkdir(target, { recursive: true });
       await chmod(target, entry.mode);
-    } else if (entry.type === 'symlink') await symlink(entry.linkTarget ?? '', target);
-    else {
+    } else if (entry.type === 'symlink') {
+      await mkdir(path.dirname(target), { recursive: true });
+      await symlink(entry.linkTarget ?? '', target);
+    } else {
+      await mkdir(path.dirname(target), { recursive: true });
       await copyFile(path.join(from, entry.key!), target);
       await chmod(target, entry.mode);
       files += 1;

@@ -342,6 +342,32 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /hint: pass --kubeconfig FILE or set KUBECONFIG/);
     });
 
+    test('a base with ONBUILD triggers (which docker would run) is refused, naming the FROM line', async () => {
+      await pushBaseImage(registry, 'onbuild/base:1', {});
+      const made = await build(await context('onbuild-made', { Dockerfile: `FROM ${registry.host}/onbuild/base:1\nONBUILD COPY . /app\n` }), 'onbuild/parent:1');
+      assert.equal(made.code, 0, describeResult(made));
+      const dir = await context('onbuild-child', { Dockerfile: `# child\nFROM ${registry.host}/onbuild/parent:1\nCOPY Dockerfile /\n` });
+      const result = await build(dir, 'onbuild/child:1');
+      assert.equal(result.code, 1, describeResult(result));
+      assert.match(result.stderr, /Dockerfile:2: the base image .*onbuild\/parent:1 has ONBUILD triggers \(COPY \. \/app\), which docker runs here and the direct engine does not yet/);
+      assert.equal(await skopeoInspect('onbuild/child:1', registry).then(() => true, () => false), false, 'a refused build pushed its tag');
+    });
+
+    test('COPY --from: a stage that changes files, a wildcard, a path the image lacks', async () => {
+      const base = `${registry.host}/${SEED_BASE}`;
+      const cases: Array<[string, RegExp]> = [
+        [`FROM ${base} AS built\nCOPY a.txt /a\nFROM ${base}\nCOPY --from=built /a /b\n`, /Dockerfile:4:1: COPY --from=built, a stage that changes files \(Dockerfile:2\), is not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /etc/*.conf /x/\n`, /Dockerfile:2: wildcards in COPY --from sources \(\/etc\/\*\.conf\) are not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /no/such /x\n`, new RegExp(`Dockerfile:2: /no/such is not in ${base.replace(/[.]/g, '\\.')}`)],
+      ];
+      for (const [index, [dockerfile, expected]] of cases.entries()) {
+        const dir = await context(`err-from-${index}`, { Dockerfile: dockerfile, 'a.txt': 'a' });
+        const result = await build(dir, `err/from:${index}`);
+        assert.notEqual(result.code, 0, describeResult(result));
+        assert.match(result.stderr, expected);
+      }
+    });
+
     test('a missing source, several sources into a non-directory, an unknown --chown name', async () => {
       const cases: Array<[string, RegExp]> = [
         ['COPY missing.txt /x', /Dockerfile:2: missing.txt is not in the build context/],

@@ -61,7 +61,7 @@ async function seedDryRun(extra: { caFile?: string; registrySecret?: string } = 
     job: {
       kind: 'add',
       add: { from: `${REGISTRY}/ones/plugin-host-node:v6.33.1`, to: `${REGISTRY}/new-image:latest`, workdir: '/opt/app', user: 'root' },
-      adds: [{ workspacePath: 'add-0/hello.txt', destination: '/opt/app/hello.txt', files: [{ path: 'add-0', type: 'directory', mode: 0o755, size: 0 }, { path: 'add-0/hello.txt', type: 'file', mode: 0o644, size: 6, source: path.join(dir, 'hello.txt') }] }],
+      adds: [{ workspacePath: 'add-0/hello.txt', destination: '/opt/app/hello.txt', files: [{ path: 'add-0/hello.txt', type: 'file', mode: 0o644, size: 6, source: path.join(dir, 'hello.txt') }] }],
     },
     cluster: { namespace: 'builds' },
     credentials,
@@ -98,7 +98,11 @@ describe('--in-cluster objects', () => {
   });
 
   test('the pod runs the same imgbuild command, its paths in the workspace, its result in the termination message', async () => {
-    const job = docs(await seedDryRun()).find((doc) => doc.kind === 'Job') as V1Job;
+    const objects = docs(await seedDryRun());
+    const job = objects.find((doc) => doc.kind === 'Job') as V1Job;
+    const context = objects.find((doc) => doc.metadata?.name?.endsWith('-context')) as V1ConfigMap;
+    const manifest = JSON.parse(context.data!['imgbuild-context.json']!) as { path: string }[];
+    assert.deepEqual(manifest.map((entry) => entry.path), ['add-0', 'add-0/hello.txt'], 'parents come first, so the receiver can lay them out');
     const builder = job.spec!.template.spec!.containers[0]!;
     const args = builder.args!;
     const command = args.slice(args.indexOf('--') + 1);
@@ -135,7 +139,7 @@ describe('--in-cluster objects', () => {
     const bundle = path.resolve('dist/imgbuild.mjs');
     const present = await stat(bundle).then(() => true, () => false);
     const pod = renderImgbuildPod({ image: 'runner', runtime: { kind: 'image' }, args: ['add'] });
-    assert.deepEqual(pod.builder.args, ['/imgbuild/imgbuild.mjs', 'add']);
+    assert.deepEqual(pod.builder.args, ['--no-deprecation', '/imgbuild/imgbuild.mjs', 'add']);
     assert.equal(pod.volumes.some((volume) => volume.configMap), false);
     if (!present) return; // `npm run build` makes it; the cluster tests run the real thing
     const { renderRuntimeConfigMap } = await import('../../src/engines/in-cluster-render.js');
@@ -169,7 +173,7 @@ describe('context receiver without a shell', () => {
     assert.equal(receive[0], '/proc/1/exe');
     assert.deepEqual(receive.slice(-6), ['__context', 'receive', '--size', '1234', '--to', '/workspace']);
     assert.equal(markContextReadyCommand(receiver)[0], '/proc/1/exe');
-    assert.equal(receive[2], bundleLoader());
+    assert.equal(receive[3], bundleLoader());
   });
 
   test('ConfigMap delivery and streamed tar both lay out files, symlinks, modes and mtimes', async () => {

@@ -121,6 +121,7 @@ describe('diagnosis', () => {
     assert.match(diagnosis!.message, /Pod Security admission \(restricted\) refused the build pod: violates PodSecurity/);
     assert.match(diagnosis!.hint, /baseline/);
     assert.match(diagnosis!.hint, /direct engine/);
+    assert.match(diagnosis!.hint, /--in-cluster/);
   });
 
   test('nothing is diagnosed while a healthy pod runs', () => {

@@ -71,6 +71,8 @@ export interface BuildJobHooks {
 
 export interface FinishedBuilder {
   terminated: V1ContainerStateTerminated;
+  /** When the kubelet started the pod (before image pulls and the init container). */
+  podStartedAt?: Date;
   /** Last lines of the builder's log. */
   logTail: string[];
 }
@@ -251,7 +253,7 @@ async function watchBuild(api: ClusterApi, plan: BuildJobPlan, jobName: string, 
         if (terminated || initFailed || pod.status?.phase === 'Failed') {
           await Promise.all(followers.values());
           logger.debug('logs drained');
-          if (terminated?.exitCode === 0) return { terminated, logTail: [...tail] };
+          if (terminated?.exitCode === 0) return { terminated, podStartedAt: pod.status?.startTime, logTail: [...tail] };
           const final = await snapshot(api, jobName, identity.buildId, true);
           final.logTail = logTail();
           final.observedAt = new Date();
@@ -269,6 +271,13 @@ async function watchBuild(api: ClusterApi, plan: BuildJobPlan, jobName: string, 
   } finally {
     changes.stop();
   }
+}
+
+/** Seconds from the pod's start to the builder's exit (the digest), when both are known. */
+export function podSeconds(finished: FinishedBuilder): number | undefined {
+  const { podStartedAt } = finished;
+  const end = finished.terminated.finishedAt;
+  return podStartedAt && end ? (new Date(end).getTime() - new Date(podStartedAt).getTime()) / 1000 : undefined;
 }
 
 export interface RegistryConfirmation {

@@ -24,10 +24,12 @@ kaniko_cleanup() {
 trap kaniko_cleanup EXIT
 [[ -f $IMGBUILD_CLI ]] || { echo "FAIL: $IMGBUILD_CLI missing: run 'npm run build'" >&2; exit 1; }
 # Kaniko needs the Pod Security "baseline" level (root, a few capabilities); say so on the namespace.
+# The --in-cluster tests set POD_SECURITY=restricted before sourcing this file.
+POD_SECURITY=${POD_SECURITY:-baseline}
 # a previous run's namespace may still be terminating: wait for it to go
 k wait --for=delete "ns/$NS" --timeout=180s >/dev/null 2>&1 || true
 k create ns "$NS" >/dev/null
-k label --overwrite ns "$NS" pod-security.kubernetes.io/enforce=baseline >/dev/null
+k label --overwrite ns "$NS" "pod-security.kubernetes.io/enforce=$POD_SECURITY" >/dev/null
 grant_builder() { # NS: the minimal Role and a binding for the builder ServiceAccount of $NS
   k -n "$1" apply -f "$ROOT/docs/kaniko-role.yaml" >/dev/null
   k -n "$1" create rolebinding imgbuild-kaniko --role imgbuild-kaniko --serviceaccount "$NS:imgbuild-builder" --dry-run=client -o yaml | k apply -f - >/dev/null

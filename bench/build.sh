@@ -24,6 +24,7 @@ command -v buildah >/dev/null || fail_usage "buildah is missing; run: bash bench
 [[ -x $CRANE_BIN ]] || fail_usage "crane is missing at $CRANE_BIN (it pushes the bases); run: bash bench/setup.sh"
 [[ -f $REPO_ROOT/dist/imgbuild.mjs ]] || fail_usage "dist/imgbuild.mjs is missing; run 'npm run build'"
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_prepare_workdir
 start_registry
 progress "registry on $REGISTRY; logs in $LOGS"
@@ -31,6 +32,22 @@ progress "registry on $REGISTRY; logs in $LOGS"
 CONTEXT=$WORK/context
 mkdir -p "$CONTEXT"
 printf 'built-by: kaniko\nmessage: hello from kaniko build\n' >"$CONTEXT/hello.txt"
+
+# A realistic base (bench/realistic-base.py): an OS-like bottom layer and four package-like
+# layers of many files (85% small), half random, half text; pushed with crane, gzip layers.
+build_realistic_base() {
+  local size=$1 label dir layer tars=()
+  label=$(lower "$size")
+  dir=$WORK/base-$label
+  BASE_FILES[$size]=$(python3 "$BENCH_DIR/realistic-base.py" "$dir" "${BYTES_OF[$size]}" 5)
+  for layer in 0 1 2 3 4; do
+    tar --numeric-owner --owner=0 --group=0 -C "$dir/layer$layer" -cf "$dir/layer$layer.tar" .
+    tars+=("$dir/layer$layer.tar")
+  done
+  push_base "$size" PATH=/usr/bin:/bin "${tars[@]}"
+  rm -rf "$dir"
+}
+declare -A BASE_FILES
 
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 
@@ -48,7 +65,7 @@ declare -A TIMES
 for size in $SIZES; do
   label=$(lower "$size")
   progress "pushing the $size base"
-  build_base "$size"
+  build_realistic_base "$size"
   base=$REGISTRY/bench/base-$label:v1
   printf 'FROM %s\nUSER root\nWORKDIR /opt/app\nCOPY hello.txt /opt/app/hello.txt\n' "$base" >"$CONTEXT/Dockerfile"
   for run in $(seq "$RUNS"); do
@@ -73,8 +90,9 @@ done
 
 echo "# imgbuild build vs buildah bud + push: the report's Dockerfile"
 echo
-echo "- $IMGBUILD_BUILD; $(buildah --version); $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "- seconds are wall time of the whole command, median of the runs"
+echo "- $IMGBUILD_BUILD; $(buildah --version); $(nproc) cores; load before: $LOAD_BEFORE"
+echo "- bases: 5 gzip layers (OS-like bottom layer + 4 package-like layers), $(for size in $SIZES; do printf '%s: %s files; ' "$size" "${BASE_FILES[$size]}"; done)half random, half text"
+echo "- seconds are wall time of the whole command, median of the runs; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| base | imgbuild, empty index cache | imgbuild, index cached | buildah bud + push | buildah / first | buildah / cached |"
 echo "| --- | --- | --- | --- | --- | --- |"

@@ -129,17 +129,27 @@ build_base() {
   done
   tar -C "$dir/busybox" -cf "$dir/busybox.tar" .
   tar -C "$dir/random" -cf "$dir/random.tar" .
+  push_base "$size" PATH=/bin "$dir/busybox.tar" "$dir/random.tar"
+  rm -rf "$dir"
+}
+
+# Pushes layer tars (bottom first) with crane as $REGISTRY/bench/base-<size>:v1 (linux/amd64,
+# Cmd /bin/sh, the given PATH=... env). Arguments: size, env, tar files.
+push_base() {
+  local size=$1 env=$2 label tar args=()
+  shift 2
+  label=$(lower "$size")
+  for tar in "$@"; do args+=(-f "$tar"); done
   {
-    crane append -f "$dir/busybox.tar" -f "$dir/random.tar" -t "$REGISTRY/bench/base-$label:staging"
+    crane append "${args[@]}" -t "$REGISTRY/bench/base-$label:staging"
     crane mutate "$REGISTRY/bench/base-$label:staging" --set-platform linux/amd64 \
-      --cmd /bin/sh --env PATH=/bin -t "$REGISTRY/bench/base-$label:v1"
+      --cmd /bin/sh --env "$env" -t "$REGISTRY/bench/base-$label:v1"
   } >"$LOGS/base-$label.log" 2>&1 || {
     echo "bench: pushing the $size base failed; log: $LOGS/base-$label.log" >&2
     tail -n 20 "$LOGS/base-$label.log" >&2
     FAILURES=$((FAILURES + 1))
     exit 1
   }
-  rm -rf "$dir"
 }
 
 

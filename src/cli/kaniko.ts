@@ -85,9 +85,14 @@ function interruptible(logger: Logger): { signal: AbortSignal; dispose: () => vo
   };
 }
 
+/** The engine interface's result: media type and platforms are known only when the registry was reachable from here. */
+function asBuildResult(result: KanikoBuildResult): KanikoBuildResult & BuildResult {
+  return { ...result, mediaType: result.mediaType ?? 'unknown', platforms: result.platforms ?? [] };
+}
+
 function printResult(result: KanikoBuildResult, flags: KanikoFlags, logger: Logger): void {
   if (flags.output === 'json') {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(asBuildResult(result), null, 2)}\n`);
     return;
   }
   const builder = result.builderSeconds === undefined ? '' : `, Kaniko ran ${result.builderSeconds.toFixed(0)}s`;
@@ -252,6 +257,7 @@ function fromDockerfileBuild(request: DockerfileBuildRequest): Omit<KanikoBuildR
     destination: request.to,
     buildArgs: Object.entries(request.buildArgs ?? {}).map(([key, value]) => `${key}=${value}`),
     target: request.target,
+    labels: request.labels,
   };
 }
 
@@ -269,8 +275,7 @@ export function kanikoBuildEngine(flags: KanikoFlags, context: { logger: Logger;
         onLog: logPrinter(flags),
         onContextProgress: process.stderr.isTTY && !flags.quiet ? contextProgress() : undefined,
       });
-      // Media type and platforms are known only when the registry was reachable from here.
-      return { ...result, mediaType: result.mediaType ?? 'unknown', platforms: result.platforms ?? [] };
+      return asBuildResult(result);
     },
   };
 }

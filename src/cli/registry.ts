@@ -42,7 +42,7 @@ async function serve(flags: ServeFlags): Promise<void> {
 
 /** `imgbuild registry serve`: the embedded registry. */
 export function addRegistryCommand(program: Command): void {
-  const registry = program.command('registry').summary('run an OCI registry from a directory (registry serve)');
+  const registry = program.command('registry').summary('serve an OCI registry from a directory: registry serve');
   registry
     .command('serve')
     .summary('serve an OCI distribution registry from a directory')

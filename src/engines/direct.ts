@@ -11,6 +11,7 @@ import { manifestReference, parseReference } from '../reference.js';
 import { executePlan } from '../plan/execute.js';
 import { planFromDockerfile, runInstructions } from '../plan/from-dockerfile.js';
 import type { EngineOptions } from '../plan/options.js';
+import type { Plan } from '../plan/steps.js';
 import type { StorageFor } from '../storage/storage.js';
 import { type BuildEngine, type BuildResult, chooseEngine, type DockerfileBuildRequest, type EngineChoice } from './engine.js';
 
@@ -56,13 +57,15 @@ export function directEngine(options: EngineOptions): BuildEngine {
       chooseEngine('direct', runInstructions(build));
       const context = path.resolve(request.context);
       const ignore = await readDockerignore(request.dockerfilePath, context);
-      const plan = planFromDockerfile(build, { context, ignore });
+      // `--label` sets labels on the result without a history entry, as docker build does.
+      const withLabels = (made: Plan): Plan => (request.labels?.length ? { ...made, steps: [...made.steps, { kind: 'config', edits: { labels: request.labels }, where: '--label' }] } : made);
+      const plan = withLabels(planFromDockerfile(build, { context, ignore }));
       // Each platform of a multi-platform base gets the Dockerfile resolved for it (TARGETARCH, ...).
       const first = formatPlatform(options.platforms[0] ?? hostPlatform());
       const planFor = async (platform: PlatformSpec) => {
         if (formatPlatform(platform) === first) return plan;
         const resolved = await resolveBuild(request, platform, options.storageFor);
-        return planFromDockerfile(resolved, { context, ignore });
+        return withLabels(planFromDockerfile(resolved, { context, ignore }));
       };
       const result = await executePlan(plan, options, planFor);
       return { engine: 'direct', ...result };

@@ -24,6 +24,8 @@ export interface DockerfileBuildRequest {
   buildArgs?: Record<string, string>;
   /** The stage to build (default: the last). */
   target?: string;
+  /** `KEY=VALUE` labels set on the result (`--label`), after the Dockerfile's own. */
+  labels?: string[];
   /** The Dockerfile already resolved (when the engine was chosen from it), so it is not read twice. */
   resolved?: ResolvedBuild;
 }

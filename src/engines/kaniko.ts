@@ -247,6 +247,6 @@ async function runVerification(
 ): Promise<NonNullable<KanikoBuildResult['verification']>> {
   const verify = request.verify!;
   const image = pullReference(result.reference, verify.pullVia);
-  return verifyInCluster(api, identity, { image, command: verify.command, expectOutput: verify.expectOutput, digest: result.digest, diagnosisContext, onLog, signal: request.signal });
+  return verifyInCluster(api, identity, { image, command: verify.command, expectOutput: verify.expectOutput, digest: result.digest, diagnosisContext, onLog, signal: request.signal, logger: request.logger });
 }
 

@@ -21,7 +21,8 @@ parentPort.on('message', ({ id, block, level }) => {
   try {
     const encoded = coding.encodeBlockSync(Buffer.from(block.buffer, block.byteOffset, block.length), level);
     const owned = encoded.byteOffset === 0 && encoded.length === encoded.buffer.byteLength ? encoded : Uint8Array.prototype.slice.call(encoded);
-    parentPort.postMessage({ id, encoded: owned }, [owned.buffer]);
+    // The input's memory goes back too, for the next block: garbage here is collected late.
+    parentPort.postMessage({ id, encoded: owned, input: block.buffer }, [owned.buffer, block.buffer]);
   } catch (error) {
     parentPort.postMessage({ id, error: String(error && error.stack || error) });
   }
@@ -31,8 +32,13 @@ parentPort.on('message', ({ id, block, level }) => {
 interface Reply {
   id: number;
   encoded?: Uint8Array;
+  /** The memory the block was sent in, given back for reuse. */
+  input?: ArrayBuffer;
   error?: string;
 }
+
+/** Input buffers kept for reuse: enough for the blocks AdaptiveGzip keeps in flight. */
+const SPARE_INPUTS = 8;
 
 interface Job {
   resolve(encoded: Buffer): void;
@@ -45,6 +51,7 @@ export class DeflateWorkers implements BlockEncoder {
   private readonly jobs = new Map<number, Job>();
   private nextId = 0;
   private failure: Error | undefined;
+  private readonly spareInputs: ArrayBuffer[] = [];
 
   constructor(private readonly count = Math.max(1, Math.min(4, availableParallelism()))) {}
 
@@ -55,6 +62,7 @@ export class DeflateWorkers implements BlockEncoder {
       const slot = { worker, busy: 0 };
       worker.on('message', (reply: Reply) => {
         slot.busy--;
+        if (reply.input && this.spareInputs.length < SPARE_INPUTS) this.spareInputs.push(reply.input);
         const job = this.jobs.get(reply.id);
         this.jobs.delete(reply.id);
         if (!job) return;
@@ -81,7 +89,9 @@ export class DeflateWorkers implements BlockEncoder {
     const slot = this.workers.reduce((least, candidate) => (candidate.busy < least.busy ? candidate : least));
     const id = this.nextId++;
     // A copy the worker owns: the block is a view of a larger chunk, which would be copied whole.
-    const copy = Uint8Array.prototype.slice.call(block, 0);
+    const spare = this.spareInputs.pop();
+    const copy = spare && spare.byteLength >= block.length ? new Uint8Array(spare, 0, block.length) : new Uint8Array(block.length);
+    copy.set(block);
     return new Promise<Buffer>((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
       slot.busy++;

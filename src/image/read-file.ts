@@ -52,7 +52,7 @@ export interface ReadFileOptions {
 }
 
 /** Output size of each gunzip step: big blocks mean few trips to the thread pool. */
-const GUNZIP_CHUNK_BYTES = 1024 * 1024;
+export const GUNZIP_CHUNK_BYTES = 1024 * 1024;
 
 class MemorySink implements FileContentSink {
   private chunks: Buffer[] = [];

@@ -1,12 +1,14 @@
 /**
  * A local build context as the cluster engines send it: a list of entries (parents first),
- * `.dockerignore` honoured as docker does, and a tar writer for streaming it.
+ * `.dockerignore` honoured with the direct engine's matcher (docker's rules), and a tar writer
+ * for streaming it.
  */
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import tar from 'tar-stream';
+import { createIgnoreMatcher, hasExceptions, parseDockerignore } from '../dockerfile/dockerignore.js';
 import { InputError } from '../errors.js';
 import type { ContextEntry } from './render/context-delivery.js';
 
@@ -16,75 +18,16 @@ export interface ContextFile extends ContextEntry {
   content?: Buffer;
 }
 
-/** One `.dockerignore` rule: a path pattern, negated by a leading `!`. */
-interface IgnoreRule {
-  pattern: RegExp;
-  negated: boolean;
-}
-
-function globToRegExp(glob: string): RegExp {
-  let out = '';
-  for (let index = 0; index < glob.length; index += 1) {
-    const char = glob[index]!;
-    if (char === '*') {
-      if (glob[index + 1] === '*') {
-        // `**` spans directories; `**/` also matches nothing.
-        index += 1;
-        if (glob[index + 1] === '/') {
-          index += 1;
-          out += '(?:.*/)?';
-        } else out += '.*';
-      } else out += '[^/]*';
-    } else if (char === '?') out += '[^/]';
-    else if (char === '[') {
-      const end = glob.indexOf(']', index + 1);
-      if (end === -1) out += '\\[';
-      else {
-        out += `[${glob.slice(index + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
-        index = end;
-      }
-    } else if (char === '\\' && index + 1 < glob.length) {
-      index += 1;
-      out += glob[index]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    } else out += char.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`);
-}
-
-/** Parses `.dockerignore` text: comments and blank lines skipped, patterns cleaned as docker does. */
-export function parseDockerignore(text: string): IgnoreRule[] {
-  const rules: IgnoreRule[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    let line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const negated = line.startsWith('!');
-    if (negated) line = line.slice(1).trim();
-    line = path.posix.normalize(line).replace(/^\/+/, '').replace(/\/+$/, '');
-    if (!line || line === '.') continue;
-    rules.push({ pattern: globToRegExp(line), negated });
-  }
-  return rules;
-}
-
-/** Docker's rule: the last pattern that matches the path, or one of its parents, decides. */
-export function isIgnored(relativePath: string, rules: IgnoreRule[]): boolean {
-  const parts = relativePath.split('/');
-  const prefixes = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
-  let ignored = false;
-  for (const rule of rules) {
-    if (prefixes.some((prefix) => rule.pattern.test(prefix))) ignored = !rule.negated;
-  }
-  return ignored;
-}
-
 /** Walks a context directory (parents before children, sorted) and skips what `.dockerignore` excludes. */
 export async function collectContextDirectory(root: string, options: { dockerignore?: boolean } = {}): Promise<ContextFile[]> {
-  let rules: IgnoreRule[] = [];
+  let patterns: string[] = [];
   try {
-    if (options.dockerignore !== false) rules = parseDockerignore(await readFile(path.join(root, '.dockerignore'), 'utf8'));
+    if (options.dockerignore !== false) patterns = parseDockerignore(await readFile(path.join(root, '.dockerignore'), 'utf8'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  const isIgnored = createIgnoreMatcher(patterns);
+  const reincludes = hasExceptions(patterns);
   const stat = await lstat(root).catch(() => undefined);
   if (!stat?.isDirectory()) throw new InputError(`the build context ${root} is not a directory`, { hint: 'give the directory that holds the files the Dockerfile copies' });
   const entries: ContextFile[] = [];
@@ -93,10 +36,10 @@ export async function collectContextDirectory(root: string, options: { dockerign
     for (const name of names) {
       const relative = relativeDir ? `${relativeDir}/${name}` : name;
       // .dockerignore always travels, as with docker build (Kaniko reads it too).
-      if (relative !== '.dockerignore' && isIgnored(relative, rules)) {
-        // A negation may re-include something below an ignored directory: only then look inside.
+      if (relative !== '.dockerignore' && isIgnored(relative)) {
+        // A `!` pattern may re-include something below an ignored directory: only then look inside.
         const info = await lstat(path.join(root, relative));
-        if (!(info.isDirectory() && rules.some((rule) => rule.negated))) continue;
+        if (!(info.isDirectory() && reincludes)) continue;
         await walk(relative);
         continue;
       }

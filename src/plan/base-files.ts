@@ -9,6 +9,7 @@ import type { Digest } from '../digest.js';
 import { InputError } from '../errors.js';
 import type { Descriptor } from '../image/manifest.js';
 import { isGzipLayer, MediaType } from '../image/mediatypes.js';
+import { GUNZIP_CHUNK_BYTES } from '../image/read-file.js';
 
 /**
  * What is at a path in a base image's file system, answered without unpacking it: each layer
@@ -59,7 +60,7 @@ export async function indexLayer(stream: Readable, mediaType: string): Promise<L
   }
   const index: LayerIndex = { version: 1, entries: {}, whiteouts: [], opaque: [], accounts: {} };
   const extract = tar.extract();
-  const source = isGzipLayer(mediaType) ? stream.pipe(createGunzip()) : stream;
+  const source = isGzipLayer(mediaType) ? stream.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })) : stream;
   stream.on('error', (error) => extract.destroy(error));
   source.on('error', (error) => extract.destroy(error));
   source.pipe(extract);
@@ -188,6 +189,22 @@ export class BaseFiles {
   async isDirectory(pathInImage: string): Promise<boolean> {
     const result = await this.lookup(pathInImage);
     return result.found && result.kind === 'directory';
+  }
+
+  /**
+   * Positions (bottom first) of the layers with an entry, whiteout or opaque marker at or
+   * below `name` or above it: the only layers whose contents matter for that subtree.
+   */
+  async layersTouching(name: string): Promise<number[]> {
+    const root = indexPath(name);
+    const related = (other: string) => root === '' || other === root || other.startsWith(`${root}/`) || root.startsWith(`${other}/`) || other === '';
+    const positions: number[] = [];
+    for (let position = 0; position < this.source.layers.length; position++) {
+      const index = await this.layerIndex(position);
+      const under = (other: string) => root === '' || other === root || other.startsWith(`${root}/`);
+      if (Object.keys(index.entries).some(under) || index.whiteouts.some(related) || index.opaque.some(related)) positions.push(position);
+    }
+    return positions;
   }
 
   /** /etc/passwd or /etc/group as the top layer that has one holds it (empty when none does). */

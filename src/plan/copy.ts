@@ -14,6 +14,8 @@ import { type AddSpec, collectEntries, mergeEntries } from '../image/tar-entries
 import type { BaseFiles, FileKind } from './base-files.js';
 import type { CopyStep, OwnerSpec } from './steps.js';
 import { archiveKind, unpackArchive, type UnpackedArchive } from './unpack-archive.js';
+import { extractTree, type ExtractedTree, type SourceImage } from './image-files.js';
+import { DockerfileError } from '../dockerfile/errors.js';
 import type { ArchiveKind } from '../dockerfile/types.js';
 
 /**
@@ -23,7 +25,11 @@ import type { ArchiveKind } from '../dockerfile/types.js';
  */
 
 /** A source of a step: a local path to walk, or an archive already unpacked into entries. */
-export type CopySource = AddSpec & { unpacked?: PlannedEntry[] };
+export type CopySource = AddSpec & {
+  unpacked?: PlannedEntry[];
+  /** The unpacked entries keep their modes (an archive); false lets --chmod apply (a --from image). */
+  keepMode?: boolean;
+};
 
 export interface ResolvedCopyStep {
   specs: CopySource[];
@@ -45,6 +51,10 @@ interface ImageState {
   downloads?: Map<string, Promise<string>>;
   /** Local archives ADD unpacked, by archive and destination; the caller removes their directories. */
   unpacked?: Map<string, Promise<UnpackedArchive>>;
+  /** The image a `--from` names, for this image's platform. */
+  sourceImage?: (reference: string) => Promise<SourceImage>;
+  /** Subtrees read from `--from` images, by image and path; the caller removes their directories. */
+  trees?: Map<string, Promise<ExtractedTree>>;
 }
 
 /** Makes a local file once for every platform (a download, a here-document), by key. */
@@ -168,13 +178,15 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
     // Entries are written where a container sees DEST: below a symlinked parent, at its target.
     let destination = state.files ? await resolveParents(state.files, written) : written;
     const namesDirectory = /(^|\/)\.?$/.test(item.destination);
+    const landingDirectories = new Set<string>();
     if (item.sources.length > 1 && !namesDirectory) {
       throw new UsageError(`${step.where}: with more than one source, the destination must be a directory and end with a /`, `write the destination as ${item.destination}/`);
     }
+    if (step.fromImage !== undefined) await resolveFromImage(step, item, state, destination, namesDirectory, specs, writes, landingDirectories);
     const matches: string[] = [];
     /** With --parents: the part of each match kept below DEST (after a `/./` pivot, else all of it). */
     const kept = new Map<string, string>();
-    for (const source of item.sources) {
+    for (const source of step.fromImage === undefined ? item.sources : []) {
       const heredoc = item.heredocs?.[source];
       if (heredoc !== undefined) {
         matches.push(await once(state, `heredoc ${step.where} ${source}`, () => writeHeredoc(source, heredoc, state.downloadDir)));
@@ -193,7 +205,6 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
     const existing = state.files && (await state.files.lookup(destination));
     const intoDirectory = step.parents || namesDirectory || matches.length > 1 || (existing?.found === true && existing.kind === 'directory');
     if (existing?.found && existing.kind === 'directory') destination = existing.path;
-    const landingDirectories = new Set<string>();
     for (const match of matches) {
       let relative = match;
       const keep = kept.get(match);
@@ -214,7 +225,7 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       if (kind) {
         // A local archive: its entries go below DEST, which is a directory whatever it ends with.
         const unpacked = await unpackOnce(state, local, kind, destination, step.where);
-        specs.push({ source: local, destination: destination === '/' ? '/' : `${destination}/`, text: `${step.where} ${relative}`, unpacked: unpacked.entries });
+        specs.push({ source: local, destination: destination === '/' ? '/' : `${destination}/`, text: `${step.where} ${relative}`, unpacked: unpacked.entries, keepMode: true });
         landingDirectories.add(destination);
         writes.push({ path: destination, kind: 'directory' }, ...unpacked.entries.map((entry) => ({ path: `/${entry.path}`, kind: entry.kind === 'symlink' ? ('other' as const) : entry.kind })));
         continue;
@@ -234,13 +245,66 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
   return { specs, directories, owner, writes, key: JSON.stringify({ specs: specs.map(({ source, destination }) => [source, destination]), directories, owner }) };
 }
 
+/**
+ * COPY --from=<image>: each source is a path in that image (symlinks on the way followed, as a
+ * container sees it); a directory copies its contents, a file lands in or at DEST. Entries keep
+ * the image's owners unless --chown is given; --chmod applies as for the context.
+ */
+async function resolveFromImage(
+  step: CopyStep,
+  item: CopyStep['items'][number],
+  state: ImageState,
+  written: string,
+  namesDirectory: boolean,
+  specs: CopySource[],
+  writes: ResolvedCopyStep['writes'],
+  landingDirectories: Set<string>,
+): Promise<void> {
+  const image = await state.sourceImage!(step.fromImage!);
+  let destination = written;
+  const existing = state.files && (await state.files.lookup(destination));
+  if (existing?.found && existing.kind === 'directory') destination = existing.path;
+  const intoDirectory = namesDirectory || item.sources.length > 1 || (existing?.found === true && existing.kind === 'directory');
+  for (const source of item.sources) {
+    if (hasWildcards(source)) {
+      throw new DockerfileError(`${step.where}: wildcards in COPY --from sources (${source}) are not supported on the direct engine yet`, { hint: 'name the files or their directory, or build with --engine kaniko' });
+    }
+    const found = await image.files.lookup(posixPath.resolve('/', source));
+    if (!found.found) throw new InputError(`${step.where}: ${source} is not in ${image.name}`, { hint: `check the path (absolute in ${image.name}) and the --from image` });
+    const key = `${image.name} ${found.path}`;
+    let tree = state.trees?.get(key);
+    if (!tree) {
+      tree = extractTree(image, found.path, state.downloadDir ?? tmpdir(), step.where);
+      state.trees?.set(key, tree);
+    }
+    const { entries } = await tree;
+    const isDirectory = found.kind === 'directory';
+    const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, posixPath.basename(source)) : destination;
+    const landingTar = landing.replace(/^\/+/, '');
+    const placed: PlannedEntry[] = [];
+    for (const [relative, entry] of entries) {
+      if (isDirectory && relative === '') continue; // a directory copies its contents
+      const at = relative === '' ? landingTar : landingTar === '' ? relative : `${landingTar}/${relative}`;
+      // --chown gives every entry the step's owner; without it they keep the image's.
+      const { owner, ...rest } = entry;
+      placed.push({ ...rest, path: at, ...(step.chown ? {} : { owner }) } as PlannedEntry);
+      writes.push({ path: `/${at}`, kind: entry.kind === 'symlink' ? 'other' : entry.kind });
+    }
+    specs.push({ source: `${image.name}:${found.path}`, destination: landing, text: `${step.where} ${source}`, unpacked: placed, keepMode: false });
+    landingDirectories.add(isDirectory ? destination : posixPath.dirname(landing));
+    if (!isDirectory) writes.push({ path: landing, kind: 'file' });
+  }
+}
+
 /** Builds the step's layer: every source walked, ignored files left out, written with the step's owner and mode. */
 export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep, options: LayerOptions): Promise<BuiltLayer> {
   const ignored = step.context && step.ignore?.length ? createIgnoreMatcher(step.ignore) : undefined;
   const perSpec: PlannedEntry[][] = [];
+  const keptModes = new Set<PlannedEntry[]>();
   for (const spec of resolved.specs) {
     if (spec.unpacked) {
       perSpec.push(spec.unpacked);
+      if (spec.keepMode) keptModes.add(spec.unpacked);
       continue;
     }
     let entries = await collectEntries(spec);
@@ -249,7 +313,7 @@ export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep,
   }
   const chmod = step.chmod;
   const modeOf = (entry: PlannedEntry) => (chmod === undefined ? entry.mode : typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
-  const copied = perSpec.map((entries) => entries.map((entry) => (entry.kind === 'symlink' || entry.owner ? entry : { ...entry, mode: modeOf(entry) })));
+  const copied = perSpec.map((entries) => (keptModes.has(entries) ? entries : entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) }))));
   return writeLayer(mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]), { ...options, chown: resolved.owner }, step.history.createdBy);
 }
 

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import type { Digest } from '../digest.js';
-import { UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { GrowingFile } from '../image/growing-file.js';
 import { type BuiltLayer, type LayerOptions } from '../image/layer.js';
 import { formatPlatform, type Descriptor } from '../image/manifest.js';
@@ -22,6 +22,7 @@ import { BaseFiles } from './base-files.js';
 import { buildCopyLayer, missingDirectories, resolveCopyStep, resolveOwner, workdirLayer } from './copy.js';
 import type { EngineOptions } from './options.js';
 import { independentOfBase, type Plan, type PlanStep, type StepHistory } from './steps.js';
+import type { ExtractedTree, SourceImage } from './image-files.js';
 import type { UnpackedArchive } from './unpack-archive.js';
 
 /**
@@ -165,6 +166,9 @@ interface Execution {
   downloads: Map<string, Promise<string>>;
   /** Local archives ADD unpacked (spooled in their own temporary directories, removed at the end). */
   unpacked: Map<string, Promise<UnpackedArchive>>;
+  /** `--from` images by reference and platform, and the subtrees read from them (removed at the end). */
+  sourceImages: Map<string, Promise<SourceImage>>;
+  trees: Map<string, Promise<ExtractedTree>>;
   options: EngineOptions;
   /** Aborted by the caller or by the first failure. */
   signal: AbortSignal;
@@ -191,7 +195,7 @@ export async function executePlan(plan: Plan, options: EngineOptions, planFor?: 
   const onAbort = () => abandon.abort(options.signal!.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const layers = new LayerBuilds(target, options, abandon);
-  const execution: Execution = { plan, planFor, options, target, layers, signal: abandon.signal, downloads: new Map(), unpacked: new Map(), created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
+  const execution: Execution = { plan, planFor, options, target, layers, signal: abandon.signal, downloads: new Map(), unpacked: new Map(), sourceImages: new Map(), trees: new Map(), created: creationTime(options.sourceDateEpoch), counts: { existed: 0, mounted: 0, uploaded: 0, copied: 0 } };
 
   // Layers whose content does not depend on the base are built (and large ones uploaded)
   // while the base is fetched; a missing local file does not wait for registry retries.
@@ -237,18 +241,18 @@ export async function executePlan(plan: Plan, options: EngineOptions, planFor?: 
     options.signal?.removeEventListener('abort', onAbort);
     // After an interrupt the layer files are removed before returning (a build in progress
     // cannot be stopped); after a failure in the background, so the error is not held.
-    const disposed = Promise.all([layers.dispose(), removeDownloads(execution.downloads, execution.unpacked)]);
+    const disposed = Promise.all([layers.dispose(), removeDownloads(execution.downloads, [...execution.unpacked.values(), ...execution.trees.values()])]);
     if (!failed || options.signal?.aborted) await disposed;
     else disposed.catch(() => {});
   }
 }
 
-async function removeDownloads(downloads: Map<string, Promise<string>>, unpacked: Map<string, Promise<UnpackedArchive>>): Promise<void> {
+async function removeDownloads(downloads: Map<string, Promise<string>>, unpacked: Array<Promise<{ directory: string }>>): Promise<void> {
   for (const download of downloads.values()) {
     const file = await download.catch(() => undefined);
     if (file) await rm(path.dirname(file), { recursive: true, force: true });
   }
-  for (const archive of unpacked.values()) {
+  for (const archive of unpacked) {
     const directory = (await archive.catch(() => undefined))?.directory;
     if (directory) await rm(directory, { recursive: true, force: true });
   }
@@ -263,11 +267,47 @@ function fetchBase(base: string, options: EngineOptions, signal: AbortSignal): P
  * The layer of a COPY/ADD step for one image (`files` undefined when the step needs nothing
  * from it); none when wildcards matched nothing (BuildKit then records an empty layer).
  */
-async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/'): Promise<MadeLayer | undefined> {
-  const resolved = await resolveCopyStep(step, { workdir, files, downloadDir: execution.options.tmpDir, downloads: execution.downloads, unpacked: execution.unpacked });
+async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/', platform?: PlatformSpec): Promise<MadeLayer | undefined> {
+  const resolved = await resolveCopyStep(step, {
+    workdir,
+    files,
+    downloadDir: execution.options.tmpDir,
+    downloads: execution.downloads,
+    unpacked: execution.unpacked,
+    sourceImage: (reference) => sourceImage(execution, reference, platform ?? hostPlatform()),
+    trees: execution.trees,
+  });
   files?.recordAll([...resolved.directories.map((directory) => ({ path: directory, kind: 'directory' as const })), ...resolved.writes]);
   if (resolved.specs.length === 0) return undefined;
   return execution.layers.get(`${position}:${resolved.key}`, (layerOptions) => buildCopyLayer(step, resolved, layerOptions));
+}
+
+/** The image a `COPY --from` names, for `platform` when it is an index; its files indexed (and cached) as a base's are. */
+function sourceImage(execution: Execution, reference: string, platform: PlatformSpec): Promise<SourceImage> {
+  const key = `${reference} ${formatPlatform(platform)}`;
+  let found = execution.sourceImages.get(key);
+  if (!found) {
+    found = (async () => {
+      const { options, signal } = execution;
+      let layers: readonly Descriptor[] = [];
+      let openLayer: SourceImage['openLayer'] = () => Promise.reject(new Error('scratch has no layers'));
+      if (reference.toLowerCase() !== SCRATCH) {
+        let image = await fetchBase(reference, options, signal);
+        if (image.kind === 'index') {
+          const child = image.index.manifests.find((descriptor) => !isAttestation(descriptor.platform, descriptor.annotations) && platformMatches(descriptor.platform, platform));
+          if (!child) throw new UsageError(`the --from image ${reference} has no platform ${formatPlatform(platform)}`, 'copy from an image built for the platform of this build');
+          image = await fetchRemoteImage(image, child.digest as Digest);
+        }
+        const remote = image;
+        layers = remote.manifest.layers;
+        openLayer = (digest) => remote.client.openBlob(remote.repository, digest, signal);
+      }
+      const files = new BaseFiles({ layers, openLayer, cacheDir: options.cacheDir, onLayerRead: (digest) => options.logger.debug(`indexing layer ${digest} of ${reference}`) });
+      return { name: reference, files, layers, openLayer };
+    })();
+    execution.sourceImages.set(key, found);
+  }
+  return found;
 }
 
 /** Runs every step on one image; returns the result and where its new layers are. */
@@ -279,6 +319,12 @@ async function runSteps(execution: Execution, base: RemoteImage, plan: Plan): Pr
     cacheDir: options.cacheDir,
     onLayerRead: (digest) => options.logger.debug(`indexing base layer ${digest}`),
   });
+  const triggers = (base.config.config?.OnBuild as string[] | null | undefined) ?? [];
+  if (plan.baseWhere && triggers.length) {
+    throw new InputError(`${plan.baseWhere}: the base image ${plan.base} has ONBUILD triggers (${triggers.join('; ')}), which docker runs here and the direct engine does not yet`, {
+      hint: 'build with --engine kaniko, or write the triggers into this Dockerfile after FROM and build FROM an image without them',
+    });
+  }
   let image: ImageDocument = { manifest: base.manifest, manifestMediaType: base.mediaType, config: base.config };
   if (plan.scratchEnv && plan.base === SCRATCH) {
     image = { ...image, config: { ...image.config, config: { ...image.config.config, Env: plan.scratchEnv } } };
@@ -294,7 +340,8 @@ async function runSteps(execution: Execution, base: RemoteImage, plan: Plan): Pr
     let edits = {};
     let history = step.history as StepHistory;
     if (step.kind === 'copy') {
-      made = await orAbort(layerForStep(execution, step, position, independentOfBase(step) ? undefined : files, workdirOf()), execution.signal);
+      const platform = { os: base.config.os, architecture: base.config.architecture, ...(base.config.variant ? { variant: base.config.variant } : {}) };
+      made = await orAbort(layerForStep(execution, step, position, independentOfBase(step) ? undefined : files, workdirOf(), platform), execution.signal);
     } else {
       const directory = posixPath.resolve(workdirOf(), step.path);
       edits = { workdir: step.path };

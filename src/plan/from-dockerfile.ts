@@ -55,10 +55,31 @@ function unsupported(instruction: { location: SourceLocation }, what: string, hi
   return new DockerfileError(`${what} is not supported on the direct engine yet`, { position: instruction.location, hint });
 }
 
-function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]): PlanStep {
-  const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum'] : ['chown', 'chmod', 'link', 'parents'];
+/** The instructions that change a stage's files (so --from cannot read it as its base image). */
+const FILE_CHANGING = new Set(['COPY', 'ADD', 'WORKDIR', 'RUN']);
+
+/**
+ * The image `COPY --from` reads: an image reference, or for a stage the image it is built
+ * FROM when it changes no files itself (`FROM busybox AS tools`).
+ */
+function fromImageOf(instruction: ResolvedCopy, build: ResolvedBuild): string {
+  if (instruction.fromStage === undefined) return instruction.from!;
+  for (let stage = build.stages.find((candidate) => candidate.index === instruction.fromStage); stage; ) {
+    const changing = stage.instructions.find((step) => FILE_CHANGING.has(step.kind));
+    if (changing) {
+      throw unsupported(instruction, `${instruction.kind} --from=${instruction.from}, a stage that changes files (${whereOf(changing.location)}),`, 'copy from an image or a stage that only names one, or build with --engine kaniko');
+    }
+    if (stage.baseStage === undefined) return stage.base;
+    const next = stage.baseStage;
+    stage = build.stages.find((candidate) => candidate.index === next);
+  }
+  throw unsupported(instruction, `${instruction.kind} --from=${instruction.from}`, 'build with --engine kaniko');
+}
+
+function copyStep(instruction: ResolvedCopy, context: string, ignore: string[], build: ResolvedBuild): PlanStep {
+  const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum'] : ['chown', 'chmod', 'link', 'parents', 'from'];
   const other = instruction.flags.find((flag) => !kept.includes(flag.name));
-  if (instruction.from !== undefined) throw unsupported(instruction, `${instruction.kind} --from`, 'copy from the build context instead, or build with --engine kaniko');
+  const fromImage = instruction.from === undefined ? undefined : fromImageOf(instruction, build);
   if (other) throw unsupported(instruction, `${instruction.kind} --${other.name}`, `remove --${other.name}, or build with --engine kaniko`);
   for (const source of instruction.sources) {
     if (instruction.kind === 'COPY' && /^https?:\/\//i.test(source.path)) {
@@ -93,6 +114,7 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[]):
     ...(instruction.kind === 'ADD' ? { unpackArchives: true } : {}),
     ...(instruction.checksum ? { checksum: instruction.checksum } : {}),
     ...(instruction.parents ? { parents: true } : {}),
+    ...(fromImage !== undefined ? { fromImage } : {}),
     destinations: 'docker',
     history: { createdBy: `${words.join(' ')} # buildkit`, comment: DOCKERFILE_HISTORY_COMMENT },
     where: whereOf(instruction.location),
@@ -157,7 +179,7 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
           });
         case 'COPY':
         case 'ADD':
-          steps.push(copyStep(instruction, options.context, options.ignore ?? []));
+          steps.push(copyStep(instruction, options.context, options.ignore ?? [], build));
           break;
         case 'WORKDIR':
           steps.push({ kind: 'workdir', path: instruction.path, history: { comment: DOCKERFILE_HISTORY_COMMENT }, where: whereOf(instruction.location) });
@@ -226,7 +248,7 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
     }
   }
   const fromScratch = first.base.toLowerCase() === SCRATCH;
-  return fromScratch ? { base: SCRATCH, scratchEnv: SCRATCH_ENV, steps } : { base: first.base, steps };
+  return fromScratch ? { base: SCRATCH, scratchEnv: SCRATCH_ENV, steps } : { base: first.base, baseWhere: whereOf(first.location), steps };
 }
 
 /** True when the stage set CMD before this ENTRYPOINT (then ENTRYPOINT keeps it, as BuildKit does). */

@@ -51,6 +51,11 @@ export interface CopyStep extends StepOrigin {
   unpackArchives?: boolean;
   /** --parents: each source keeps its directories (below a `/./` pivot) under DEST. */
   parents?: boolean;
+  /**
+   * --from: the image (a reference, or `scratch`) whose files the sources name, instead of the
+   * context; entries keep that image's owners unless --chown is given.
+   */
+  fromImage?: string;
   /** ADD --checksum: the digest a downloaded source must have (`sha256:<hex>`). */
   checksum?: string;
   /**
@@ -85,6 +90,11 @@ export type PlanStep = CopyStep | ConfigStep | WorkdirStep;
 export interface Plan {
   /** An image reference, or `scratch`. */
   base: string;
+  /**
+   * Where the base was named (`Dockerfile:1`), for a Dockerfile: docker runs the base's ONBUILD
+   * triggers there, which the direct engine does not yet, so such a base is refused.
+   */
+  baseWhere?: string;
   /** The Env a `scratch` base starts with (BuildKit gives it PATH); no history entry. */
   scratchEnv?: string[];
   steps: PlanStep[];
@@ -96,6 +106,6 @@ export const DOCKERFILE_HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 /** True when the step's meaning needs nothing from the base image's files. */
 export function independentOfBase(step: PlanStep): boolean {
   if (step.kind === 'config') return true;
-  if (step.kind === 'workdir') return false;
+  if (step.kind === 'workdir' || step.fromImage !== undefined) return false;
   return step.destinations === 'as-written' && (step.chown === undefined || 'uid' in step.chown);
 }

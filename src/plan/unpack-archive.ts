@@ -6,18 +6,18 @@
  * Contents are spooled to files in a temporary directory that the caller removes.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { ARCHIVE_SNIFF_BYTES, detectArchive, isTarHeader } from '../dockerfile/archive.js';
 import type { ArchiveKind } from '../dockerfile/types.js';
 import { InputError } from '../errors.js';
 import type { PlannedEntry } from '../image/tar-entries.js';
+import { TarSpool } from './tar-spool.js';
 
 /** The program that decompresses a kind Node cannot (Node 20 has no bzip2, xz or zstd). */
 const DECOMPRESSORS: Partial<Record<ArchiveKind, { program: string; packageName: string }>> = {
@@ -127,9 +127,7 @@ export async function unpackArchive(file: string, kind: ArchiveKind, destination
   source.on('error', (error) => extract.destroy(error));
   source.pipe(extract);
   const byPath = new Map<string, PlannedEntry>();
-  /** Where each regular file's content was spooled, for hard links to it. */
-  const spooled = new Map<string, { spool: string; size: number }>();
-  let count = 0;
+  const spool = new TarSpool(directory, `${archive}:`);
   try {
     for await (const entry of extract) {
       const header = entry.header;
@@ -141,35 +139,12 @@ export async function unpackArchive(file: string, kind: ArchiveKind, destination
       if (posixPath.basename(relative).startsWith('.wh.')) {
         throw new InputError(`${where}: ${archive} holds '${header.name}', a name image layers reserve for deletions`, { hint: 'rename or remove that entry from the archive' });
       }
-      const common = {
-        path: destination === '' ? relative : `${destination}/${relative}`,
-        sourcePath: `${archive}:${header.name}`,
-        mode: (header.mode ?? 0o644) & 0o7777,
-        mtimeSeconds: Math.max(0, Math.floor((header.mtime?.getTime() ?? 0) / 1000)),
-        owner: { uid: header.uid ?? 0, gid: header.gid ?? 0 },
-      };
-      let planned: PlannedEntry;
-      if (header.type === 'file' || header.type === 'contiguous-file') {
-        const spool = path.join(directory, String(count++));
-        await pipeline(entry, createWriteStream(spool, { mode: 0o600 }));
-        spooled.set(relative, { spool, size: header.size ?? 0 });
-        planned = { ...common, kind: 'file', size: header.size ?? 0, sourcePath: spool };
-      } else if (header.type === 'directory') {
-        entry.resume();
-        planned = { ...common, kind: 'directory' };
-      } else if (header.type === 'symlink') {
-        entry.resume();
-        planned = { ...common, kind: 'symlink', target: header.linkname ?? '' };
-      } else if (header.type === 'link') {
-        entry.resume();
-        // A hard link becomes a copy of the file it names (the layer holds it twice).
-        const target = spooled.get(entryPath(header.linkname ?? '', archive, where));
-        if (!target) throw new InputError(`${where}: ${archive} holds a hard link '${header.name}' to '${header.linkname}', which comes before it nowhere in the archive`, { hint: 'rebuild the archive' });
-        const spool = path.join(directory, String(count++));
-        await copyFile(target.spool, spool);
-        planned = { ...common, kind: 'file', size: target.size, sourcePath: spool };
-      } else {
-        entry.resume();
+      const link = header.type === 'link' ? entryPath(header.linkname ?? '', archive, where) : undefined;
+      const planned = await spool.plan(entry, header, relative, destination === '' ? relative : `${destination}/${relative}`, link);
+      if (!planned && header.type === 'link') {
+        throw new InputError(`${where}: ${archive} holds a hard link '${header.name}' to '${header.linkname}', which comes before it nowhere in the archive`, { hint: 'rebuild the archive' });
+      }
+      if (!planned) {
         throw new InputError(`${where}: ${archive} holds '${header.name}', a ${header.type}, which an image layer built without a container cannot hold`, {
           hint: 'remove device, FIFO and socket entries from the archive, or build with --engine kaniko',
         });

@@ -223,19 +223,24 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
         if (range === 'invalid') throw new ApiError(400, 'BLOB_UPLOAD_INVALID', `Content-Range ${request.headers['content-range']} is not <start>-<end>`);
         // The digest is checked before any byte is taken, so a bad PUT leaves the upload as it was.
         const digest = method === 'PUT' ? digestParameter(url.searchParams.get('digest'), 'completing an upload') : undefined;
-        let session;
         try {
-          session = await storage.appendUpload(target.name, target.id, range?.start, request);
+          const session = await storage.appendUpload(target.name, target.id, range?.start, request);
+          if (digest === undefined) return sendEmpty(response, 202, uploadHeaders(target.name, session.id, session.size));
+          await storage.completeUpload(target.name, target.id, digest);
+          return blobCreated(response, target.name, digest);
         } catch (error) {
           if (error instanceof RegistryError && error.status === 416) {
             const current = await storage.getUpload(target.name, target.id);
             throw Object.assign(error, { headers: uploadHeaders(target.name, current.id, current.size) });
           }
+          // A retried PUT whose first answer was lost (a dropped connection, a restart): the
+          // upload is gone because it completed, and the blob it stored is what was asked for.
+          if (digest !== undefined && error instanceof RegistryError && error.code === 'BLOB_UPLOAD_UNKNOWN' && (await storage.headBlob(target.name, digest)) !== undefined) {
+            request.resume();
+            return blobCreated(response, target.name, digest);
+          }
           throw error;
         }
-        if (digest === undefined) return sendEmpty(response, 202, uploadHeaders(target.name, session.id, session.size));
-        await storage.completeUpload(target.name, target.id, digest);
-        return blobCreated(response, target.name, digest);
       }
       case 'referrers': {
         if (method !== 'GET') throw unsupported(method, 'referrers');
@@ -273,10 +278,11 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
   return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const started = performance.now();
     let user = '-';
+    const remote = request.socket.remoteAddress ?? '-';
     response.setHeader(...API_VERSION_HEADER);
     response.once('close', () => {
       const outcome = response.writableFinished ? String(response.statusCode) : `${response.statusCode} (cut)`;
-      logger.info(`${request.socket.remoteAddress ?? '-'} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(performance.now() - started)}ms`);
+      logger.info(`${remote} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(performance.now() - started)}ms`);
     });
     try {
       const url = new URL(request.url ?? '/', 'http://registry.invalid');
@@ -325,16 +331,21 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   };
   let server: http.Server;
   try {
-    server = tls ? https.createServer(tls, listener) : http.createServer(listener);
-  } catch (error) {
-    throw new InputError(`cannot use the TLS certificate and key: ${(error as Error).message}`, { hint: 'pass a PEM certificate chain and its matching PEM private key' });
-  }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(new ImgbuildError(`cannot listen on ${options.listen ?? '127.0.0.1:0'}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`, { hint: 'choose another --listen address or port' }));
+    try {
+      server = tls ? https.createServer(tls, listener) : http.createServer(listener);
+    } catch (error) {
+      throw new InputError(`cannot use the TLS certificate and key: ${(error as Error).message}`, { hint: 'pass a PEM certificate chain and its matching PEM private key' });
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new ImgbuildError(`cannot listen on ${options.listen ?? '127.0.0.1:0'}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`, { hint: 'choose another --listen address or port' }));
+      });
+      server.listen(address.port, address.host, () => resolve());
     });
-    server.listen(address.port, address.host, () => resolve());
-  });
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const host = clientHost(address.host, port);
 
@@ -347,6 +358,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
       while (inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       server.closeAllConnections();
       await closed;
+      await storage.close();
     })();
     return closing;
   };

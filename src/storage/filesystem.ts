@@ -1,11 +1,11 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestingStream, isDigest, type Digest } from '../digest.js';
-import { NotFoundError, RegistryError } from '../errors.js';
+import { InputError, NotFoundError, RegistryError } from '../errors.js';
 import { isRepositoryPath, isTagName } from '../reference.js';
 import { manifestLinks } from './manifest-links.js';
 import type { BlobRange, ManagedStorage, ReferrerDescriptor, StoredManifest, UploadSession } from './storage.js';
@@ -81,11 +81,22 @@ export class FilesystemStorage implements ManagedStorage {
   /** Opens (creating) a store in `root`, removing what an interrupted process left half-written. */
   static async open(root: string): Promise<FilesystemStorage> {
     const store = new FilesystemStorage(path.resolve(root));
-    await rm(store.tmpDir, { recursive: true, force: true });
-    for (const dir of [store.tmpDir, path.join(store.root, 'blobs', 'sha256'), path.join(store.root, 'repositories'), path.join(store.root, 'uploads')]) {
-      await store.ensureDirectory(dir);
+    try {
+      await mkdir(store.root, { recursive: true });
+      await claimDirectory(store.root);
+      await rm(store.tmpDir, { recursive: true, force: true });
+      for (const dir of [store.tmpDir, path.join(store.root, 'blobs', 'sha256'), path.join(store.root, 'repositories'), path.join(store.root, 'uploads')]) {
+        await store.ensureDirectory(dir);
+      }
+    } catch (error) {
+      throw new InputError(`cannot keep images in ${store.root}: ${(error as Error).message}`, { hint: 'choose a directory this user can create and write' });
     }
     return store;
+  }
+
+  /** Gives the directory up for another process to serve. */
+  async close(): Promise<void> {
+    await rm(path.join(this.root, LOCK_FILE), { force: true });
   }
 
   private get tmpDir(): string {
@@ -328,7 +339,15 @@ export class FilesystemStorage implements ManagedStorage {
       if (actual !== digest) throw digestInvalid(actual, digest);
       const data = this.uploadPath(id, 'data');
       await syncFile(data);
-      await this.storeBlobFile(repository, digest, data);
+      // A hard link, not a rename: until the repository's link is written the upload stays whole,
+      // so a crash in between leaves an upload the client can complete again, not a lost one.
+      const target = this.blobPath(digest);
+      await this.ensureDirectory(path.dirname(target));
+      await link(data, target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      await fsyncDirectory(path.dirname(target));
+      await this.linkIntoRepository(repository, digest);
       await this.discardUpload(id);
       return session.size;
     });
@@ -470,6 +489,34 @@ export class FilesystemStorage implements ManagedStorage {
       if (text !== undefined) descriptors.push(JSON.parse(text) as ReferrerDescriptor);
     }
     return descriptors;
+  }
+}
+
+const LOCK_FILE = 'serving.pid';
+
+/**
+ * Refuses a directory another live process serves: it would discard that process's files in
+ * progress. A lock left by a killed process (its pid gone) is taken over.
+ */
+async function claimDirectory(root: string): Promise<void> {
+  const lock = path.join(root, LOCK_FILE);
+  const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsAlive(holder)) {
+    throw new InputError(`${root} is already served by another process (pid ${holder})`, {
+      hint: `stop that one first, or pass another --dir; if pid ${holder} is not a registry, remove ${lock}`,
+    });
+  }
+  const temporary = `${lock}.${process.pid}`;
+  await writeFile(temporary, String(process.pid));
+  await rename(temporary, lock);
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Dockerfile builds with `imgbuild build --engine kaniko`: the field report's Dockerfile and hello.txt, checked in a pod; a Dockerfile
+# Dockerfile builds with `imgbuild build --engine kaniko`: the field report's Dockerfile and hello.txt, checked in a pod, and again
+# with --ca-file (the testbed CA) instead of --insecure; a Dockerfile
 # with RUN; a context over 1 MiB with a 100 MiB binary (streamed over exec), read back with
 # `imgbuild verify`; --non-root with the report's Dockerfile, which Kaniko cannot do (diagnosed).
 # Usage: test/cluster/kaniko-build.sh   (exit 0 = pass).
@@ -22,11 +23,19 @@ ref=$(kbuild "$work/seed" -n "$NS" --insecure --to "$CLUSTER_REGISTRY/kaniko-rep
 echo "ok report Dockerfile: $ref"
 assert_no_objects
 
+echo "# --ca-file instead of --insecure: Kaniko trusts the registry (base and destination) through the testbed CA"
+ref=$(kbuild "$work/seed" -n "$NS" --ca-file "$work/ca.crt" --to "$CLUSTER_REGISTRY/kaniko-ca:latest" 2>"$work/err") ||
+  { tail -n 20 "$work/err" >&2; fail "the build with --ca-file failed"; }
+served=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://localhost:5000/kaniko-ca:latest)
+[[ $served == "${ref#*@}" ]] || fail "--ca-file: the tag serves $served, imgbuild printed $ref"
+echo "ok --ca-file: $ref"
+assert_no_objects
+
 echo "# a Dockerfile with RUN"
 mkdir -p "$work/run"
 printf 'FROM %s\nARG GREETING=unset\nRUN echo "$GREETING from RUN" > /greeting.txt && echo app:x:1234:1234::/tmp:/bin/sh >> /etc/passwd && chown 1234 /greeting.txt\nUSER app\nRUN id -u > /tmp/uid.txt\n' \
   "$CLUSTER_REGISTRY/busybox:1.35" >"$work/run/Dockerfile"
-ref=$(kbuild "$work/run" -n "$NS" --insecure --build-arg GREETING=hello --cache-repo "$CLUSTER_REGISTRY/kaniko-cache" \
+ref=$(kbuild "$work/run" -n "$NS" --insecure --build-arg GREETING=hello --label built.by=kaniko --cache-repo "$CLUSTER_REGISTRY/kaniko-cache" \
   --to "$CLUSTER_REGISTRY/kaniko-run:latest" 2>"$work/err") || { tail -n 20 "$work/err" >&2; fail "the RUN build failed"; }
 skopeo list-tags --tls-verify=false docker://localhost:5000/kaniko-cache | grep -q '"Tags"' ||
   fail "--cache-repo: Kaniko pushed no cache layer to kaniko-cache"
@@ -34,6 +43,8 @@ skopeo list-tags --tls-verify=false docker://localhost:5000/kaniko-cache | grep 
   fail "--cache-repo: the cache repository has no tags"
 imgbuild verify "localhost:5000/kaniko-run@${ref#*@}" --file /greeting.txt --expect-text $'hello from RUN\n' >/dev/null || fail "RUN did not write /greeting.txt"
 imgbuild verify "localhost:5000/kaniko-run@${ref#*@}" --file /tmp/uid.txt --expect-text $'1234\n' >/dev/null || fail "RUN as USER app did not run as uid 1234"
+[[ $(skopeo inspect --tls-verify=false --config "docker://localhost:5000/kaniko-run@${ref#*@}" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8")).config.Labels["built.by"])') == kaniko ]] ||
+  fail "--label: the image has no label built.by=kaniko"
 echo "ok RUN: $ref"
 assert_no_objects
 

@@ -53,6 +53,13 @@ echo "# a memory limit Kaniko cannot live in: OOMKilled"
 expect_failure oom-killed 'ran out of memory' seed_add --memory 8Mi --timeout 10m
 grep -q -- '--memory' "$work/err" || fail "oom-killed: the hint does not name --memory"
 
+echo "# a ServiceAccount without the Role: refused by RBAC, and the message names the verb and the resource"
+k -n "$NS" create sa imgbuild-nobody >/dev/null
+kubeconfig_for imgbuild-nobody "$work/nobody.kubeconfig"
+expect_failure rbac-forbidden 'does not allow you to create (configmaps|jobs) in namespace .*Forbidden' \
+  env KUBECONFIG="$work/nobody.kubeconfig" node "$IMGBUILD_CLI" add --engine kaniko --insecure --from "$BASE" --add "$work/hello.txt:/hello.txt" --to "$CLUSTER_REGISTRY/kaniko-failures:latest"
+grep -Eq 'hint: .*grants "create" on "(configmaps|jobs)"' "$work/err" || fail "rbac-forbidden: the hint does not name the verb and resource"
+
 echo "# a namespace that enforces Pod Security 'restricted'"
 RESTRICTED=$NS-restricted
 k wait --for=delete "ns/$RESTRICTED" --timeout=180s >/dev/null 2>&1 || true
@@ -66,7 +73,7 @@ grep -q 'direct engine' "$work/err" || fail "restricted-namespace: the hint does
 left=$(k -n "$RESTRICTED" get jobs,pods,configmaps,secrets -l app.kubernetes.io/managed-by=imgbuild -o name)
 [[ -z $left ]] || fail "objects left in $RESTRICTED: $left"
 
-echo "# Ctrl-C in the middle of a build: exit 130, objects deleted"
+echo "# Ctrl-C or SIGTERM in the middle of a build: objects deleted"
 mkdir -p "$work/slow"
 printf 'FROM %s\nRUN sleep 60\n' "$CLUSTER_REGISTRY/busybox:1.35" >"$work/slow/Dockerfile"
 # One process, which the signals below reach directly.
@@ -78,16 +85,19 @@ wait_for_kaniko_running() {
   done
   fail "the Kaniko container never started"
 }
-(slow_build) >"$work/out" 2>"$work/err" &
-pid=$!
-wait_for_kaniko_running
-[[ -n $(imgbuild_objects) ]] || fail "positive control: no objects while the build runs"
-kill -INT "$pid"
-rc=0; wait "$pid" || rc=$?
-[[ $rc == 130 ]] || { cat "$work/err" >&2; fail "Ctrl-C: exit $rc, expected 130"; }
-grep -q 'interrupted' "$work/err" || fail "Ctrl-C: no 'interrupted' message"
-assert_no_objects
-echo "ok ctrl-c: exit 130, nothing left"
+# SIGINT (Ctrl-C) and SIGTERM (a CI runner stopping the job) end the same way; exit 128 + the signal number.
+for signal in INT:130 TERM:143; do
+  (slow_build) >"$work/out" 2>"$work/err" &
+  pid=$!
+  wait_for_kaniko_running
+  [[ -n $(imgbuild_objects) ]] || fail "positive control: no objects while the build runs"
+  kill -"${signal%:*}" "$pid"
+  rc=0; wait "$pid" || rc=$?
+  [[ $rc == "${signal#*:}" ]] || { cat "$work/err" >&2; fail "SIG${signal%:*}: exit $rc, expected ${signal#*:}"; }
+  grep -q 'interrupted' "$work/err" || fail "SIG${signal%:*}: no 'interrupted' message"
+  assert_no_objects
+  echo "ok SIG${signal%:*}: exit $rc, nothing left"
+done
 
 echo "# --timeout: the Job's deadline ends a build that runs too long, and says which flag"
 rc=0; imgbuild build "$work/slow" --engine kaniko -n "$NS" --insecure --timeout 15s --to "$CLUSTER_REGISTRY/kaniko-slow:latest" >"$work/out" 2>"$work/err" || rc=$?

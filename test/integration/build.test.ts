@@ -142,14 +142,15 @@ describe('imgbuild build on the direct engine', () => {
         '',
       ].join('\n'),
     });
-    // A bare --build-arg NAME takes the value from the environment, as docker does.
-    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION'], { VERSION: '1.2' });
+    // A bare --build-arg NAME takes the value from the environment, as docker does; --label wins over LABEL, with no history entry.
+    const result = await build(dir, 'config/app:1', ['--build-arg', 'VERSION', '--label', 'description=from the command line', '--label', 'built.by=imgbuild'], { VERSION: '1.2' });
     assert.equal(result.code, 0, describeResult(result));
     const config = await rawConfig('config/app:1');
     const run = config.config;
     assert.ok(run.Env.includes('APP_VERSION=1.2') && run.Env.includes('MODE=prod'), JSON.stringify(run.Env));
     assert.equal(run.Labels['org.example.version'], '1.2');
-    assert.equal(run.Labels.description, 'two words');
+    assert.equal(run.Labels.description, 'from the command line');
+    assert.equal(run.Labels['built.by'], 'imgbuild');
     assert.deepEqual(Object.keys(run.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
     assert.deepEqual(Object.keys(run.Volumes), ['/data']);
     assert.equal(run.StopSignal, 'SIGINT');
@@ -331,12 +332,40 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(result.stderr, /Dockerfile:2: RUN needs a container/);
     });
 
-    test('RUN with --engine auto goes to Kaniko, which this build does not have', async () => {
+    test('RUN with --engine auto goes to Kaniko, which says how to point it at a cluster when none is configured', async () => {
       const dir = await context('run-auto', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nCOPY Dockerfile /\nRUN echo hi\n` });
-      const result = await build(dir, 'err/auto:1');
+      const home = await mkdtemp(path.join(workDir, 'home-'));
+      const result = await build(dir, 'err/auto:1', [], { KUBECONFIG: undefined, HOME: home, KUBERNETES_SERVICE_HOST: undefined });
       assert.equal(result.code, 1, describeResult(result));
       assert.match(result.stderr, /engine: kaniko \(Dockerfile:3 is a RUN, which needs a container\)/);
-      assert.match(result.stderr, /the Kaniko engine is not available in this build/);
+      assert.match(result.stderr, /no Kubernetes cluster configured/);
+      assert.match(result.stderr, /hint: pass --kubeconfig FILE or set KUBECONFIG/);
+    });
+
+    test('a base with ONBUILD triggers (which docker would run) is refused, naming the FROM line', async () => {
+      await pushBaseImage(registry, 'onbuild/base:1', {});
+      const made = await build(await context('onbuild-made', { Dockerfile: `FROM ${registry.host}/onbuild/base:1\nONBUILD COPY . /app\n` }), 'onbuild/parent:1');
+      assert.equal(made.code, 0, describeResult(made));
+      const dir = await context('onbuild-child', { Dockerfile: `# child\nFROM ${registry.host}/onbuild/parent:1\nCOPY Dockerfile /\n` });
+      const result = await build(dir, 'onbuild/child:1');
+      assert.equal(result.code, 1, describeResult(result));
+      assert.match(result.stderr, /Dockerfile:2: the base image .*onbuild\/parent:1 has ONBUILD triggers \(COPY \. \/app\), which docker runs here and the direct engine does not yet/);
+      assert.equal(await skopeoInspect('onbuild/child:1', registry).then(() => true, () => false), false, 'a refused build pushed its tag');
+    });
+
+    test('COPY --from: a stage that changes files, a wildcard, a path the image lacks', async () => {
+      const base = `${registry.host}/${SEED_BASE}`;
+      const cases: Array<[string, RegExp]> = [
+        [`FROM ${base} AS built\nCOPY a.txt /a\nFROM ${base}\nCOPY --from=built /a /b\n`, /Dockerfile:4:1: COPY --from=built, a stage that changes files \(Dockerfile:2\), is not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /etc/*.conf /x/\n`, /Dockerfile:2: wildcards in COPY --from sources \(\/etc\/\*\.conf\) are not supported on the direct engine yet/],
+        [`FROM ${base}\nCOPY --from=${base} /no/such /x\n`, new RegExp(`Dockerfile:2: /no/such is not in ${base.replace(/[.]/g, '\\.')}`)],
+      ];
+      for (const [index, [dockerfile, expected]] of cases.entries()) {
+        const dir = await context(`err-from-${index}`, { Dockerfile: dockerfile, 'a.txt': 'a' });
+        const result = await build(dir, `err/from:${index}`);
+        assert.notEqual(result.code, 0, describeResult(result));
+        assert.match(result.stderr, expected);
+      }
     });
 
     test('a missing source, several sources into a non-directory, an unknown --chown name', async () => {

@@ -71,6 +71,22 @@ const CORPUS: ParityCase[] = [
   // The third COPY must see the directory the first one made through the link.
   { name: 'symlinked-parent', dockerfile: 'FROM VARRUN\nCOPY a.txt /var/run/app/\nCOPY --chown=nobody b.txt /var/run/new/dir/b.txt\nCOPY b.txt /var/run/app\n', files: { 'a.txt': 'a', 'b.txt': 'b' } },
   { name: 'add-archives', setup: ARCHIVES, dockerfile: 'FROM BASE\nADD tree.tar /plain\nADD tree.tgz /etc/\nADD tree.tar.bz2 /opt/bz2\nADD tree.txz tree.tar.zst /multi/\nADD notes.gz /kept/\n' },
+  // SOURCE: an image whose /app tree is owned 1234:5678 (made by buildah from a tar, in before()).
+  {
+    name: 'copy-from',
+    dockerfile: [
+      'FROM SOURCE AS src',
+      'FROM BASE',
+      'COPY --from=src /app /copied/',
+      'COPY --from=src /app/bin/tool /tool',
+      'COPY --from=SOURCE /app/conf /conf-dir',
+      'COPY --chown=nobody:nogroup --from=src /app/conf /chowned/',
+      'COPY --chmod=0750 --from=src /app/bin/tool /etc',
+      'COPY --from=VARRUN /var/run/ /fromrun/',
+      'COPY --from=src /app/link-to-bin/tool /via-link',
+      '',
+    ].join('\n'),
+  },
   { name: 'add-archive-workdir', setup: ARCHIVES, dockerfile: 'FROM BASE\nWORKDIR /srv\nADD tree.tgz unpacked\nADD tree.tar.zst .\n' },
 ];
 
@@ -121,6 +137,19 @@ describe('parity with buildah bud', { skip: buildahAvailable ? false : 'buildah 
     storage = ['--root', path.join(workDir, 'buildah-root'), '--runroot', path.join(workDir, 'buildah-runroot'), '--storage-driver', 'vfs'];
     await pushSeedBase(registry);
     await pushBaseImage(registry, 'varrun/base:1', { varRunSymlink: true, user: 'root' });
+    // The --from source: buildah unpacks a tar whose /app tree has its own owners and modes.
+    const source = path.join(workDir, 'source');
+    await mkdir(source, { recursive: true });
+    const tree = [
+      'mkdir -p app/bin app/conf/sub && printf tool >app/bin/tool && printf x=1 >app/conf/a.conf && printf y >app/conf/sub/b.conf',
+      'chmod 0755 app/bin/tool && chmod 0640 app/conf/a.conf && chmod 0700 app/conf/sub && ln -s bin app/link-to-bin',
+      'tar --owner=1234 --group=5678 --numeric-owner -cf app.tar app',
+    ];
+    await runChecked('sh', ['-ec', tree.join(' && ')], { cwd: source });
+    const container = (await runChecked('buildah', [...storage, 'from', '--tls-verify=false', `${registry.host}/${SEED_BASE}`], { timeoutMs: 180_000 })).stdout.trim();
+    await runChecked('buildah', [...storage, 'add', container, path.join(source, 'app.tar'), '/']);
+    await runChecked('buildah', [...storage, 'commit', '--format', 'docker', container, `${registry.host}/source/app:1`], { timeoutMs: 180_000 });
+    await runChecked('buildah', [...storage, 'push', '--tls-verify=false', `${registry.host}/source/app:1`], { timeoutMs: 180_000 });
   });
   after(async () => {
     await registry?.stop();
@@ -146,7 +175,7 @@ describe('parity with buildah bud', { skip: buildahAvailable ? false : 'buildah 
       }
       if (parity.setup) await runChecked('sh', ['-ec', parity.setup], { cwd: context });
       const dockerfile = path.join(workDir, 'contexts', `${parity.name}.Dockerfile`);
-      await writeFile(dockerfile, parity.dockerfile.replaceAll('VARRUN', `${registry.host}/varrun/base:1`).replaceAll('BASE', `${registry.host}/${SEED_BASE}`));
+      await writeFile(dockerfile, parity.dockerfile.replaceAll('SOURCE', `${registry.host}/source/app:1`).replaceAll('VARRUN', `${registry.host}/varrun/base:1`).replaceAll('BASE', `${registry.host}/${SEED_BASE}`));
       // buildah reads .dockerignore from the context; imgbuild too (no <Dockerfile>.dockerignore here).
       const theirs = `${registry.host}/parity/buildah-${parity.name}:1`;
       await runChecked('buildah', [...storage, 'bud', '--format', 'docker', '--tls-verify=false', ...(parity.args ?? []), '-f', dockerfile, '-t', theirs, context], { timeoutMs: 180_000 });

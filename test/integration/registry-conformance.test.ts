@@ -4,7 +4,7 @@
 // IMGBUILD_UPDATE_CONFORMANCE_REPORT=1 copies the suite's report to docs/registry-conformance/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -73,5 +73,8 @@ test('the OCI conformance suite passes pull, push, content discovery and content
     const docs = path.join(REPO_ROOT, 'docs/registry-conformance');
     await mkdir(docs, { recursive: true });
     for (const file of ['junit.xml', 'report.html']) await copyFile(path.join(workDir, file), path.join(docs, file));
+    // Which build of the suite made the report: the module version is in its cache directory's name.
+    const version = /distribution-conformance-([^/]+)\//.exec(suite)?.[1] ?? 'unknown';
+    await writeFile(path.join(docs, 'suite-version.txt'), `github.com/opencontainers/distribution-spec/conformance@${version}\n`);
   }
 });

@@ -1,26 +1,27 @@
 // The seed job against a registry with TLS from a private CA and htpasswd auth, with
 // credentials from each place imgbuild reads them: DOCKER_CONFIG, --username with
-// --password-stdin, and a podman-style REGISTRY_AUTH_FILE.
+// --password-stdin, and a podman-style REGISTRY_AUTH_FILE. Run against CNCF distribution and
+// against imgbuild's own registry (`imgbuild registry serve`).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli, type CliOptions } from '../helpers/cli.js';
 import { pushSeedBase, SEED_BASE } from '../helpers/fixtures.js';
 import { assertUmociReadsBack } from '../helpers/readback.js';
-import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { getV2Status, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { skopeoInspect } from '../helpers/tools.js';
 
 const HELLO = 'built-by: kaniko\nmessage: hello from kaniko build\n';
 
-describe('imgbuild add on a TLS registry with htpasswd auth', () => {
+for (const server of ['distribution', 'imgbuild'] as const) describe(`imgbuild add on a TLS registry with htpasswd auth (${server})`, () => {
   let registry: RunningRegistry;
   let workDir: string;
 
   before(async () => {
     [registry, workDir] = await Promise.all([
-      startRegistry({ tls: true, auth: true }),
+      startRegistry({ tls: true, auth: true, server }),
       mkdtemp(path.join(tmpdir(), 'imgbuild-tls-auth-test-')),
       ensureCliBuilt(),
     ]);
@@ -86,4 +87,25 @@ describe('imgbuild add on a TLS registry with htpasswd auth', () => {
   test('with --cert-dir, a directory holding the CA as a .crt file', async () => {
     await addAndVerify('cert-dir/new-kaniko-image', [], { env: { DOCKER_CONFIG: registry.dockerConfigDir } }, ['--cert-dir', registry.certDir!]);
   });
+
+  test('no credentials, or a wrong password, are refused', async () => {
+    const anonymous = await runCli(['inspect', '--ca-file', registry.caFile!, `${registry.host}/${SEED_BASE}`]);
+    assert.notEqual(anonymous.code, 0);
+    assert.match(anonymous.stderr, /401|auth|credential/i, describeResult(anonymous));
+    const caPem = await readFile(registry.caFile!, 'utf8');
+    const basic = (password: string) => `Basic ${Buffer.from(`${registry.auth!.username}:${password}`).toString('base64')}`;
+    assert.equal(await getV2Status(registry, undefined, caPem), 401);
+    assert.equal(await getV2Status(registry, basic('wrong'), caPem), 401);
+    assert.equal(await getV2Status(registry, basic(registry.auth!.password), caPem), 200);
+  });
+
+  if (server === 'imgbuild') {
+    test('its request log names the user and never the password', async () => {
+      const line = new RegExp(`^127\\.0\\.0\\.1 ${registry.auth!.username} "GET /v2/" 200 `, 'm');
+      // The child's stderr arrives on its own time.
+      for (let waited = 0; !line.test(registry.logs()) && waited < 5_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.match(registry.logs(), line);
+      assert.ok(!registry.logs().includes(registry.auth!.password));
+    });
+  }
 });

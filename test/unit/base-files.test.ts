@@ -2,48 +2,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
-import tar from 'tar-stream';
-import { sha256Digest, type Digest } from '../../src/digest.js';
 import { BaseFiles } from '../../src/plan/base-files.js';
+import { inMemoryImage, type LayerEntry } from '../helpers/image-layers.js';
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string; content?: string };
-
-async function layer(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const entry of entries) {
-    const header = { name: entry.name, type: entry.type ?? 'file', linkname: entry.linkname };
-    if (header.type === 'file') pack.entry(header, entry.content ?? '');
-    else pack.entry(header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  return gzipSync(Buffer.concat(chunks));
-}
+type Entry = LayerEntry;
 
 /** An image of these layers (bottom first), counting which layers were opened. */
 async function image(layers: Entry[][], cacheDir?: string) {
-  const blobs = new Map<Digest, Buffer>();
-  const descriptors: Array<{ mediaType: string; digest: Digest; size: number }> = [];
-  for (const entries of layers) {
-    const bytes = await layer(entries);
-    const digest = sha256Digest(bytes);
-    blobs.set(digest, bytes);
-    descriptors.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: bytes.length });
-  }
-  const opened: number[] = [];
-  const files = new BaseFiles({
-    layers: descriptors,
-    cacheDir,
-    openLayer: async (digest) => {
-      opened.push(descriptors.findIndex((descriptor) => descriptor.digest === digest));
-      return Readable.from([blobs.get(digest)!]);
-    },
-  });
-  return { files, opened };
+  const { layers: descriptors, openLayer, opened } = await inMemoryImage(layers);
+  return { files: new BaseFiles({ layers: descriptors, cacheDir, openLayer }), opened };
 }
 
 const BOTTOM: Entry[] = [

@@ -7,5 +7,5 @@ test('the CLI module imports without side effects and offers its commands', asyn
   assert.equal(process.stdout.listenerCount('error'), listenersBefore, 'importing the CLI module installed a stdout handler');
   assert.equal(process.exitCode, undefined, 'importing the CLI module ran a command');
   assert.equal(typeof main, 'function');
-  assert.deepEqual(buildProgram().commands.map((command) => command.name()), ['add', 'build', 'inspect', 'verify', 'runner-image', '__context', 'clean', 'registry']);
+  assert.deepEqual(buildProgram().commands.map((command) => command.name()), ['add', 'build', 'inspect', 'verify', 'runner-image', '__context', 'clean', 'registry', 'quickstart']);
 });

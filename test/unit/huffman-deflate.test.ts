@@ -77,7 +77,12 @@ async function gzip(input: Buffer, encoder?: BlockEncoder): Promise<Buffer> {
 describe('DeflateWorkers', () => {
   test('give the thread-pool path\'s gzip stream: stored, Huffman-only and string-matching blocks', async () => {
     const text = Buffer.from(readFileSync(new URL('../../src/image/layer.ts', import.meta.url), 'utf8').repeat(200));
-    const input = Buffer.concat([Buffer.from(base64), randomBytes(2 * 1024 * 1024), text, Buffer.alloc(1024 * 1024 + 5)]);
+    // Words from a 2,000-word vocabulary: string matching gains about a quarter over Huffman
+    // coding alone, near the threshold where the probe picks it.
+    const vocabulary = Array.from({ length: 2000 }, (_, i) => base64.slice(i * 8, i * 8 + 3 + (i % 6)).toLowerCase());
+    const picks = seeded(600_000, 4, (r) => Math.floor(r() * 256));
+    const words = Array.from({ length: 300_000 }, (_, i) => vocabulary[(picks[2 * i]! * 256 + picks[2 * i + 1]!) % 2000]).join(' ');
+    const input = Buffer.concat([Buffer.from(base64), randomBytes(2 * 1024 * 1024), text, Buffer.from(words), Buffer.alloc(1024 * 1024 + 5)]);
     const workers = new DeflateWorkers(2);
     try {
       const expected = await gzip(input);

@@ -1,4 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { V1Job } from '@kubernetes/client-node';
@@ -12,6 +18,7 @@ import {
   renderExecDelivery,
   shellQuote,
 } from '../../src/kubernetes/render/context-delivery.js';
+import { contextTar } from '../../src/kubernetes/context-files.js';
 import { buildSelector, renderBuildJob, renderConfigMap, renderDockerConfigSecret, renderVerificationPod, renderYaml } from '../../src/kubernetes/render/objects.js';
 
 const identity = { buildId: 'b1', namespace: 'ci', createdAt: '2026-01-01T00:00:00.000Z' };
@@ -144,13 +151,43 @@ describe('context delivery', () => {
     assert.equal(shellQuote('plain/path.txt'), 'plain/path.txt');
   });
 
-  test('a context over the ConfigMap budget goes over exec, with a byte count rather than closing stdin', () => {
+  test('a context over the ConfigMap budget goes over exec: the init container waits for the sentinel file', () => {
     assert.ok(fitsInConfigMap([{ path: 'a', type: 'file', mode: 0o644, size: 100_000 }]));
     assert.ok(!fitsInConfigMap([{ path: 'a', type: 'file', mode: 0o644, size: CONFIGMAP_CONTEXT_BUDGET }]));
     const exec = renderExecDelivery('busybox', 60);
     assert.equal(exec.configMap, undefined);
     assert.match(exec.initContainer.command![2]!, /until \[ -e \/workspace\/\.imgbuild-context-ready \]/);
-    assert.match(receiveContextCommand(12345)[2]!, /head -c 12345 > .*sha256sum .*tar -xf/);
+  });
+
+  test('the receiving command, run by busybox as in the init container: reads exactly the byte count with stdin left open, unpacks, prints the sha256', async () => {
+    const workspace = mkdtempSync(path.join(tmpdir(), 'imgbuild-receive-'));
+    const tarBytes = await buffer(contextTar([
+      { path: 'app', type: 'directory', mode: 0o755, size: 0 },
+      { path: 'app/hello.txt', type: 'file', mode: 0o640, size: 3, content: Buffer.from('hi\n') },
+      { path: 'app/big.bin', type: 'file', mode: 0o644, size: 300_000, content: Buffer.alloc(300_000, 7) },
+    ]));
+    const [shell, flag, script] = receiveContextCommand(tarBytes.length, 'busybox', workspace);
+    const child = spawn('busybox', [shell!, flag!, script!], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    // More bytes than announced, and stdin never ended: the command must stop at the count by itself.
+    child.stdin.write(Buffer.concat([tarBytes, Buffer.from('not part of the context')]));
+    const code = await new Promise((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.on('exit', (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    child.stdin.destroy();
+    assert.equal(code, 0, `the command did not finish by itself with stdin open: ${stderr}`);
+    assert.equal(stdout.split(/\s/)[0], createHash('sha256').update(tarBytes).digest('hex'));
+    assert.equal(readFileSync(path.join(workspace, 'app/hello.txt'), 'utf8'), 'hi\n');
+    assert.equal(statSync(path.join(workspace, 'app/hello.txt')).mode & 0o777, 0o640);
+    assert.equal(statSync(path.join(workspace, 'app/big.bin')).size, 300_000);
+    assert.deepEqual(readdirSync(workspace), ['app'], 'the fifo and the hash file are removed');
   });
 });
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { resolveCluster } from '../../src/kubernetes/config.js';
-import { collectContextDirectory, isIgnored, parseDockerignore } from '../../src/kubernetes/context-files.js';
+import { collectContextDirectory } from '../../src/kubernetes/context-files.js';
 import { diagnoseFailure, diagnoseStuck } from '../../src/kubernetes/diagnose.js';
 
 function kubeconfig(dir: string, file: string, body: { contexts: [name: string, cluster: string, namespace?: string][]; clusters: [name: string, server: string][]; current?: string }): string {
@@ -70,17 +70,6 @@ describe('kubeconfig resolution, as kubectl', () => {
 });
 
 describe('.dockerignore', () => {
-  test('last matching rule wins; a parent match excludes children; ** spans directories', () => {
-    const rules = parseDockerignore('# comment\nnode_modules\n*.log\n!keep.log\n**/tmp\n/build/\n');
-    assert.ok(isIgnored('node_modules/x/y.js', rules));
-    assert.ok(isIgnored('a.log', rules));
-    assert.ok(!isIgnored('keep.log', rules));
-    assert.ok(!isIgnored('sub/a.log', rules), '*.log matches only at the root, as in docker');
-    assert.ok(isIgnored('deep/er/tmp/file', rules));
-    assert.ok(isIgnored('build/out', rules));
-    assert.ok(!isIgnored('src/main.ts', rules));
-  });
-
   test('the walk lists parents first and skips ignored entries', async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'imgbuild-ctx-'));
     mkdirSync(path.join(root, 'src/nested'), { recursive: true });
@@ -97,6 +86,12 @@ describe('.dockerignore', () => {
       ['file:.dockerignore', 'file:Dockerfile', 'symlink:link', 'directory:src', 'directory:src/nested', 'file:src/nested/a.txt'],
     );
     assert.equal((await collectContextDirectory(root, { dockerignore: false })).some((entry) => entry.path === 'debug.log'), true);
+    // A `!` line re-includes a file below an ignored directory, which then travels with its parent.
+    writeFileSync(path.join(root, '.dockerignore'), 'node_modules\n*.log\n!node_modules/m.js\n');
+    assert.deepEqual(
+      (await collectContextDirectory(root)).filter((entry) => entry.path.startsWith('node_modules')).map((entry) => `${entry.type}:${entry.path}`),
+      ['directory:node_modules', 'file:node_modules/m.js'],
+    );
   });
 });
 

@@ -22,6 +22,7 @@ describe('Dockerfile -> plan', () => {
   test("the report's Dockerfile is a base and three steps", () => {
     assert.deepEqual(plan('FROM reg:5000/ones/plugin-host-node:v6.33.1\nUSER root\nWORKDIR /opt/app\nCOPY hello.txt /opt/app/hello.txt\n'), {
       base: 'reg:5000/ones/plugin-host-node:v6.33.1',
+      baseWhere: 'Dockerfile:1',
       steps: [
         { kind: 'config', edits: { user: 'root' }, history: { createdBy: 'USER root', comment: COMMENT }, where: 'Dockerfile:2' },
         { kind: 'workdir', path: '/opt/app', history: { comment: COMMENT }, where: 'Dockerfile:3' },
@@ -100,9 +101,21 @@ describe('Dockerfile -> plan', () => {
     assert.deepEqual(result.scratchEnv, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
+  test('COPY --from reads an image, or the image a stage only names (through FROM chains), keeping the history BuildKit writes', () => {
+    const steps = plan('FROM reg/tools:1 AS tools\nENV X=1\nFROM tools AS more\nFROM b\nCOPY --from=more /bin/tool /usr/bin/\nCOPY --from=reg/other:2 /etc/x /x\nCOPY --from=0 /a /a\n').steps;
+    assert.deepEqual(
+      steps.map((step) => step.kind === 'copy' && [step.fromImage, step.history.createdBy]),
+      [
+        ['reg/tools:1', 'COPY /bin/tool /usr/bin/ # buildkit'],
+        ['reg/other:2', 'COPY /etc/x /x # buildkit'],
+        ['reg/tools:1', 'COPY /a /a # buildkit'],
+      ],
+    );
+  });
+
   test('what the direct engine cannot do yet is an error naming the line', () => {
     assert.throws(() => plan('FROM b\nRUN true\n'), /Dockerfile:2:1: RUN needs a container/);
-    assert.throws(() => plan('FROM b AS x\nFROM b\nCOPY --from=x /a /a\n'), /Dockerfile:3:1: COPY --from is not supported on the direct engine yet/);
+    assert.throws(() => plan('FROM b AS x\nWORKDIR /w\nFROM b\nCOPY --from=x /a /a\n'), /Dockerfile:4:1: COPY --from=x, a stage that changes files \(Dockerfile:2\), is not supported on the direct engine yet/);
     assert.throws(() => plan('FROM b\nCOPY https://example.invalid/f /f\n'), /Dockerfile:2:1: COPY cannot fetch a URL/);
     assert.throws(() => plan('FROM b\nADD git@example.invalid:x/y.git /src\n'), /Dockerfile:2:1: ADD of a URL is not supported/);
     assert.throws(() => plan('FROM b\nCOPY --chmod=u+q a /a\n'), /Dockerfile:2:1: .*u\+q/);

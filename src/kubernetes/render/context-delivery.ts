@@ -5,8 +5,9 @@
  *   container copies each entry to its path and mode with a script that is itself in the ConfigMap.
  * - Larger ones are streamed as a tar over `exec` into the init container, which waits for them:
  *   the receiving command reads exactly the announced number of bytes (stdin is never closed,
- *   which loses the exit status on older exec protocols), prints the sha256 of what it got, and
- *   unpacks. The client compares that hash with the one it sent before it lets the build start.
+ *   which loses the exit status on older exec protocols), unpacks them and prints their sha256.
+ *   The client compares that hash with the one it sent, and only then creates the sentinel file
+ *   the init container waits for: the build cannot start on a damaged or partial context.
  *
  * The receiver is either a shell (busybox: the Kaniko engine's init image) or imgbuild itself
  * (`imgbuild __context ...`, for pods whose image has nothing but Node): same protocol, same
@@ -62,7 +63,6 @@ const CONTEXT_MOUNT = '/imgbuild/context';
 const UNPACK_SCRIPT_KEY = 'imgbuild-unpack.sh';
 /** Created by the client when the streamed context has been received and checked. */
 export const CONTEXT_READY_MARKER = `${WORKSPACE}/.imgbuild-context-ready`;
-const RECEIVED_TAR = `${WORKSPACE}/.imgbuild-context.tar`;
 
 export function shellQuote(text: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
@@ -174,16 +174,28 @@ export function renderExecDelivery(receiver: string | ContextReceiver, waitSecon
 }
 
 /**
- * Run in the waiting init container: read exactly `size` bytes of tar from stdin, print their
- * sha256, unpack them into the workspace.
+ * Run in the waiting init container: read exactly `size` bytes of tar from stdin (the client
+ * never closes stdin), unpack them into the workspace while a fifo feeds the same bytes to
+ * `sha256sum` (so the context takes its size on the node's disk once, not twice), then print
+ * the hash. The client lets the build start only when it matches the one it sent.
  */
-export function receiveContextCommand(size: number, receiver: string | ContextReceiver = 'shell'): string[] {
+export function receiveContextCommand(size: number, receiver: string | ContextReceiver = 'shell', workspace = WORKSPACE): string[] {
   const using = asReceiver(receiver);
-  if (using.kind === 'imgbuild') return [NODE_OF_PID_1, ...using.launch, '__context', 'receive', '--size', String(size), '--to', WORKSPACE];
+  if (using.kind === 'imgbuild') return [NODE_OF_PID_1, ...using.launch, '__context', 'receive', '--size', String(size), '--to', workspace];
+  const fifo = `${workspace}/.imgbuild-context.fifo`;
+  const sum = `${workspace}/.imgbuild-context.sha256`;
   return [
     'sh',
     '-c',
-    `set -eu; head -c ${size} > ${RECEIVED_TAR}; sha256sum ${RECEIVED_TAR}; tar -xf ${RECEIVED_TAR} -C ${WORKSPACE}; rm -f ${RECEIVED_TAR}`,
+    [
+      'set -eu',
+      `rm -f ${fifo} && mkfifo ${fifo}`,
+      `sha256sum < ${fifo} > ${sum} &`,
+      `head -c ${size} | tee ${fifo} | tar -x -f - -C ${workspace}`,
+      'wait $!',
+      `cat ${sum}`,
+      `rm -f ${fifo} ${sum}`,
+    ].join('\n'),
   ];
 }
 

@@ -24,7 +24,8 @@ import { diagnoseFailure, diagnoseStuck, isExplicitErrorLine, type BuildSnapshot
 import type { ContextReceiver } from '../render/context-delivery.js';
 import type { BuildIdentity, DockerConfigAuths } from '../render/objects.js';
 import type { ClusterApi } from './api.js';
-import { deleteBuildObjects } from './cleanup.js';
+import { watchPodChanges } from './changes.js';
+import { deleteBuildObjects, deleteObjects } from './cleanup.js';
 import { followContainerLog } from './follow.js';
 import { streamContext } from './stream-context.js';
 
@@ -78,7 +79,8 @@ export interface FinishedBuilder {
 
 const TTL_SECONDS = 3600;
 export const BUILD_JOB_TTL_SECONDS = TTL_SECONDS;
-const POLL_MS = 400;
+/** Between status reads when no watch event wakes the loop sooner (see changes.ts). */
+const POLL_MS = 1000;
 const LOG_TAIL = 60;
 const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 
@@ -120,18 +122,6 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new BuildInterrupted(String(signal.reason ?? 'aborted'));
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 export function containerStatus(pod: V1Pod | undefined, name: string) {
   return [...(pod?.status?.initContainerStatuses ?? []), ...(pod?.status?.containerStatuses ?? [])].find((status) => status.name === name);
 }
@@ -158,24 +148,33 @@ export async function runBuildJob<T>(api: ClusterApi, plan: BuildJobPlan, hooks:
   const { logger, signal } = hooks;
   logger.info(`building in namespace ${api.namespace} (context ${api.cluster.contextName}) as job/${jobName}`);
   let created = false;
+  // The build's own objects go as soon as the builder has finished, while `onFinished` runs (a verification pod).
+  let deletingBuild: Promise<void> = Promise.resolve();
   try {
     throwIfAborted(signal);
     for (const object of plan.objects) {
       created = true;
       await api.create(object);
     }
-    return await onFinished(await watchBuild(api, plan, jobName, hooks));
+    logger.debug(`created ${plan.objects.map((object) => `${object.kind!.toLowerCase()}/${object.metadata!.name}`).join(', ')}`);
+    const finished = await watchBuild(api, plan, jobName, hooks);
+    // A failure here is retried (and reported) by the deletion by label at the end.
+    if (!hooks.keep) deletingBuild = deleteObjects(api, plan.objects).catch(() => {});
+    return await onFinished(finished);
   } catch (error) {
     if (signal?.aborted && !(error instanceof BuildInterrupted)) throw new BuildInterrupted(String(signal.reason ?? 'aborted'));
     throw error;
   } finally {
     if (plan.streamed) await rm(plan.streamed.dir, { recursive: true, force: true });
     if (created && !hooks.keep) {
-      const count = await deleteBuildObjects(api, identity.buildId).catch((error: Error) => {
-        logger.warn(`could not delete the build's objects (build id ${identity.buildId}): ${error.message}; \`imgbuild clean\` removes them later`);
-        return 0;
-      });
-      logger.debug(`deleted ${count} objects of build ${identity.buildId}`);
+      const count = await Promise.all([deletingBuild, deleteBuildObjects(api, identity.buildId)]).then(
+        ([, deleted]) => deleted,
+        (error: Error) => {
+          logger.warn(`could not delete the build's objects (build id ${identity.buildId}): ${error.message}; \`imgbuild clean\` removes them later`);
+          return 0;
+        },
+      );
+      logger.debug(`deleted the objects of build ${identity.buildId} (${count} found by label at the end)`);
     } else if (created) {
       logger.info(`kept the build's objects (label imgbuild.dev/build-id=${identity.buildId}); \`imgbuild clean\` deletes them`);
     }
@@ -192,7 +191,13 @@ async function watchBuild(api: ClusterApi, plan: BuildJobPlan, jobName: string, 
   const followers = new Map<string, Promise<void>>();
   let latest: BuildSnapshot = { events: [] };
   let contextSent = false;
-  let polls = 0;
+  let eventsReadAt = 0;
+  const seen = new Set<string>();
+  /** Logs (at debug level, with the time since start) each state a container reaches, once. */
+  const trace = (what: string) => {
+    if (!seen.has(what)) logger.debug(what);
+    seen.add(what);
+  };
   const follow = (podName: string, container: string) => {
     if (followers.has(container)) return;
     followers.set(
@@ -214,44 +219,57 @@ async function watchBuild(api: ClusterApi, plan: BuildJobPlan, jobName: string, 
       }),
     );
   };
-  for (;;) {
-    throwIfAborted(signal);
-    polls += 1;
-    // Events only while something may be wrong: before the pod runs, or every few polls.
-    const pending = !latest.pod || latest.pod.status?.phase === 'Pending';
-    latest = await snapshot(api, jobName, identity.buildId, pending || polls % 5 === 0);
-    const stuck = diagnoseStuck(latest, plan.diagnosisContext);
-    if (stuck) throw new ClusterBuildError(stuck.message, { hint: stuck.hint });
-    const pod = latest.pod;
-    const podName = pod?.metadata?.name;
-    if (pod && podName) {
-      const init = containerStatus(pod, 'prepare-context');
-      if (init?.state?.running || init?.state?.terminated) follow(podName, 'prepare-context');
-      if (plan.streamed && !contextSent && init?.state?.running) {
-        logger.info(`streaming the context (${plan.streamed.size} bytes of tar) into ${podName}`);
-        await streamContext(api, podName, 'prepare-context', plan.streamed, hooks.onContextProgress, plan.receiver);
-        contextSent = true;
+  const changes = watchPodChanges(api, { label: `job-name=${jobName}` });
+  try {
+    for (;;) {
+      throwIfAborted(signal);
+      // Events only while something may be wrong: before the pod runs (at most twice a second), or every few seconds.
+      const pending = !latest.pod || latest.pod.status?.phase === 'Pending';
+      const sinceEvents = Date.now() - eventsReadAt;
+      const withEvents = (pending && sinceEvents >= POLL_MS / 2) || sinceEvents >= 5 * POLL_MS;
+      if (withEvents) eventsReadAt = Date.now();
+      latest = await snapshot(api, jobName, identity.buildId, withEvents);
+      const stuck = diagnoseStuck(latest, plan.diagnosisContext);
+      if (stuck) throw new ClusterBuildError(stuck.message, { hint: stuck.hint });
+      const pod = latest.pod;
+      const podName = pod?.metadata?.name;
+      if (pod && podName) {
+        const init = containerStatus(pod, 'prepare-context');
+        const status = containerStatus(pod, builder);
+        for (const [name, state] of [['prepare-context', init?.state], [builder, status?.state]] as const) {
+          if (state?.running) trace(`${name}: running`);
+          if (state?.terminated) trace(`${name}: terminated (exit ${state.terminated.exitCode})`);
+        }
+        if (init?.state?.running || init?.state?.terminated) follow(podName, 'prepare-context');
+        if (plan.streamed && !contextSent && init?.state?.running) {
+          logger.info(`streaming the context (${plan.streamed.size} bytes of tar) into ${podName}`);
+          await streamContext(api, podName, 'prepare-context', plan.streamed, { onProgress: hooks.onContextProgress, signal, receiver: plan.receiver });
+          logger.debug('context received and checked');
+          contextSent = true;
+        }
+        if (status?.state?.running || status?.state?.terminated) follow(podName, builder);
+        const terminated = status?.state?.terminated;
+        const initFailed = init?.state?.terminated && init.state.terminated.exitCode !== 0;
+        if (terminated || initFailed || pod.status?.phase === 'Failed') {
+          await Promise.all(followers.values());
+          logger.debug('logs drained');
+          if (terminated?.exitCode === 0) return { terminated, podStartedAt: pod.status?.startTime, logTail: [...tail] };
+          const final = await snapshot(api, jobName, identity.buildId, true);
+          final.logTail = logTail();
+          final.observedAt = new Date();
+          const diagnosis = diagnoseFailure(final.pod ? final : { ...final, pod }, plan.diagnosisContext);
+          throw new ClusterBuildError(diagnosis.message, { hint: diagnosis.hint });
+        }
       }
-      const status = containerStatus(pod, builder);
-      if (status?.state?.running || status?.state?.terminated) follow(podName, builder);
-      const terminated = status?.state?.terminated;
-      const initFailed = init?.state?.terminated && init.state.terminated.exitCode !== 0;
-      if (terminated || initFailed || pod.status?.phase === 'Failed') {
-        await Promise.all(followers.values());
-        if (terminated?.exitCode === 0) return { terminated, podStartedAt: pod.status?.startTime, logTail: [...tail] };
-        const final = await snapshot(api, jobName, identity.buildId, true);
-        final.logTail = logTail();
-        final.observedAt = new Date();
-        const diagnosis = diagnoseFailure(final.pod ? final : { ...final, pod }, plan.diagnosisContext);
+      const failed = latest.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
+      if (failed) {
+        const diagnosis = diagnoseFailure({ ...latest, logTail: logTail() }, plan.diagnosisContext);
         throw new ClusterBuildError(diagnosis.message, { hint: diagnosis.hint });
       }
+      await changes.next(POLL_MS, signal);
     }
-    const failed = latest.job?.status?.conditions?.find((condition) => condition.type === 'Failed' && condition.status === 'True');
-    if (failed) {
-      const diagnosis = diagnoseFailure({ ...latest, logTail: logTail() }, plan.diagnosisContext);
-      throw new ClusterBuildError(diagnosis.message, { hint: diagnosis.hint });
-    }
-    await sleep(POLL_MS, signal);
+  } finally {
+    changes.stop();
   }
 }
 

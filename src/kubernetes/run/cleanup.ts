@@ -19,17 +19,22 @@ function credentialsSecret(api: ClusterApi, buildId: string): KubernetesObject {
 }
 
 export async function listBuildObjects(api: ClusterApi, buildId?: string): Promise<KubernetesObject[]> {
-  const found: KubernetesObject[] = [];
-  for (const [apiVersion, kind] of LISTED_KINDS) {
-    for (const item of await api.list(apiVersion, kind, { label: buildSelector(buildId) })) found.push({ ...item, apiVersion, kind });
-  }
-  return found;
+  const lists = await Promise.all(
+    LISTED_KINDS.map(async ([apiVersion, kind]) => (await api.list(apiVersion, kind, { label: buildSelector(buildId) })).map((item) => ({ ...item, apiVersion, kind }))),
+  );
+  return lists.flat();
+}
+
+/** Deletes objects concurrently (a missing one is not an error); the first failure is thrown once all are done. */
+export async function deleteObjects(api: ClusterApi, objects: KubernetesObject[]): Promise<void> {
+  const results = await Promise.allSettled(objects.map((object) => api.delete(object)));
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 export async function deleteBuildObjects(api: ClusterApi, buildId: string): Promise<number> {
   const objects = await listBuildObjects(api, buildId);
-  for (const object of objects) await api.delete(object);
-  await api.delete(credentialsSecret(api, buildId));
+  await deleteObjects(api, [...objects, credentialsSecret(api, buildId)]);
   return objects.length;
 }
 

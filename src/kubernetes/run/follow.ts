@@ -17,6 +17,8 @@ export interface FollowOptions {
 }
 
 const MAX_FAILURES_AFTER_END = 10;
+/** How long a finished follow waits for the container's status to say terminated. */
+const SETTLE_MS = 1500;
 const TIMESTAMP = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) (.*)$/s;
 /** Terminal control sequences (Kaniko colours its levels): a pod's log must not drive the user's terminal. */
 const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]/g;
@@ -32,6 +34,7 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
     const stream = new PassThrough();
     let pending = '';
     let seenNow = 0;
+    let broken = false;
     const emit = (raw: string) => {
       const match = TIMESTAMP.exec(raw);
       const stamp = match?.[1];
@@ -61,11 +64,15 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
       });
       stream.on('end', resolve);
       stream.on('close', resolve);
-      stream.on('error', () => resolve());
+      stream.on('error', () => {
+        broken = true;
+        resolve();
+      });
     });
     let controller: AbortController | undefined;
     const abort = () => controller?.abort();
     options.signal?.addEventListener('abort', abort, { once: true });
+    let complete = false;
     try {
       controller = await log.log(api.namespace, options.pod, options.container, stream, {
         follow: !ended,
@@ -74,6 +81,9 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
       });
       await done;
       failures = 0;
+      // A follow ends when the container exits and its log has been sent: once the status says
+      // terminated (it may lag a moment), nothing is left to read.
+      if (!ended && !broken) complete = await settles(options.terminated, options.signal);
     } catch {
       // Not ready for logs yet, or the request failed: try again below (a few times once it has ended).
       failures += 1;
@@ -81,7 +91,16 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
       options.signal?.removeEventListener('abort', abort);
     }
     if (pending) emit(pending);
-    if (ended && (failures === 0 || failures > MAX_FAILURES_AFTER_END)) return;
+    if (complete || (ended && (failures === 0 || failures > MAX_FAILURES_AFTER_END))) return;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
+}
+
+/** Whether `condition` becomes true within a short while (the status catching up with a log's end). */
+async function settles(condition: () => boolean, signal?: AbortSignal): Promise<boolean> {
+  for (let waited = 0; waited < SETTLE_MS; waited += 20) {
+    if (condition() || signal?.aborted) return condition();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return condition();
 }

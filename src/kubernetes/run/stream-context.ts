@@ -30,7 +30,21 @@ function collect(): { sink: Writable; text: () => string } {
   };
 }
 
-async function run(api: ClusterApi, pod: string, container: string, command: string[], feed?: (socket: { bufferedAmount: number }, stdin: PassThrough) => Promise<void>): Promise<{ stdout: string; stderr: string }> {
+/** What the feed needs of client-node's exec websocket. */
+interface ExecSocket {
+  bufferedAmount: number;
+  readyState: number;
+  readonly OPEN: number;
+}
+
+interface ExecRun {
+  command: string[];
+  feed?: (socket: ExecSocket, stdin: PassThrough) => Promise<void>;
+  /** Closes the exec (Ctrl-C): the feed stops and the run fails. */
+  signal?: AbortSignal;
+}
+
+async function run(api: ClusterApi, pod: string, container: string, { command, feed, signal }: ExecRun): Promise<{ stdout: string; stderr: string }> {
   const stdout = collect();
   const stderr = collect();
   const stdin = feed ? new PassThrough() : null;
@@ -39,8 +53,14 @@ async function run(api: ClusterApi, pod: string, container: string, command: str
     status = received;
   });
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  if (feed && stdin) await feed(socket, stdin);
-  await closed;
+  const close = () => socket.close();
+  signal?.addEventListener('abort', close, { once: true });
+  try {
+    if (feed && stdin) await feed(socket, stdin);
+    await closed;
+  } finally {
+    signal?.removeEventListener('abort', close);
+  }
   if (status?.status !== 'Success') {
     throw new KubernetesError(`receiving the context in pod ${pod} failed: ${status?.message ?? 'no status'} ${stderr.text().trim()}`.trim(), {
       hint: 'the node may be out of disk for the context (it is unpacked in an emptyDir); rerun with --keep to look at the pod',
@@ -54,25 +74,28 @@ export async function streamContext(
   pod: string,
   container: string,
   context: StreamedContext,
-  onProgress?: (sent: number, total: number) => void,
-  receiver: string | ContextReceiver = 'shell',
+  options: { onProgress?: (sent: number, total: number) => void; signal?: AbortSignal; receiver?: string | ContextReceiver } = {},
 ): Promise<void> {
-  const feed = async (socket: { bufferedAmount: number }, stdin: PassThrough) => {
+  const { onProgress, signal, receiver = 'shell' } = options;
+  const feed = async (socket: ExecSocket, stdin: PassThrough) => {
     let sent = 0;
+    const open = () => socket.readyState === socket.OPEN;
     for await (const chunk of createReadStream(context.file, { highWaterMark: 1024 * 1024 })) {
+      // A closed socket counts what is sent after as buffered: stop, the exec's status says why it ended.
+      if (!open()) break;
       stdin.write(chunk as Buffer);
       sent += (chunk as Buffer).length;
       onProgress?.(sent, context.size);
-      while (socket.bufferedAmount > HIGH_WATER) await new Promise((resolve) => setTimeout(resolve, 10));
+      while (socket.bufferedAmount > HIGH_WATER && open()) await new Promise((resolve) => setTimeout(resolve, 10));
     }
     // stdin stays open: the receiver stops after `size` bytes, and its exit status comes back.
   };
-  const { stdout } = await run(api, pod, container, receiveContextCommand(context.size, receiver), feed);
+  const { stdout } = await run(api, pod, container, { command: receiveContextCommand(context.size, receiver), feed, signal });
   const received = /^([0-9a-f]{64})\s/.exec(stdout.trim())?.[1];
   if (received !== context.sha256) {
     throw new KubernetesError(`the context received in pod ${pod} has sha256 ${received ?? '(none)'}, but ${context.sha256} was sent`, {
       hint: 'the stream was damaged or cut short; run the build again',
     });
   }
-  await run(api, pod, container, markContextReadyCommand(receiver));
+  await run(api, pod, container, { command: markContextReadyCommand(receiver), signal });
 }

@@ -6,14 +6,17 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Digest } from '../../digest.js';
 import { VerifyFailure } from '../../errors.js';
+import type { Logger } from '../../logger.js';
 import { parseReference } from '../../reference.js';
 import { diagnoseStuck, type DiagnosisContext } from '../diagnose.js';
 import { type BuildIdentity, renderVerificationPod } from '../render/objects.js';
 import type { ClusterApi } from './api.js';
-import { ClusterBuildError, containerStatus, sleep, throwIfAborted } from './build-job.js';
+import { ClusterBuildError, containerStatus, throwIfAborted } from './build-job.js';
+import { type PodChanges, watchPodChanges } from './changes.js';
 import { followContainerLog } from './follow.js';
 
-const POLL_MS = 400;
+/** Between status reads when no watch event wakes the loop sooner (see changes.ts). */
+const POLL_MS = 1000;
 
 /** Replaces the registry part of a reference (`--pull-via localhost:5000`). */
 export function pullReference(reference: string, pullVia?: string): string {
@@ -33,13 +36,26 @@ export interface InClusterVerifyOptions {
   signal?: AbortSignal;
   /** Run as a non-root user with nothing else allowed, so the pod passes Pod Security "restricted". */
   restricted?: boolean;
+  logger?: Logger;
 }
 
 /** Runs `command` in a pod from `image`, follows its log and checks it; the pod is deleted by the caller's cleanup. */
 export async function verifyInCluster(api: ClusterApi, identity: BuildIdentity, options: InClusterVerifyOptions): Promise<{ image: string; output: string; imageId?: string }> {
   const pod = renderVerificationPod({ identity, image: options.image, command: options.command, activeDeadlineSeconds: 600, restricted: options.restricted });
   const name = pod.metadata!.name!;
-  await api.create(pod);
+  const changes = watchPodChanges(api, { field: `metadata.name=${name}` });
+  try {
+    await api.create(pod);
+    options.logger?.debug(`created pod/${name}`);
+    const result = await followVerification(api, name, options, changes);
+    options.logger?.debug('verify: terminated, output checked');
+    return result;
+  } finally {
+    changes.stop();
+  }
+}
+
+async function followVerification(api: ClusterApi, name: string, options: InClusterVerifyOptions, changes: PodChanges): Promise<{ image: string; output: string; imageId?: string }> {
   const lines: string[] = [];
   let latest: V1Pod | undefined;
   let following: Promise<void> | undefined;
@@ -78,7 +94,7 @@ export async function verifyInCluster(api: ClusterApi, identity: BuildIdentity, 
       }
       return { image: options.image, output, imageId };
     }
-    await sleep(POLL_MS, options.signal);
+    await changes.next(POLL_MS, options.signal);
   }
 }
 

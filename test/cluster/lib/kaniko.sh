@@ -37,14 +37,17 @@ grant_builder() { # NS: the minimal Role and a binding for the builder ServiceAc
 k -n "$NS" get sa imgbuild-builder >/dev/null 2>&1 || k -n "$NS" create sa imgbuild-builder >/dev/null
 grant_builder "$NS"
 k config view --raw --minify --flatten -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$work/ca.crt"
-cat >"$work/builder.kubeconfig" <<KUBECONFIG
+kubeconfig_for() { # SA FILE: a kubeconfig that acts as ServiceAccount SA of $NS
+  cat >"$2" <<KUBECONFIG
 apiVersion: v1
 kind: Config
 clusters: [{name: testbed, cluster: {server: "$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')", certificate-authority: "$work/ca.crt"}}]
-users: [{name: imgbuild-builder, user: {token: "$(k -n "$NS" create token imgbuild-builder --duration 2h)"}}]
-contexts: [{name: builder, context: {cluster: testbed, user: imgbuild-builder, namespace: "$NS"}}]
+users: [{name: $1, user: {token: "$(k -n "$NS" create token "$1" --duration 2h)"}}]
+contexts: [{name: builder, context: {cluster: testbed, user: $1, namespace: "$NS"}}]
 current-context: builder
 KUBECONFIG
+}
+kubeconfig_for imgbuild-builder "$work/builder.kubeconfig"
 # Objects imgbuild made and did not delete (label app.kubernetes.io/managed-by=imgbuild).
 imgbuild_objects() { k -n "$NS" get jobs,pods,configmaps,secrets -l app.kubernetes.io/managed-by=imgbuild -o name 2>/dev/null; }
 # Deleted pods may show as Terminating for a few seconds: wait for them, then fail.

@@ -154,8 +154,7 @@ function cleanPath(path: string): string {
  * directories decides.
  */
 export function createIgnoreMatcher(patterns: readonly string[]): (path: string) => boolean {
-  // patternmatcher trims and cleans each pattern once more before reading its `!`.
-  const compiledPatterns = patterns.filter((line) => line.trim() !== '').map((line) => compileIgnorePattern(goClean(line.trim())));
+  const compiledPatterns = compilePatterns(patterns);
   return (path: string): boolean => {
     const file = cleanPath(path);
     if (file === '.' || file === '') return false;
@@ -169,6 +168,48 @@ export function createIgnoreMatcher(patterns: readonly string[]): (path: string)
       if (matches) excluded = !pattern.exception;
     }
     return excluded;
+  };
+}
+
+/** patternmatcher.New: each pattern trimmed and cleaned once more before its `!` is read; blank ones dropped. */
+function compilePatterns(patterns: readonly string[]): IgnorePattern[] {
+  return patterns.filter((line) => line.trim() !== '').map((line) => compileIgnorePattern(goClean(line.trim())));
+}
+
+/**
+ * The matcher COPY/ADD --exclude use (fsutil copy's walk with patternmatcher's
+ * MatchesUsingParentResults): paths are relative to the copied source, and each pattern's
+ * result at a directory is carried down to its entries, so an excluded directory excludes what
+ * it holds unless a later `!` pattern matches an entry again. The source itself ('') is never
+ * matched. Throws on a bad pattern, as patternmatcher.New does.
+ */
+export function createCopyExcludeMatcher(patterns: readonly string[]): (relative: string) => boolean {
+  const compiledPatterns = compilePatterns(patterns);
+  const results = new Map<string, { excluded: boolean; matchedByPattern: boolean[] }>();
+  const evaluate = (file: string): { excluded: boolean; matchedByPattern: boolean[] } => {
+    const known = results.get(file);
+    if (known) return known;
+    const parent = posix.dirname(file);
+    // The source's direct entries start without parent results (fsutil passes a zero MatchInfo).
+    const parentMatched = parent === '.' ? undefined : evaluate(parent).matchedByPattern;
+    let excluded = false;
+    const matchedByPattern = compiledPatterns.map((pattern, index) => {
+      let match = parentMatched?.[index] ?? false;
+      if (!match) {
+        // Skipped patterns record no match for the entries below.
+        if (pattern.exception !== excluded) return false;
+        match = pattern.matches(file);
+      }
+      if (match) excluded = !pattern.exception;
+      return match;
+    });
+    const result = { excluded, matchedByPattern };
+    results.set(file, result);
+    return result;
+  };
+  return (relative: string): boolean => {
+    const file = cleanPath(relative);
+    return file !== '.' && file !== '' && evaluate(file).excluded;
   };
 }
 

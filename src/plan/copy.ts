@@ -6,7 +6,7 @@ import path from 'node:path';
 import posixPath from 'node:path/posix';
 import { applyChmod } from '../dockerfile/chmod.js';
 import { resolveChown } from '../dockerfile/chown.js';
-import { createIgnoreMatcher } from '../dockerfile/dockerignore.js';
+import { createCopyExcludeMatcher, createIgnoreMatcher } from '../dockerfile/dockerignore.js';
 import { BadPatternError, filepathMatch, hasWildcards } from '../dockerfile/filepath-match.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { type BuiltLayer, type LayerOptions, type PlannedEntry, writeLayer } from '../image/layer.js';
@@ -29,6 +29,8 @@ export type CopySource = AddSpec & {
   unpacked?: PlannedEntry[];
   /** The unpacked entries keep their modes (an archive); false lets --chmod apply (a --from image). */
   keepMode?: boolean;
+  /** The local directory (or file) --exclude patterns are relative to: the source itself, or the --parents pivot. */
+  excludeRoot?: string;
 };
 
 export interface ResolvedCopyStep {
@@ -186,6 +188,8 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
     const matches: string[] = [];
     /** With --parents: the part of each match kept below DEST (after a `/./` pivot, else all of it). */
     const kept = new Map<string, string>();
+    /** With --parents: the pivot each match was found under (BuildKit copies from it, so --exclude patterns are relative to it). */
+    const pivots = new Map<string, string>();
     for (const source of step.fromImage === undefined ? item.sources : []) {
       const heredoc = item.heredocs?.[source];
       if (heredoc !== undefined) {
@@ -198,7 +202,10 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
         if (step.parents) {
           const pivot = source.indexOf('/./');
           const base = pivot === -1 ? '.' : clampToContext(source.slice(0, pivot));
-          for (const match of found) kept.set(match, base === '.' ? match : posixPath.relative(base, match));
+          for (const match of found) {
+            kept.set(match, base === '.' ? match : posixPath.relative(base, match));
+            pivots.set(match, base);
+          }
         }
       }
     }
@@ -213,7 +220,8 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
         const local = path.join(step.context!, match);
         const isDirectory = (await stat(local)).isDirectory();
         const target = posixPath.join(destination, keep);
-        specs.push({ source: local, destination: isDirectory ? `${target}/` : target, text: `${step.where} ${match}` });
+        const excludeRoot = path.join(step.context!, pivots.get(match) ?? '.');
+        specs.push({ source: local, destination: isDirectory ? `${target}/` : target, text: `${step.where} ${match}`, excludeRoot });
         writes.push({ path: target, kind: isDirectory ? 'directory' : 'file' });
         landingDirectories.add(isDirectory ? target : posixPath.dirname(target));
         continue;
@@ -232,7 +240,7 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       }
       const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, path.basename(local)) : destination;
       landingDirectories.add(isDirectory || intoDirectory ? destination : posixPath.dirname(destination));
-      specs.push({ source: local, destination: isDirectory || intoDirectory ? (destination === '/' ? '/' : `${destination}/`) : destination, text: `${step.where} ${relative}` });
+      specs.push({ source: local, destination: isDirectory || intoDirectory ? (destination === '/' ? '/' : `${destination}/`) : destination, text: `${step.where} ${relative}`, excludeRoot: local });
       writes.push({ path: landing, kind: isDirectory ? 'directory' : 'file' });
     }
     for (const landing of state.files ? landingDirectories : []) {
@@ -242,7 +250,8 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
     }
   }
   const owner = step.chown && (await resolveOwner(step.chown, state.files, step.where));
-  return { specs, directories, owner, writes, key: JSON.stringify({ specs: specs.map(({ source, destination }) => [source, destination]), directories, owner }) };
+  const exclude = step.exclude ?? [];
+  return { specs, directories, owner, writes, key: JSON.stringify({ specs: specs.map(({ source, destination }) => [source, destination]), directories, owner, exclude }) };
 }
 
 /**
@@ -261,6 +270,7 @@ async function resolveFromImage(
   landingDirectories: Set<string>,
 ): Promise<void> {
   const image = await state.sourceImage!(step.fromImage!);
+  const excluded = step.exclude?.length ? createCopyExcludeMatcher(step.exclude) : undefined;
   let destination = written;
   const existing = state.files && (await state.files.lookup(destination));
   if (existing?.found && existing.kind === 'directory') destination = existing.path;
@@ -278,11 +288,12 @@ async function resolveFromImage(
       state.trees?.set(key, tree);
     }
     const { entries } = await tree;
+    const copied = excluded ? dropExcluded([...entries], ([relative]) => relative, excluded) : [...entries];
     const isDirectory = found.kind === 'directory';
     const landing = isDirectory ? destination : intoDirectory ? posixPath.join(destination, posixPath.basename(source)) : destination;
     const landingTar = landing.replace(/^\/+/, '');
     const placed: PlannedEntry[] = [];
-    for (const [relative, entry] of entries) {
+    for (const [relative, entry] of copied) {
       if (isDirectory && relative === '') continue; // a directory copies its contents
       const at = relative === '' ? landingTar : landingTar === '' ? relative : `${landingTar}/${relative}`;
       // --chown gives every entry the step's owner; without it they keep the image's.
@@ -296,9 +307,29 @@ async function resolveFromImage(
   }
 }
 
+/**
+ * --exclude on one source's entries, by their path relative to the source: excluded ones are
+ * dropped, except a directory that still holds a kept entry (which fsutil's copy creates as its
+ * parent; only a `!` pattern can keep such an entry).
+ */
+function dropExcluded<T>(entries: readonly T[], relativeOf: (entry: T) => string, excluded: (relative: string) => boolean): T[] {
+  const kept = entries.filter((entry) => !excluded(relativeOf(entry)));
+  const holding = new Set<string>();
+  for (const entry of kept) {
+    for (let directory = posixPath.dirname(relativeOf(entry)); directory !== '.' && !holding.has(directory); directory = posixPath.dirname(directory)) holding.add(directory);
+  }
+  return entries.filter((entry) => !excluded(relativeOf(entry)) || holding.has(relativeOf(entry)));
+}
+
 /** Builds the step's layer: every source walked, ignored files left out, written with the step's owner and mode. */
 export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep, options: LayerOptions): Promise<BuiltLayer> {
+  return writeLayer(await copyLayerEntries(step, resolved, options), { ...options, chown: resolved.owner }, step.history.createdBy);
+}
+
+/** The entries of the step's layer, in layer order: what each source copies (ignored and excluded ones left out), with the step's mode. */
+export async function copyLayerEntries(step: CopyStep, resolved: ResolvedCopyStep, options: Pick<LayerOptions, 'sourceDateEpoch'>): Promise<PlannedEntry[]> {
   const ignored = step.context && step.ignore?.length ? createIgnoreMatcher(step.ignore) : undefined;
+  const excluded = step.exclude?.length ? createCopyExcludeMatcher(step.exclude) : undefined;
   const perSpec: PlannedEntry[][] = [];
   const keptModes = new Set<PlannedEntry[]>();
   for (const spec of resolved.specs) {
@@ -309,16 +340,18 @@ export async function buildCopyLayer(step: CopyStep, resolved: ResolvedCopyStep,
     }
     let entries = await collectEntries(spec);
     if (ignored) entries = entries.filter((entry) => !ignored(path.relative(step.context!, entry.sourcePath).split(path.sep).join('/')));
+    const root = spec.excludeRoot;
+    if (excluded && root !== undefined) entries = dropExcluded(entries, (entry) => path.relative(root, entry.sourcePath).split(path.sep).join('/'), excluded);
     perSpec.push(entries);
   }
   const chmod = step.chmod;
   const modeOf = (entry: PlannedEntry) => (chmod === undefined ? entry.mode : typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
   const copied = perSpec.map((entries) => (keptModes.has(entries) ? entries : entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) }))));
-  return writeLayer(mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]), { ...options, chown: resolved.owner }, step.history.createdBy);
+  return mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]);
 }
 
 /** Entries for directories a step creates: 0755, stamped now (or SOURCE_DATE_EPOCH). */
-function directoryEntries(directories: readonly string[], where: string, options: LayerOptions): PlannedEntry[] {
+function directoryEntries(directories: readonly string[], where: string, options: Pick<LayerOptions, 'sourceDateEpoch'>): PlannedEntry[] {
   const mtimeSeconds = options.sourceDateEpoch ?? Math.floor(Date.now() / 1000);
   return directories.map((directory) => ({ kind: 'directory', path: directory.replace(/^\/+/, ''), sourcePath: where, mode: 0o755, mtimeSeconds }));
 }

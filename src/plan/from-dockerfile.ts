@@ -2,6 +2,7 @@ import { DockerfileError } from '../dockerfile/errors.js';
 import { SCRATCH_ENV } from '../dockerfile/resolve.js';
 import type { Healthcheck } from '../image/mutate.js';
 import { parseChmod } from '../dockerfile/chmod.js';
+import { createCopyExcludeMatcher } from '../dockerfile/dockerignore.js';
 import { ImgbuildError } from '../errors.js';
 import type { ChmodSpec, ResolvedBuild, ResolvedCopy, ResolvedInstruction, ResolvedRun, ResolvedStage, SourceLocation } from '../dockerfile/types.js';
 import { type ConfigEdits } from '../image/mutate.js';
@@ -77,7 +78,7 @@ function fromImageOf(instruction: ResolvedCopy, build: ResolvedBuild): string {
 }
 
 function copyStep(instruction: ResolvedCopy, context: string, ignore: string[], build: ResolvedBuild): PlanStep {
-  const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum'] : ['chown', 'chmod', 'link', 'parents', 'from'];
+  const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum', 'exclude'] : ['chown', 'chmod', 'link', 'parents', 'from', 'exclude'];
   const other = instruction.flags.find((flag) => !kept.includes(flag.name));
   const fromImage = instruction.from === undefined ? undefined : fromImageOf(instruction, build);
   if (other) throw unsupported(instruction, `${instruction.kind} --${other.name}`, `remove --${other.name}, or build with --engine kaniko`);
@@ -99,6 +100,14 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[], 
       throw error;
     }
   }
+  if (instruction.exclude.length) {
+    try {
+      createCopyExcludeMatcher(instruction.exclude);
+    } catch (error) {
+      throw new DockerfileError(`${instruction.kind} --exclude: ${(error as Error).message}`, { position: instruction.location, hint: 'fix the pattern (.dockerignore syntax: *, ?, [...], **, a leading ! to re-include)' });
+    }
+  }
+  // BuildKit leaves --exclude out of the history text.
   const words: string[] = [instruction.kind];
   if (instruction.parents) words.push('--parents');
   if (instruction.chown !== undefined) words.push(`--chown=${instruction.chown}`);
@@ -111,6 +120,7 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[], 
     chown: instruction.chown === undefined ? undefined : parseOwner(instruction.chown),
     chmod: chmod?.kind === 'octal' ? chmod.mode : chmod,
     ...(ignore.length ? { ignore } : {}),
+    ...(instruction.exclude.length ? { exclude: instruction.exclude } : {}),
     ...(instruction.kind === 'ADD' ? { unpackArchives: true } : {}),
     ...(instruction.checksum ? { checksum: instruction.checksum } : {}),
     ...(instruction.parents ? { parents: true } : {}),

@@ -47,6 +47,12 @@ export interface CopyStep extends StepOrigin {
   chmod?: number | ChmodSpec;
   /** `.dockerignore` patterns: what the context does not offer. */
   ignore?: string[];
+  /**
+   * --exclude: patterns (`.dockerignore` syntax) for entries not to copy, relative to each
+   * source after wildcard expansion (to the pivot with --parents); a source itself and the
+   * entries of an archive ADD unpacks are never excluded, as in BuildKit.
+   */
+  exclude?: string[];
   /** ADD: a local tar archive is unpacked rather than copied, and `http(s)://` sources are downloaded. */
   unpackArchives?: boolean;
   /** --parents: each source keeps its directories (below a `/./` pivot) under DEST. */

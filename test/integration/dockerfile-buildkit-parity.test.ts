@@ -3,7 +3,8 @@
 // the same errors, the same expanded image config, and the same words.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { parseDockerfile } from '../../src/dockerfile/parser.js';
@@ -13,6 +14,8 @@ import { applyChmod, parseChmod } from '../../src/dockerfile/chmod.js';
 import { createIgnoreMatcher, parseDockerignore } from '../../src/dockerfile/dockerignore.js';
 import { filepathMatch } from '../../src/dockerfile/filepath-match.js';
 import type { ParsedInstruction, ResolvedBuild, ResolvedInstruction } from '../../src/dockerfile/types.js';
+import { copyLayerEntries, resolveCopyStep } from '../../src/plan/copy.js';
+import type { CopyStep } from '../../src/plan/steps.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/dockerfiles');
@@ -525,5 +528,67 @@ describe('COPY helpers against the libraries BuildKit uses', () => {
       if (result.error) assert.ok(mine instanceof Error, `${label}: dchapes-mode says ${result.error}, we give ${String(mine)}`);
       else assert.equal(typeof mine === 'number' ? mine.toString(8) : String(mine), result.perm.toString(8), label);
     });
+  });
+
+  test('COPY --exclude (fsutil copy after wildcard expansion): listed and 400 generated pattern sets on one context', async () => {
+    const context = mkdtempSync(path.join(tmpdir(), 'imgbuild-exclude-parity-'));
+    try {
+      for (const directory of ['dir/sub/skip', 'dir/sub/keep', 'dir/d2/deep', 'dir/d2/empty', 'other']) mkdirSync(path.join(context, directory), { recursive: true });
+      for (const file of ['top.txt', 'dir/a.txt', 'dir/b.bin', 'dir/sub/c.txt', 'dir/sub/skip/s.bin', 'dir/sub/keep/k.bin', 'dir/sub/keep/k.txt', 'dir/d2/x.txt', 'dir/d2/deep/y.md', 'other/o.txt']) {
+        writeFileSync(path.join(context, file), file);
+      }
+      symlinkSync('a.txt', path.join(context, 'dir/link.txt'));
+      const listed: [string, string[]][] = [
+        ['dir/', ['*.txt', 'sub/skip']],
+        ['*.txt', ['*.txt']],
+        ['di*', ['sub', '!sub/keep']],
+        ['dir', ['sub/c.txt', '!sub']],
+        ['dir', ['sub', '!sub/keep', 'sub']],
+        ['dir', ['**/*.txt', '!d2/**']],
+        ['dir', ['*']],
+        ['dir', ['/a.txt', './b.bin', 'sub/']],
+        ['dir/sub', ['keep/*', '!keep/k.txt']],
+        ['*', ['*.txt', 'sub']],
+        ['dir', ['!']],
+        ['dir', ['[']],
+      ];
+      const next = generator(2026);
+      const atoms = ['*', '**', '?', '/', 'sub', 'keep', 'skip', 'd2', '*.txt', '.bin', 'a', 'k', '!'];
+      const sources = ['dir', 'dir/', 'di*', '*', 'dir/sub', 'dir/*', '*.txt'];
+      const generated: [string, string[]][] = Array.from({ length: 400 }, () => [
+        sources[next(sources.length)]!,
+        Array.from({ length: 1 + next(3) }, () => {
+          let pattern = '';
+          for (let i = 1 + next(4); i > 0; i--) pattern += atoms[next(atoms.length)];
+          return pattern;
+        }),
+      ]);
+      const cases = [...listed, ...generated];
+      const results = askWitness({ copies: cases.map(([src, exclude]) => ({ root: context, src, exclude })) }).copies as { paths: string[] | null; error?: string }[];
+      for (const [index, [src, exclude]] of cases.entries()) {
+        const step: CopyStep = {
+          kind: 'copy',
+          items: [{ sources: [src], destination: '/out/', text: src }],
+          context,
+          exclude,
+          destinations: 'docker',
+          history: { createdBy: 'COPY' },
+          where: 'Dockerfile:1',
+        };
+        let mine: string[] | Error;
+        try {
+          const entries = await copyLayerEntries(step, await resolveCopyStep(step, { workdir: '/', files: undefined }), {});
+          mine = entries.map((entry) => `${entry.path.replace(/^out\//, '')}${entry.kind === 'directory' ? '/' : ''}`).sort();
+        } catch (error) {
+          mine = error as Error;
+        }
+        const result = results[index]!;
+        const label = `COPY --exclude=${JSON.stringify(exclude)} ${src} /out/`;
+        if (result.error) assert.ok(mine instanceof Error, `${label}: BuildKit says ${result.error}, we copy ${String(mine)}`);
+        else assert.deepEqual(mine, result.paths, label);
+      }
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
   });
 });

@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/dockerfile2llb"
@@ -22,6 +24,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	mode "github.com/tonistiigi/dchapes-mode"
+	fscopy "github.com/tonistiigi/fsutil/copy"
 )
 
 type input struct {
@@ -52,6 +55,62 @@ type input struct {
 		Perm  uint32 `json:"perm"`
 		IsDir bool   `json:"isDir"`
 	} `json:"chmods"`
+	// A COPY of Src (wildcards allowed) from the directory Root with --exclude patterns, done as
+	// BuildKit's file op does it (wildcards resolved, then fsutil's copy of each match).
+	Copies []struct {
+		Root    string   `json:"root"`
+		Src     string   `json:"src"`
+		Exclude []string `json:"exclude"`
+	} `json:"copies"`
+}
+
+type copyResult struct {
+	// What lands below DEST, relative, directories with a trailing "/".
+	Paths []string `json:"paths"`
+	Error string   `json:"error,omitempty"`
+}
+
+// copyExcluding follows BuildKit's docopy (solver/llbsolver/file/backend.go) for a local
+// COPY source: the options dockerfile2llb sets (FollowSymlinks, CopyDirContentsOnly,
+// AllowWildcard) and the --exclude patterns.
+func copyExcluding(root, src string, exclude []string) ([]string, error) {
+	dest, err := os.MkdirTemp("", "witness-copy-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dest)
+	matches, err := fscopy.ResolveWildcards(root, filepath.Join("/", src), true)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range matches {
+		err := fscopy.Copy(context.Background(), root, m, dest, "/out/", func(ci *fscopy.CopyInfo) {
+			ci.ExcludePatterns = exclude
+			ci.CopyDirContents = true
+			ci.FollowLinks = true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	paths := []string{}
+	out := filepath.Join(dest, "out")
+	err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == out {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		if d.IsDir() {
+			rel += "/"
+		}
+		paths = append(paths, filepath.ToSlash(rel))
+		return nil
+	})
+	if os.IsNotExist(err) {
+		err = nil
+	}
+	sort.Strings(paths)
+	return paths, err
 }
 
 type matchResult struct {
@@ -243,7 +302,16 @@ func main() {
 		}
 		chmods = append(chmods, r)
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"cases": cases, "words": words, "matches": matches, "ignores": ignores, "chmods": chmods}); err != nil {
+	copies := []copyResult{}
+	for _, c := range in.Copies {
+		paths, err := copyExcluding(c.Root, c.Src, c.Exclude)
+		r := copyResult{Paths: paths}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		copies = append(copies, r)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"cases": cases, "words": words, "matches": matches, "ignores": ignores, "chmods": chmods, "copies": copies}); err != nil {
 		panic(err)
 	}
 }

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { detectArchive, isTarHeader } from '../../src/dockerfile/archive.js';
 import { applyChmod, parseChmod } from '../../src/dockerfile/chmod.js';
 import { resolveChown } from '../../src/dockerfile/chown.js';
-import { createIgnoreMatcher, dockerignoreCandidates, parseDockerignore } from '../../src/dockerfile/dockerignore.js';
+import { createCopyExcludeMatcher, createIgnoreMatcher, dockerignoreCandidates, parseDockerignore } from '../../src/dockerfile/dockerignore.js';
 import { DockerfileError } from '../../src/dockerfile/errors.js';
 import { BadPatternError, filepathMatch, hasWildcards } from '../../src/dockerfile/filepath-match.js';
 
@@ -261,5 +261,39 @@ describe('archive detection by content', () => {
     const block = Buffer.from(readFileSync(join(dir, 'broken.tar')).subarray(0, 512));
     block[0] = block[0]! ^ 0xff;
     assert.equal(isTarHeader(block), false);
+  });
+});
+
+describe('COPY --exclude matcher (fsutil copy with patternmatcher.MatchesUsingParentResults)', () => {
+  test('paths are relative to the copied source, and * stops at / (copier.copy matches srcComponents)', () => {
+    const excluded = createCopyExcludeMatcher(['*.txt']);
+    assert.equal(excluded('a.txt'), true);
+    assert.equal(excluded('sub/c.txt'), false);
+    assert.equal(createCopyExcludeMatcher(['**/*.txt'])('sub/c.txt'), true);
+  });
+
+  test('the source itself is never excluded (copier.copy skips matching for srcComponents "")', () => {
+    assert.equal(createCopyExcludeMatcher(['*', '**'])(''), false);
+    assert.equal(createCopyExcludeMatcher(['*'])('.'), false);
+  });
+
+  test('an excluded directory excludes what it holds; a later ! pattern re-includes', () => {
+    const excluded = createCopyExcludeMatcher(['sub', '!sub/keep']);
+    assert.deepEqual(['sub', 'sub/x', 'sub/keep', 'sub/keep/k'].map(excluded), [true, true, false, false]);
+  });
+
+  test("a pattern skipped at a directory does not cover its entries, unlike .dockerignore's MatchesOrParentMatches", () => {
+    // At `sub` the `!sub` pattern is not evaluated (nothing is excluded yet), so it records no match for sub/c.txt.
+    assert.equal(createCopyExcludeMatcher(['sub/c.txt', '!sub'])('sub/c.txt'), true);
+    assert.equal(createIgnoreMatcher(['sub/c.txt', '!sub'])('sub/c.txt'), false);
+    // At `sub` the second `sub` is skipped (already excluded), so after `!sub/keep` nothing excludes sub/keep/k again.
+    assert.equal(createCopyExcludeMatcher(['sub', '!sub/keep', 'sub'])('sub/keep/k'), false);
+    assert.equal(createIgnoreMatcher(['sub', '!sub/keep', 'sub'])('sub/keep/k'), true);
+  });
+
+  test('patterns are trimmed and cleaned, not stripped of a leading / (patternmatcher.New)', () => {
+    assert.equal(createCopyExcludeMatcher(['  ./sub/  '])('sub/x'), true);
+    assert.equal(createCopyExcludeMatcher(['/a.txt'])('a.txt'), false);
+    assert.throws(() => createCopyExcludeMatcher(['!']), /illegal exclusion pattern/);
   });
 });

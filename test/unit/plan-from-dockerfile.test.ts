@@ -53,6 +53,23 @@ describe('Dockerfile -> plan', () => {
     assert.deepEqual(steps.map((step) => step.kind === 'copy' && [step.unpackArchives, step.ignore]), [[true, ['*.md']], [undefined, ['*.md']]]);
   });
 
+  test('COPY and ADD --exclude patterns travel with the step as written, and stay out of the history (dispatchCopy)', () => {
+    const steps = plan('FROM b\nCOPY --exclude=*.txt --exclude=sub/skip dir/ /d/\nADD --exclude=*.md a /x/\nCOPY a /y\n').steps;
+    assert.deepEqual(
+      steps.map((step) => step.kind === 'copy' && [step.exclude, step.history.createdBy]),
+      [
+        [['*.txt', 'sub/skip'], 'COPY dir/ /d/ # buildkit'],
+        [['*.md'], 'ADD a /x/ # buildkit'],
+        [undefined, 'COPY a /y # buildkit'],
+      ],
+    );
+  });
+
+  test('a bad --exclude pattern is an error naming the line (patternmatcher.New)', () => {
+    assert.throws(() => plan('FROM b\nCOPY --exclude=! a /a\n'), /Dockerfile:2:1: COPY --exclude: illegal exclusion pattern/);
+    assert.throws(() => plan('FROM b\nADD --exclude=[ a /a\n'), /Dockerfile:2:1: ADD --exclude: /);
+  });
+
   test('config instructions become edits with BuildKit history text; ONBUILD leaves none', () => {
     const steps = plan('FROM b\nENTRYPOINT ["/app"]\nCMD run --fast\nEXPOSE 80 53/UDP\nVOLUME /a /b\nSTOPSIGNAL SIGQUIT\nONBUILD COPY . /src\nMAINTAINER me\n').steps;
     assert.deepEqual(

@@ -242,6 +242,42 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(await readdir(path.join(rootfs, 'pivot/sub')), ['one.txt']);
   });
 
+  test('COPY/ADD --exclude leave out what the patterns match, relative to each source after wildcard expansion, as BuildKit does', async () => {
+    const dir = await context('exclude', {
+      Dockerfile:
+        `FROM ${registry.host}/${SEED_BASE}\n` +
+        'COPY --exclude=*.txt --exclude=sub/skip dir/ /dest/\n' +
+        'COPY --exclude=*.md --exclude=!keep.md --exclude=sub src* /wild/\n' +
+        'ADD --exclude=*.txt one.txt /single/\n',
+      'dir/a.txt': 'a',
+      'dir/b.bin': 'b',
+      'dir/sub/c.txt': 'c',
+      'dir/sub/skip/s.bin': 's',
+      'dir/sub/keep/k.bin': 'k',
+      'src1/x.md': 'x',
+      'src1/keep.md': 'keep',
+      'src1/y.bin': 'y',
+      'src1/sub/z.bin': 'z',
+      'src2/w.md': 'w',
+      'src2/v.bin': 'v',
+      'srcfile.md': 'f',
+      'one.txt': '1',
+    });
+    const rootfs = await buildAndUnpack(dir, 'exclude/app:1');
+    const tree = async (at: string): Promise<string[]> =>
+      (await readdir(path.join(rootfs, at), { recursive: true, withFileTypes: true }))
+        .map((entry) => `${path.relative(path.join(rootfs, at), path.join(entry.parentPath, entry.name))}${entry.isDirectory() ? '/' : ''}`)
+        .sort();
+    // `*.txt` matches only the source's own entries (sub/c.txt stays); an excluded directory goes with its contents.
+    assert.deepEqual(await tree('dest'), ['b.bin', 'sub/', 'sub/c.txt', 'sub/keep/', 'sub/keep/k.bin']);
+    // Each wildcard match is a source of its own: a matched file is never excluded itself; `!` re-includes.
+    assert.deepEqual(await tree('wild'), ['keep.md', 'srcfile.md', 'v.bin', 'y.bin']);
+    assert.equal(await readFile(path.join(rootfs, 'wild/keep.md'), 'utf8'), 'keep');
+    assert.deepEqual(await tree('single'), ['one.txt']);
+    const history = (await skopeoInspect('exclude/app:1', registry, 'config')).history.map((entry: { created_by: string }) => entry.created_by);
+    assert.deepEqual(history.slice(-3), ['COPY dir/ /dest/ # buildkit', 'COPY src* /wild/ # buildkit', 'ADD one.txt /single/ # buildkit']);
+  });
+
   test('COPY from a here-document writes its content (expanded unless quoted), mode 0644', async () => {
     const dir = await context('heredoc', { Dockerfile: `FROM ${registry.host}/${SEED_BASE}\nENV NAME=world\nCOPY <<EOF <<'RAW' /etc/greetings/\nhello $NAME\nEOF\nliteral $NAME\nRAW\n` });
     const rootfs = await buildAndUnpack(dir, 'heredoc/app:1');

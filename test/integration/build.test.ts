@@ -242,13 +242,15 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(await readdir(path.join(rootfs, 'pivot/sub')), ['one.txt']);
   });
 
-  test('COPY/ADD --exclude leave out what the patterns match, relative to each source after wildcard expansion, as BuildKit does', async () => {
+  test('COPY/ADD --exclude leave out what the patterns match, relative to each source after wildcard expansion (context or --from image), as BuildKit does', async () => {
     const dir = await context('exclude', {
       Dockerfile:
         `FROM ${registry.host}/${SEED_BASE}\n` +
         'COPY --exclude=*.txt --exclude=sub/skip dir/ /dest/\n' +
         'COPY --exclude=*.md --exclude=!keep.md --exclude=sub src* /wild/\n' +
-        'ADD --exclude=*.txt one.txt /single/\n',
+        'ADD --exclude=*.txt one.txt /single/\n' +
+        `COPY --from=${registry.host}/${SEED_BASE} --exclude=passwd /etc/ /from-etc/\n` +
+        `COPY --from=${registry.host}/${SEED_BASE} --exclude=passwd /etc/passwd /from-single/\n`,
       'dir/a.txt': 'a',
       'dir/b.bin': 'b',
       'dir/sub/c.txt': 'c',
@@ -274,8 +276,13 @@ describe('imgbuild build on the direct engine', () => {
     assert.deepEqual(await tree('wild'), ['keep.md', 'srcfile.md', 'v.bin', 'y.bin']);
     assert.equal(await readFile(path.join(rootfs, 'wild/keep.md'), 'utf8'), 'keep');
     assert.deepEqual(await tree('single'), ['one.txt']);
+    // --from sources too: the image's /etc without passwd; a single file is not excluded by its own name.
+    const etc = await tree('etc');
+    assert.ok(etc.includes('passwd'));
+    assert.deepEqual(await tree('from-etc'), etc.filter((name) => name !== 'passwd'));
+    assert.deepEqual(await tree('from-single'), ['passwd']);
     const history = (await skopeoInspect('exclude/app:1', registry, 'config')).history.map((entry: { created_by: string }) => entry.created_by);
-    assert.deepEqual(history.slice(-3), ['COPY dir/ /dest/ # buildkit', 'COPY src* /wild/ # buildkit', 'ADD one.txt /single/ # buildkit']);
+    assert.deepEqual(history.slice(-5, -2), ['COPY dir/ /dest/ # buildkit', 'COPY src* /wild/ # buildkit', 'ADD one.txt /single/ # buildkit']);
   });
 
   test('COPY from a here-document writes its content (expanded unless quoted), mode 0644', async () => {

@@ -250,7 +250,10 @@ describe('imgbuild build on the direct engine', () => {
         'COPY --exclude=*.md --exclude=!keep.md --exclude=sub src* /wild/\n' +
         'ADD --exclude=*.txt one.txt /single/\n' +
         `COPY --from=${registry.host}/${SEED_BASE} --exclude=passwd /etc/ /from-etc/\n` +
-        `COPY --from=${registry.host}/${SEED_BASE} --exclude=passwd /etc/passwd /from-single/\n`,
+        `COPY --from=${registry.host}/${SEED_BASE} --exclude=passwd /etc/passwd /from-single/\n` +
+        'COPY --parents --exclude=px/skip.txt px/*.txt /par/\n',
+      'px/a.txt': 'pa',
+      'px/skip.txt': 'ps',
       'dir/a.txt': 'a',
       'dir/b.bin': 'b',
       'dir/sub/c.txt': 'c',
@@ -281,8 +284,10 @@ describe('imgbuild build on the direct engine', () => {
     assert.ok(etc.includes('passwd'));
     assert.deepEqual(await tree('from-etc'), etc.filter((name) => name !== 'passwd'));
     assert.deepEqual(await tree('from-single'), ['passwd']);
+    // With --parents BuildKit copies from the context root (or the /./ pivot): patterns are relative to it.
+    assert.deepEqual(await tree('par'), ['px/', 'px/a.txt']);
     const history = (await skopeoInspect('exclude/app:1', registry, 'config')).history.map((entry: { created_by: string }) => entry.created_by);
-    assert.deepEqual(history.slice(-5, -2), ['COPY dir/ /dest/ # buildkit', 'COPY src* /wild/ # buildkit', 'ADD one.txt /single/ # buildkit']);
+    assert.deepEqual(history.slice(-6, -3), ['COPY dir/ /dest/ # buildkit', 'COPY src* /wild/ # buildkit', 'ADD one.txt /single/ # buildkit']);
   });
 
   test('COPY from a here-document writes its content (expanded unless quoted), mode 0644', async () => {

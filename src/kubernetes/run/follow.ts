@@ -25,32 +25,18 @@ const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]/g;
 
 export async function followContainerLog(api: ClusterApi, options: FollowOptions): Promise<void> {
   const log = new Log(api.cluster.kubeConfig);
-  let lastStamp: string | undefined;
-  let seenAtLastStamp = 0;
+  const resume: ResumePoint = { stamp: undefined, seenAtStamp: 0 };
   let failures = 0;
   for (;;) {
     if (options.signal?.aborted) return;
     const ended = options.terminated();
     const stream = new PassThrough();
     let pending = '';
-    let seenNow = 0;
     let broken = false;
+    const reader = resumedReader(resume);
     const emit = (raw: string) => {
-      const match = TIMESTAMP.exec(raw);
-      const stamp = match?.[1];
-      const text = match ? match[2]! : raw;
-      if (stamp && lastStamp && stamp < lastStamp) return;
-      if (stamp && stamp === lastStamp) {
-        // Lines sharing the resumed timestamp were printed before: skip as many as were seen.
-        seenNow += 1;
-        if (seenNow <= seenAtLastStamp) return;
-        seenAtLastStamp = seenNow;
-      } else if (stamp) {
-        lastStamp = stamp;
-        seenAtLastStamp = 1;
-        seenNow = 1;
-      }
-      options.onLine(text.replace(ESCAPES, ''));
+      const line = reader(raw);
+      if (line !== undefined) options.onLine(line);
     };
     const done = new Promise<void>((resolve) => {
       stream.on('data', (chunk: Buffer) => {
@@ -77,7 +63,7 @@ export async function followContainerLog(api: ClusterApi, options: FollowOptions
       controller = await log.log(api.namespace, options.pod, options.container, stream, {
         follow: !ended,
         timestamps: true,
-        ...(lastStamp ? { sinceTime: lastStamp } : {}),
+        ...(resume.stamp ? { sinceTime: resume.stamp } : {}),
       });
       await done;
       failures = 0;
@@ -103,4 +89,42 @@ async function settles(condition: () => boolean, signal?: AbortSignal): Promise<
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return condition();
+}
+
+/** Where a reopened log stream picks up: the latest timestamp printed, and how many lines carried it. */
+export interface ResumePoint {
+  stamp: string | undefined;
+  seenAtStamp: number;
+}
+
+/**
+ * Reads one stream's timestamped lines: returns the text to print, or undefined for a line a
+ * stream reopened at `resume` sends again. Only lines before the resume point are repeats:
+ * stdout and stderr reach the log with timestamps that need not rise, so an earlier stamp
+ * inside one stream is a new line, not a repeat. Advances `resume` as lines are printed.
+ */
+export function resumedReader(resume: ResumePoint): (raw: string) => string | undefined {
+  const from = resume.stamp;
+  const seenAtFrom = resume.seenAtStamp;
+  let repeatedAtFrom = 0;
+  return (raw) => {
+    const match = TIMESTAMP.exec(raw);
+    const stamp = match?.[1];
+    if (stamp && from) {
+      if (stamp < from) return undefined;
+      if (stamp === from) {
+        repeatedAtFrom += 1;
+        if (repeatedAtFrom <= seenAtFrom) return undefined;
+      }
+    }
+    if (stamp) {
+      if (!resume.stamp || stamp > resume.stamp) {
+        resume.stamp = stamp;
+        resume.seenAtStamp = 1;
+      } else if (stamp === resume.stamp) {
+        resume.seenAtStamp += 1;
+      }
+    }
+    return (match ? match[2]! : raw).replace(ESCAPES, '');
+  };
 }

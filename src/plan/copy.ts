@@ -12,7 +12,7 @@ import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { type BuiltLayer, type LayerOptions, type PlannedEntry, writeLayer } from '../image/layer.js';
 import { type AddSpec, collectEntries, mergeEntries } from '../image/tar-entries.js';
 import type { BaseFiles, FileKind } from './base-files.js';
-import type { CopyStep, OwnerSpec } from './steps.js';
+import type { CopyStep, OwnerSpec, Plan } from './steps.js';
 import { archiveKind, unpackArchive, type UnpackedArchive } from './unpack-archive.js';
 import { extractTree, type ExtractedTree, type SourceImage } from './image-files.js';
 import { DockerfileError } from '../dockerfile/errors.js';
@@ -54,7 +54,7 @@ interface ImageState {
   /** Local archives ADD unpacked, by archive and destination; the caller removes their directories. */
   unpacked?: Map<string, Promise<UnpackedArchive>>;
   /** The image a `--from` names, for this image's platform. */
-  sourceImage?: (reference: string) => Promise<SourceImage>;
+  sourceImage?: (reference: string, stage?: Plan) => Promise<SourceImage>;
   /** Subtrees read from `--from` images, by image and path; the caller removes their directories. */
   trees?: Map<string, Promise<ExtractedTree>>;
 }
@@ -269,7 +269,7 @@ async function resolveFromImage(
   writes: ResolvedCopyStep['writes'],
   landingDirectories: Set<string>,
 ): Promise<void> {
-  const image = await state.sourceImage!(step.fromImage!);
+  const image = await state.sourceImage!(step.fromImage!, step.fromStage);
   const excluded = step.exclude?.length ? createCopyExcludeMatcher(step.exclude) : undefined;
   let destination = written;
   const existing = state.files && (await state.files.lookup(destination));

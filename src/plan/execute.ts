@@ -54,6 +54,8 @@ interface MadeLayer {
 /** Builds each distinct layer once, whatever number of platforms need it; removes them all at the end. */
 class LayerBuilds {
   private readonly builds = new Map<string, Promise<MadeLayer>>();
+  /** Keys of layers the pushed image may hold (not only an earlier stage's). */
+  private readonly pushed = new Set<string>();
   private readonly earlyUploads: Array<Promise<boolean>> = [];
 
   constructor(
@@ -67,30 +69,34 @@ class LayerBuilds {
     return { sourceDateEpoch: this.options.sourceDateEpoch, compressionLevel: this.options.compressionLevel, tmpDir: this.options.tmpDir };
   }
 
-  get(key: string, build: (options: LayerOptions) => Promise<BuiltLayer>): Promise<MadeLayer> {
+  /** `local`: a layer of an earlier stage, only read here, so never uploaded while it is built. */
+  get(key: string, build: (options: LayerOptions) => Promise<BuiltLayer>, local = false): Promise<MadeLayer> {
+    if (!local) this.pushed.add(key);
     let made = this.builds.get(key);
     if (!made) {
-      made = this.start(build);
+      made = this.start(build, local);
       made.catch(() => {}); // awaited by the step that needs it; this only avoids an early unhandled rejection
       this.builds.set(key, made);
     }
     return made;
   }
 
-  private async start(build: (options: LayerOptions) => Promise<BuiltLayer>): Promise<MadeLayer> {
+  private async start(build: (options: LayerOptions) => Promise<BuiltLayer>, local: boolean): Promise<MadeLayer> {
     const follower = followLayerFile();
     const layerPromise = build({ ...this.layerOptions(), onBlobProgress: follower.onBlobProgress });
     const storage = this.target.storage;
-    const earlyUpload = storage.uploadGrowingBlob
-      ? new EarlyUpload(uploadWhileBuilding(this.target, follower, layerPromise, this.options.events?.earlyLayerProgress, this.abandon.signal))
-      : undefined;
+    const earlyUpload =
+      storage.uploadGrowingBlob && !local
+        ? new EarlyUpload(uploadWhileBuilding(this.target, follower, layerPromise, this.options.events?.earlyLayerProgress, this.abandon.signal))
+        : undefined;
     if (earlyUpload) this.earlyUploads.push(earlyUpload.done);
     return { built: await layerPromise, earlyUpload };
   }
 
-  /** Every layer made so far, in the order first asked for. */
-  async made(): Promise<MadeLayer[]> {
-    const settled = await Promise.allSettled(this.builds.values());
+  /** Every layer made so far, in the order first asked for; with `pushedOnly`, not those only an earlier stage has. */
+  async made(pushedOnly = false): Promise<MadeLayer[]> {
+    const builds = [...this.builds].filter(([key]) => !pushedOnly || this.pushed.has(key)).map(([, made]) => made);
+    const settled = await Promise.allSettled(builds);
     return settled.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
   }
 
@@ -219,7 +225,7 @@ export async function executePlan(plan: Plan, options: EngineOptions, planFor?: 
     } else {
       ({ written, platforms } = await writeChangedIndex(execution, base));
     }
-    const made = await layers.made();
+    const made = await layers.made(true);
     return {
       reference: `${repositoryName(options.to)}@${written.digest}`,
       tag: options.to.tag,
@@ -267,40 +273,43 @@ function fetchBase(base: string, options: EngineOptions, signal: AbortSignal): P
  * The layer of a COPY/ADD step for one image (`files` undefined when the step needs nothing
  * from it); none when wildcards matched nothing (BuildKit then records an empty layer).
  */
-async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/', platform?: PlatformSpec): Promise<MadeLayer | undefined> {
+async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy' }, position: number, files: BaseFiles | undefined, workdir = '/', platform?: PlatformSpec, stage?: string): Promise<MadeLayer | undefined> {
   const resolved = await resolveCopyStep(step, {
     workdir,
     files,
     downloadDir: execution.options.tmpDir,
     downloads: execution.downloads,
     unpacked: execution.unpacked,
-    sourceImage: (reference) => sourceImage(execution, reference, platform ?? hostPlatform()),
+    sourceImage: (reference, stagePlan) => sourceImage(execution, reference, platform ?? hostPlatform(), stagePlan),
     trees: execution.trees,
   });
   files?.recordAll([...resolved.directories.map((directory) => ({ path: directory, kind: 'directory' as const })), ...resolved.writes]);
   if (resolved.specs.length === 0) return undefined;
-  return execution.layers.get(`${position}:${resolved.key}`, (layerOptions) => buildCopyLayer(step, resolved, layerOptions));
+  const key = `${stage === undefined ? '' : `${stage} `}${position}:${resolved.key}`;
+  return execution.layers.get(key, (layerOptions) => buildCopyLayer(step, resolved, layerOptions), stage !== undefined);
 }
 
-/** The image a `COPY --from` names, for `platform` when it is an index; its files indexed (and cached) as a base's are. */
-function sourceImage(execution: Execution, reference: string, platform: PlatformSpec): Promise<SourceImage> {
+/**
+ * The image a `COPY --from` names, for `platform` when it is an index; its files indexed (and
+ * cached) as a base's are. For an earlier stage (`stage`), its plan is run here without a
+ * push: its base's layers are read from the registry, its own from the local layer files.
+ */
+function sourceImage(execution: Execution, reference: string, platform: PlatformSpec, stage?: Plan): Promise<SourceImage> {
   const key = `${reference} ${formatPlatform(platform)}`;
   let found = execution.sourceImages.get(key);
   if (!found) {
     found = (async () => {
       const { options, signal } = execution;
-      let layers: readonly Descriptor[] = [];
-      let openLayer: SourceImage['openLayer'] = () => Promise.reject(new Error('scratch has no layers'));
-      if (reference.toLowerCase() !== SCRATCH) {
-        let image = await fetchBase(reference, options, signal);
-        if (image.kind === 'index') {
-          const child = image.index.manifests.find((descriptor) => !isAttestation(descriptor.platform, descriptor.annotations) && platformMatches(descriptor.platform, platform));
-          if (!child) throw new UsageError(`the --from image ${reference} has no platform ${formatPlatform(platform)}`, 'copy from an image built for the platform of this build');
-          image = await fetchRemoteImage(image, child.digest as Digest);
-        }
-        const remote = image;
-        layers = remote.manifest.layers;
-        openLayer = (digest) => remote.client.openBlob(remote.repository, digest, signal);
+      const base = await imageForPlatform(execution, stage?.base ?? reference, platform);
+      let layers = base.manifest.layers;
+      let openLayer: SourceImage['openLayer'] = (digest) => base.client.openBlob(base.repository, digest, signal);
+      if (stage) {
+        const { image, newLayers } = await runSteps(execution, base, stage, reference);
+        layers = image.manifest.layers;
+        openLayer = (digest) => {
+          const made = newLayers.get(digest);
+          return made ? Promise.resolve(createReadStream(made.built.blobPath)) : base.client.openBlob(base.repository, digest, signal);
+        };
       }
       const files = new BaseFiles({ layers, openLayer, cacheDir: options.cacheDir, onLayerRead: (digest) => options.logger.debug(`indexing layer ${digest} of ${reference}`) });
       return { name: reference, files, layers, openLayer };
@@ -310,8 +319,18 @@ function sourceImage(execution: Execution, reference: string, platform: Platform
   return found;
 }
 
+/** The image `reference` names (`scratch`: an empty one), the child for `platform` when it is an index. */
+async function imageForPlatform(execution: Execution, reference: string, platform: PlatformSpec): Promise<RemoteImage> {
+  if (reference.toLowerCase() === SCRATCH) return scratchImage(platform, execution.target.storage);
+  const image = await fetchBase(reference, execution.options, execution.signal);
+  if (image.kind === 'image') return image;
+  const child = image.index.manifests.find((descriptor) => !isAttestation(descriptor.platform, descriptor.annotations) && platformMatches(descriptor.platform, platform));
+  if (!child) throw new UsageError(`the --from image ${reference} has no platform ${formatPlatform(platform)}`, 'copy from an image built for the platform of this build');
+  return fetchRemoteImage(image, child.digest as Digest);
+}
+
 /** Runs every step on one image; returns the result and where its new layers are. */
-async function runSteps(execution: Execution, base: RemoteImage, plan: Plan): Promise<{ image: ImageDocument; newLayers: Map<string, MadeLayer> }> {
+async function runSteps(execution: Execution, base: RemoteImage, plan: Plan, stage?: string): Promise<{ image: ImageDocument; newLayers: Map<string, MadeLayer> }> {
   const { options, created } = execution;
   const files = new BaseFiles({
     layers: base.manifest.layers,
@@ -341,7 +360,7 @@ async function runSteps(execution: Execution, base: RemoteImage, plan: Plan): Pr
     let history = step.history as StepHistory;
     if (step.kind === 'copy') {
       const platform = { os: base.config.os, architecture: base.config.architecture, ...(base.config.variant ? { variant: base.config.variant } : {}) };
-      made = await orAbort(layerForStep(execution, step, position, independentOfBase(step) ? undefined : files, workdirOf(), platform), execution.signal);
+      made = await orAbort(layerForStep(execution, step, position, independentOfBase(step) ? undefined : files, workdirOf(), platform, stage), execution.signal);
     } else {
       const directory = posixPath.resolve(workdirOf(), step.path);
       edits = { workdir: step.path };
@@ -351,7 +370,7 @@ async function runSteps(execution: Execution, base: RemoteImage, plan: Plan): Pr
         // Made for the current USER, as BuildKit's mkdir does.
         const user = image.config.config?.User;
         const owner = user ? await resolveOwner({ names: user }, files, step.where) : { uid: 0, gid: 0 };
-        made = await orAbort(execution.layers.get(`workdir:${missing.join(',')}:${owner.uid}:${owner.gid}`, (layerOptions) => workdirLayer(missing, owner, step.where, history.createdBy, layerOptions)), execution.signal);
+        made = await orAbort(execution.layers.get(`workdir:${missing.join(',')}:${owner.uid}:${owner.gid}`, (layerOptions) => workdirLayer(missing, owner, step.where, history.createdBy, layerOptions), stage !== undefined), execution.signal);
         for (const created of missing) files.record(created, 'directory');
       }
     }

@@ -60,27 +60,29 @@ function unsupported(instruction: { location: SourceLocation }, what: string, hi
 const FILE_CHANGING = new Set(['COPY', 'ADD', 'WORKDIR', 'RUN']);
 
 /**
- * The image `COPY --from` reads: an image reference, or for a stage the image it is built
- * FROM when it changes no files itself (`FROM busybox AS tools`).
+ * What `COPY --from` reads: an image reference; for a stage the image it is built FROM when
+ * it changes no files itself (`FROM busybox AS tools`), else the stage's own plan, which the
+ * executor runs (without pushing) before reading its files.
  */
-function fromImageOf(instruction: ResolvedCopy, build: ResolvedBuild): string {
-  if (instruction.fromStage === undefined) return instruction.from!;
+function fromSourceOf(instruction: ResolvedCopy, build: ResolvedBuild, options: DockerfilePlanOptions): { fromImage: string; fromStage?: Plan } {
+  if (instruction.fromStage === undefined) return { fromImage: instruction.from! };
   for (let stage = build.stages.find((candidate) => candidate.index === instruction.fromStage); stage; ) {
-    const changing = stage.instructions.find((step) => FILE_CHANGING.has(step.kind));
-    if (changing) {
-      throw unsupported(instruction, `${instruction.kind} --from=${instruction.from}, a stage that changes files (${whereOf(changing.location)}),`, 'copy from an image or a stage that only names one, or build with --engine kaniko');
+    if (stage.instructions.some((step) => FILE_CHANGING.has(step.kind))) {
+      return { fromImage: `stage ${instruction.from}`, fromStage: planFromDockerfile({ ...build, target: instruction.fromStage }, options) };
     }
-    if (stage.baseStage === undefined) return stage.base;
+    if (stage.baseStage === undefined) return { fromImage: stage.base };
     const next = stage.baseStage;
     stage = build.stages.find((candidate) => candidate.index === next);
   }
   throw unsupported(instruction, `${instruction.kind} --from=${instruction.from}`, 'build with --engine kaniko');
 }
 
-function copyStep(instruction: ResolvedCopy, context: string, ignore: string[], build: ResolvedBuild): PlanStep {
+function copyStep(instruction: ResolvedCopy, options: DockerfilePlanOptions, build: ResolvedBuild): PlanStep {
+  const context = options.context;
+  const ignore = options.ignore ?? [];
   const kept = instruction.kind === 'ADD' ? ['chown', 'chmod', 'link', 'checksum', 'exclude'] : ['chown', 'chmod', 'link', 'parents', 'from', 'exclude'];
   const other = instruction.flags.find((flag) => !kept.includes(flag.name));
-  const fromImage = instruction.from === undefined ? undefined : fromImageOf(instruction, build);
+  const from = instruction.from === undefined ? undefined : fromSourceOf(instruction, build, options);
   if (other) throw unsupported(instruction, `${instruction.kind} --${other.name}`, `remove --${other.name}, or build with --engine kaniko`);
   for (const source of instruction.sources) {
     if (instruction.kind === 'COPY' && /^https?:\/\//i.test(source.path)) {
@@ -124,7 +126,7 @@ function copyStep(instruction: ResolvedCopy, context: string, ignore: string[], 
     ...(instruction.kind === 'ADD' ? { unpackArchives: true } : {}),
     ...(instruction.checksum ? { checksum: instruction.checksum } : {}),
     ...(instruction.parents ? { parents: true } : {}),
-    ...(fromImage !== undefined ? { fromImage } : {}),
+    ...from,
     destinations: 'docker',
     history: { createdBy: `${words.join(' ')} # buildkit`, comment: DOCKERFILE_HISTORY_COMMENT },
     where: whereOf(instruction.location),
@@ -189,7 +191,7 @@ export function planFromDockerfile(build: ResolvedBuild, options: DockerfilePlan
           });
         case 'COPY':
         case 'ADD':
-          steps.push(copyStep(instruction, options.context, options.ignore ?? [], build));
+          steps.push(copyStep(instruction, options, build));
           break;
         case 'WORKDIR':
           steps.push({ kind: 'workdir', path: instruction.path, history: { comment: DOCKERFILE_HISTORY_COMMENT }, where: whereOf(instruction.location) });

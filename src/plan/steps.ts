@@ -62,6 +62,11 @@ export interface CopyStep extends StepOrigin {
    * context; entries keep that image's owners unless --chown is given.
    */
   fromImage?: string;
+  /**
+   * --from an earlier stage that changes files: `fromImage` is then the stage's name, and this
+   * its plan, run (not pushed) before its files are read: its base's layers and its own.
+   */
+  fromStage?: Plan;
   /** ADD --checksum: the digest a downloaded source must have (`sha256:<hex>`). */
   checksum?: string;
   /**

@@ -87,6 +87,28 @@ const CORPUS: ParityCase[] = [
       '',
     ].join('\n'),
   },
+  // An earlier stage that changes files (COPY, WORKDIR, a stage built FROM it): its own layers
+  // are read with its base's, owners kept unless --chown, a symlink on the source path followed.
+  {
+    name: 'copy-from-stage',
+    dockerfile: [
+      'FROM SOURCE AS assets',
+      'COPY static/ /static/',
+      'COPY --chown=1234:5678 tree /app/conf/',
+      'WORKDIR /w',
+      'FROM assets AS more',
+      'COPY b.txt /static/b.txt',
+      'FROM BASE',
+      'COPY --from=assets /static /app/static',
+      'COPY --from=assets --chown=1:1 /static/a.txt /single.txt',
+      'COPY --from=assets /app/conf /conf/',
+      'COPY --from=assets /app/link-to-bin/tool /via-link',
+      'COPY --from=more /static /more/',
+      'COPY --from=more /w /w-copy',
+      '',
+    ].join('\n'),
+    files: { 'static/a.txt': 'a', 'static/sub/c.txt': 'c', 'static/link': { symlink: 'a.txt' }, 'tree/extra.conf': 'e', 'b.txt': 'b' },
+  },
   { name: 'add-archive-workdir', setup: ARCHIVES, dockerfile: 'FROM BASE\nWORKDIR /srv\nADD tree.tgz unpacked\nADD tree.tar.zst .\n' },
 ];
 

@@ -130,9 +130,29 @@ describe('Dockerfile -> plan', () => {
     );
   });
 
+  test('COPY --from a stage that changes files carries that stage\'s own plan (its chain from its first base), to run before it is read', () => {
+    const built = plan('FROM b AS x\nWORKDIR /w\nFROM x AS y\nCOPY a /a\nFROM c\nCOPY --from=y /a /a\nCOPY --from=x /w /w\n');
+    assert.equal(built.base, 'c');
+    const [fromY, fromX] = built.steps as Array<Extract<Plan['steps'][number], { kind: 'copy' }>>;
+    assert.equal(fromY!.fromImage, 'stage y');
+    assert.deepEqual(
+      fromY!.fromStage?.steps.map((step) => [step.kind, step.where]),
+      [
+        ['workdir', 'Dockerfile:2'],
+        ['copy', 'Dockerfile:4'],
+      ],
+    );
+    assert.equal(fromY!.fromStage?.base, 'b');
+    assert.equal(fromX!.fromImage, 'stage x');
+    assert.deepEqual(fromX!.fromStage?.steps.map((step) => step.where), ['Dockerfile:2']);
+    // A stage that only names an image is still read as that image.
+    const named = plan('FROM tools:1 AS t\nENV A=1\nFROM c\nCOPY --from=t /a /a\n').steps[0] as Extract<Plan['steps'][number], { kind: 'copy' }>;
+    assert.equal(named.fromImage, 'tools:1');
+    assert.equal(named.fromStage, undefined);
+  });
+
   test('what the direct engine cannot do yet is an error naming the line', () => {
     assert.throws(() => plan('FROM b\nRUN true\n'), /Dockerfile:2:1: RUN needs a container/);
-    assert.throws(() => plan('FROM b AS x\nWORKDIR /w\nFROM b\nCOPY --from=x /a /a\n'), /Dockerfile:4:1: COPY --from=x, a stage that changes files \(Dockerfile:2\), is not supported on the direct engine yet/);
     assert.throws(() => plan('FROM b\nCOPY https://example.invalid/f /f\n'), /Dockerfile:2:1: COPY cannot fetch a URL/);
     assert.throws(() => plan('FROM b\nADD git@example.invalid:x/y.git /src\n'), /Dockerfile:2:1: ADD of a URL is not supported/);
     assert.throws(() => plan('FROM b\nCOPY --chmod=u+q a /a\n'), /Dockerfile:2:1: .*u\+q/);

@@ -2,7 +2,7 @@
 // skopeo (config, history), umoci (unpacked files, modes, owners) and runc (the report's
 // `cat /opt/app/hello.txt && echo OK`).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -307,6 +307,8 @@ describe('imgbuild build on the direct engine', () => {
       'static/sub/c.txt': 'c',
       'w.txt': 'w',
     });
+    // Incompressible and above the 32 MiB one-request limit: a layer the target pushed would be uploaded while it is built.
+    await writeFile(path.join(dir, 'static/big.bin'), randomBytes(33 * 1024 * 1024));
     const rootfs = await buildAndUnpack(dir, 'fromstage/app:1');
     assert.equal(await readFile(path.join(rootfs, 'app/static/a.txt'), 'utf8'), 'a');
     assert.equal(await readFile(path.join(rootfs, 'app/static/sub/c.txt'), 'utf8'), 'c');
@@ -319,6 +321,9 @@ describe('imgbuild build on the direct engine', () => {
     // The earlier stage is not pushed: the image has the base's layers and the four COPY layers, and no /static or /w.
     const [baseManifest, manifest] = await Promise.all([skopeoInspect(SEED_BASE, registry), skopeoInspect('fromstage/app:1', registry)]);
     assert.equal(manifest.layers.length, baseManifest.layers.length + 4);
+    // Nor are its layers: the repository holds the blobs of the target's manifest, no more.
+    const linked = await readdir(path.join(registry.dataDir, 'docker/registry/v2/repositories/fromstage/app/_layers/sha256'));
+    assert.deepEqual(linked.sort(), [manifest.config, ...manifest.layers].map((descriptor: { digest: string }) => descriptor.digest.slice('sha256:'.length)).sort());
     assert.equal(await stat(path.join(rootfs, 'static')).then(() => true, () => false), false);
     assert.equal(await stat(path.join(rootfs, 'w')).then(() => true, () => false), false);
     const history = (await skopeoInspect('fromstage/app:1', registry, 'config')).history.map((entry: { created_by: string }) => entry.created_by);

@@ -281,7 +281,7 @@ async function resolveFromImage(
     }
     const found = await image.files.lookup(posixPath.resolve('/', source));
     if (!found.found) throw new InputError(`${step.where}: ${source} is not in ${image.name}`, { hint: `check the path (absolute in ${image.name}) and the --from image` });
-    const key = `${image.name} ${found.path}`;
+    const key = `${image.key} ${found.path}`;
     let tree = state.trees?.get(key);
     if (!tree) {
       tree = extractTree(image, found.path, state.downloadDir ?? tmpdir(), step.where);
@@ -301,7 +301,7 @@ async function resolveFromImage(
       placed.push({ ...rest, path: at, ...(step.chown ? {} : { owner }) } as PlannedEntry);
       writes.push({ path: `/${at}`, kind: entry.kind === 'symlink' ? 'other' : entry.kind });
     }
-    specs.push({ source: `${image.name}:${found.path}`, destination: landing, text: `${step.where} ${source}`, unpacked: placed, keepMode: false });
+    specs.push({ source: `${image.key}:${found.path}`, destination: landing, text: `${step.where} ${source}`, unpacked: placed, keepMode: false });
     landingDirectories.add(isDirectory ? destination : posixPath.dirname(landing));
     if (!isDirectory) writes.push({ path: landing, kind: 'file' });
   }

@@ -312,7 +312,7 @@ function sourceImage(execution: Execution, reference: string, platform: Platform
         };
       }
       const files = new BaseFiles({ layers, openLayer, cacheDir: options.cacheDir, onLayerRead: (digest) => options.logger.debug(`indexing layer ${digest} of ${reference}`) });
-      return { name: reference, files, layers, openLayer };
+      return { name: reference, key, files, layers, openLayer };
     })();
     execution.sourceImages.set(key, found);
   }

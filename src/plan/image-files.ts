@@ -23,6 +23,8 @@ import { TarSpool } from './tar-spool.js';
 export interface SourceImage {
   /** The reference as the Dockerfile wrote it, for messages. */
   name: string;
+  /** Tells apart what differs by platform (the same name read for another platform): keys caches. */
+  key: string;
   files: BaseFiles;
   layers: readonly Descriptor[];
   openLayer(digest: Digest): Promise<Readable>;

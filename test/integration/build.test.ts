@@ -494,4 +494,19 @@ describe('imgbuild build on the direct engine', () => {
       assert.equal(read.code, 0, describeResult(read));
     }
   });
+
+  test('COPY --from an earlier stage on a multi-platform base reads each platform\'s own build of that stage', async () => {
+    await pushBaseImage(registry, 'multi/base:2', { platforms: [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }] });
+    const dir = await context('multi-stage-from', {
+      Dockerfile: `FROM ${registry.host}/multi/base:2 AS tools\nARG TARGETARCH\nCOPY tool-$TARGETARCH /tool\nFROM ${registry.host}/multi/base:2\nCOPY --from=tools /tool /tool\n`,
+      'tool-amd64': 'amd64 build',
+      'tool-arm64': 'arm64 build',
+    });
+    const result = await build(dir, 'multi/from-stage:1');
+    assert.equal(result.code, 0, describeResult(result));
+    for (const architecture of ['amd64', 'arm64']) {
+      const read = await runCli(['verify', `${registry.host}/multi/from-stage:1`, '--file', '/tool', '--platform', `linux/${architecture}`, '--expect-text', `${architecture} build`]);
+      assert.equal(read.code, 0, describeResult(read));
+    }
+  });
 });

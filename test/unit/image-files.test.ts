@@ -14,7 +14,7 @@ type Entry = LayerEntry;
 
 async function image(layers: Entry[][]): Promise<SourceImage & { opened: number[] }> {
   const { layers: descriptors, openLayer, opened } = await inMemoryImage(layers);
-  return { name: 'src:1', files: new BaseFiles({ layers: descriptors, openLayer }), layers: descriptors, openLayer, opened };
+  return { name: 'src:1', key: 'src:1 linux/amd64', files: new BaseFiles({ layers: descriptors, openLayer }), layers: descriptors, openLayer, opened };
 }
 
 describe('extractTree (COPY --from)', () => {

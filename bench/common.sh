@@ -169,6 +169,30 @@ time_one_run() {
 
 LAST_LAYER_BYTES=
 
+# One timed run of a benchmark cell: its seconds go to TIMES[KEY]; the first run's image is
+# checked with the script's verify_output (LAYER_BYTES[KEY]); a failure or a wrong image marks
+# OUTCOME[KEY] and counts in FAILURES. WHAT names the cell in messages. Returns 1 if the tool failed.
+measure_run() { # KEY TOOL BASE INPUT DEST LOG RUN WHAT
+  local key=$1 tool=$2 base=$3 input=$4 dest=$5 log=$6 run=$7 what=$8
+  if ! time_one_run "$tool" "$base" "$input" "$dest" "$log"; then
+    OUTCOME[$key]=failed
+    FAILURES=$((FAILURES + 1))
+    progress "$tool failed ($what, run $run); last lines of $log:"
+    tail -n 15 "$log" | sed 's/^/    /' >&2
+    return 1
+  fi
+  progress "$tool, $what, run $run: ${LAST_SECONDS}s"
+  TIMES[$key]+=" $LAST_SECONDS"
+  ((run == 1)) || return 0
+  if verify_output "$dest" "$input" "$log"; then
+    LAYER_BYTES[$key]=$LAST_LAYER_BYTES
+  else
+    OUTCOME[$key]=unverified
+    FAILURES=$((FAILURES + 1))
+    progress "$tool produced a wrong image ($dest); see $log"
+  fi
+}
+
 median() {
   tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '
     { v[NR] = $1 }

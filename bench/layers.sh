@@ -202,25 +202,9 @@ for label in "${INPUT_LABELS[@]}"; do
       log=$LOGS/$tool-$label-run$run.log
       RUN_STATS=$LOGS/$tool-$label-run$run.stats
       : >"$RUN_STATS"
-      if time_one_run "$tool" "$BASE" "$label" "$dest" "$log"; then
-        progress "$tool, $label, run $run: ${LAST_SECONDS}s"
-        TIMES[$key]+=" $LAST_SECONDS"
+      if measure_run "$key" "$tool" "$BASE" "$label" "$dest" "$log" "$run" "$label"; then
         CPU[$key]+=" $(cpu_seconds "$RUN_STATS")"
         RSS[$key]+=" $(peak_megabytes "$RUN_STATS")"
-        if ((run == 1)); then
-          if verify_output "$dest" "$label" "$log"; then
-            LAYER_BYTES[$key]=$LAST_LAYER_BYTES
-          else
-            OUTCOME[$key]=unverified
-            FAILURES=$((FAILURES + 1))
-            progress "$tool produced a wrong image ($dest); see $log"
-          fi
-        fi
-      else
-        OUTCOME[$key]=failed
-        FAILURES=$((FAILURES + 1))
-        progress "$tool failed ($label, run $run); last lines of $log:"
-        tail -n 15 "$log" | sed 's/^/    /' >&2
       fi
     done
   done

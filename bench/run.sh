@@ -184,24 +184,7 @@ for size in $SIZES; do
         # one cheaper. Same registry as the base, so tools may cross-repo mount its layers.
         dest=$REGISTRY/bench/out-$tool-$base_label-run$run:$file_label
         log=$LOGS/$tool-base$base_label-file$file_label-run$run.log
-        if time_one_run "$tool" "$CURRENT_BASE" "$file" "$dest" "$log"; then
-          progress "$tool, $size base, $file file, run $run: ${LAST_SECONDS}s"
-          TIMES[$key]+=" $LAST_SECONDS"
-          if ((run == 1)); then
-            if verify_output "$dest" "$file" "$log"; then
-              LAYER_BYTES[$key]=$LAST_LAYER_BYTES
-            else
-              OUTCOME[$key]=unverified
-              FAILURES=$((FAILURES + 1))
-              progress "$tool produced a wrong image ($dest); see $log"
-            fi
-          fi
-        else
-          OUTCOME[$key]=failed
-          FAILURES=$((FAILURES + 1))
-          progress "$tool failed ($size base, $file file, run $run); last lines of $log:"
-          tail -n 15 "$log" | sed 's/^/    /' >&2
-        fi
+        measure_run "$key" "$tool" "$CURRENT_BASE" "$file" "$dest" "$log" "$run" "$size base, $file file" || true
       done
     done
   done

@@ -6,15 +6,6 @@
 import { build } from 'esbuild';
 import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-// Start-up time matters for a CLI run once per job: load only the parts of undici we use.
-const undiciSlim = {
-  name: 'undici-slim',
-  setup(build) {
-    build.onResolve({ filter: /^undici$/ }, () => ({ path: fileURLToPath(new URL('./undici-slim.cjs', import.meta.url)) }));
-  },
-};
 
 const common = {
   bundle: true,
@@ -27,7 +18,6 @@ const common = {
   },
   legalComments: 'none',
   minify: true,
-  plugins: [undiciSlim],
   logLevel: 'warning',
 };
 

@@ -1,12 +1,11 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSecureContext } from 'node:tls';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { RegistryError, TlsError } from '../errors.js';
 import { orAbort } from '../abort.js';
 import { isLoopbackRegistry } from '../reference.js';
 import type { Logger } from '../logger.js';
 import { trustedCertificates } from './trust.js';
+import { type ResponseBody, Transport } from './transport.js';
 
 /**
  * HTTP for one registry host: scheme discovery (https, with docker's plain-HTTP fallback for
@@ -54,7 +53,7 @@ export interface HttpRequest {
 export interface HttpResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  body: ResponseBody;
   url: string;
 }
 
@@ -65,11 +64,6 @@ const RETRYABLE_ERROR_CODES = new Set([
   'EPIPE',
   'ETIMEDOUT',
   'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
 ]);
 const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -119,7 +113,7 @@ export function headerValue(headers: HttpResponse['headers'], name: string): str
 
 export class RegistryHttp {
   private discovery: Promise<{ origin: string; ping?: Ping }> | undefined;
-  private dispatcher: Dispatcher | undefined;
+  private transport: Transport | undefined;
   private readonly ready: Promise<void>;
 
   constructor(
@@ -139,14 +133,7 @@ export class RegistryHttp {
     // milliseconds to parse every CA) is made only when an HTTPS connection is opened.
     const trust = await trustedCertificates({ registry: this.registry, caFile: this.tls.caFile, certDir: this.tls.certDir, certsDirs: this.tls.certsDirs });
     if (trust.extraFiles.length) this.logger.debug(`${this.registry}: trusting ${trust.extraFiles.join(', ')}`);
-    const plain = buildConnector({});
-    let secure: buildConnector.connector | undefined;
-    const connect: buildConnector.connector = (options, callback) => {
-      if (options.protocol !== 'https:') return plain(options, callback);
-      secure ??= buildConnector({ secureContext: createSecureContext({ ca: trust.certificates }), rejectUnauthorized: !this.tls.insecure });
-      return secure(options, callback);
-    };
-    this.dispatcher = new Agent({ connect, keepAliveTimeout: 10_000, connections: 16 });
+    this.transport = new Transport({ certificates: trust.certificates, insecure: this.tls.insecure === true });
   }
 
   /** Whether plain HTTP may be tried when HTTPS fails, as docker allows for these registries. */
@@ -230,15 +217,12 @@ export class RegistryHttp {
   private async sendOnce(request: HttpRequest, origin: string): Promise<HttpResponse> {
     const url = new URL(request.url, origin);
     const started = performance.now();
-    const response = await this.dispatcher!.request({
-      origin: url.origin,
-      path: url.pathname + url.search,
+    const response = await this.transport!.request({
+      url,
       method: request.method,
       headers: { 'user-agent': USER_AGENT, ...request.headers },
       body: request.body ? request.body() : null,
       signal: request.signal,
-      headersTimeout: 60_000,
-      bodyTimeout: 120_000,
     });
     // Path only: query strings of upload locations and token requests are noise in a log.
     this.logger.debug(`${request.method} ${url.origin}${url.pathname} → ${response.statusCode} (${Math.round(performance.now() - started)} ms)`);
@@ -300,7 +284,7 @@ export class RegistryHttp {
 
   async close(): Promise<void> {
     await this.ready.catch(() => {});
-    await this.dispatcher?.close();
+    this.transport?.close();
   }
 }
 

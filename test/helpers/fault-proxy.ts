@@ -36,6 +36,8 @@ export interface ProxiedRequest {
   receivedAt: number;
   /** The request's Content-Range header, if any (chunk uploads). */
   contentRange?: string;
+  /** Whether the request carried an Authorization header. */
+  authorized: boolean;
 }
 
 export interface RequestMatcher {
@@ -93,6 +95,8 @@ export interface RunningFaultProxy {
   resetNext(fault: ResetFault): void;
   /** Changes the body of the registry's answer to the next matching requests (corrupted content in transit). */
   alterNext(fault: AlterFault): void;
+  /** TCP connections the proxy accepted since it started (or since reset()). */
+  connectionsAccepted(): number;
   /** Drops pending faults and the log. */
   reset(): void;
   stop(): Promise<void>;
@@ -158,6 +162,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
   let resetFaults: Array<Pending<ResetFault>> = [];
   let alterFaults: Array<Pending<AlterFault>> = [];
   const sockets = new Set<Socket>();
+  let accepted = 0;
   let proxyHost = '';
 
   // The registry writes absolute URLs with the host it was asked by; the client must come back through us.
@@ -174,6 +179,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
       bodyBytes: 0,
       forwardedBytes: 0,
       receivedAt: Date.now(),
+      authorized: request.headers.authorization !== undefined,
       ...(request.headers['content-range'] ? { contentRange: String(request.headers['content-range']) } : {}),
     };
     log.push(entry);
@@ -278,6 +284,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
+    accepted++;
     socket.on('close', () => sockets.delete(socket));
   });
 
@@ -301,7 +308,9 @@ export async function startFaultProxy(upstreamHost: string): Promise<RunningFaul
     alterNext(fault) {
       alterFaults.push({ fault, toSkip: fault.after ?? 0, remaining: fault.times ?? 1 });
     },
+    connectionsAccepted: () => accepted,
     reset() {
+      accepted = 0;
       statusFaults = [];
       resetFaults = [];
       alterFaults = [];

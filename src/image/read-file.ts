@@ -1,7 +1,8 @@
 import posixPath from 'node:path/posix';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
+import type { Extract } from 'tar-stream';
+import { loadTarStream, tarExtract } from '../tar-extract.js';
 import { type Digest, DigestingStream } from '../digest.js';
 import { DigestMismatchError, ImgbuildError, RegistryError, UsageError } from '../errors.js';
 import type { ImageManifest } from './manifest.js';
@@ -109,7 +110,7 @@ function unreadableLayer(digest: Digest, format: 'gzip' | 'tar', cause: Error): 
  * that stage's error, so the scan throws it; the parser finishes only after the last stage has
  * ended, i.e. after every check passed. Returns the errors that came from the stages.
  */
-function feedTarParser(layer: LayerToScan, extract: tar.Extract): WeakSet<Error> {
+function feedTarParser(layer: LayerToScan, extract: Extract): WeakSet<Error> {
   const stageErrors = new WeakSet<Error>();
   const fail = (error: Error) => {
     stageErrors.add(error);
@@ -150,7 +151,7 @@ async function scanLayer(layer: LayerToScan, target: string, sink: FileContentSi
   const opaqueMarkers = new Set(ancestors.map((dir) => `${dir}/.wh..wh..opq`));
   let hidden = false;
   let own: LayerVerdict | undefined;
-  const extract = tar.extract();
+  const extract = tarExtract();
   const stageErrors = feedTarParser(layer, extract);
   const hardLinks = new Map<string, string>();
   let sinkFailed = false;
@@ -197,6 +198,7 @@ async function scanLayer(layer: LayerToScan, target: string, sink: FileContentSi
 }
 
 export async function readFileFromLayers(manifest: ImageManifest, openLayer: LayerOpener, pathInImage: string, options: ReadFileOptions = {}): Promise<FileLookup> {
+  await loadTarStream();
   const memory = options.sink ? undefined : new MemorySink();
   const sink = options.sink ?? memory!;
   let target = imagePath(pathInImage);

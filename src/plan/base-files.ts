@@ -4,7 +4,8 @@ import path from 'node:path';
 import posixPath from 'node:path/posix';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
+import type { Extract } from 'tar-stream';
+import { loadTarStream, tarExtract } from '../tar-extract.js';
 import type { Digest } from '../digest.js';
 import { InputError } from '../errors.js';
 import type { Descriptor } from '../image/manifest.js';
@@ -59,7 +60,7 @@ export async function indexLayer(stream: Readable, mediaType: string): Promise<L
     throw new InputError('a base layer is zstd-compressed, which the base file index cannot read yet', { hint: 'use a gzip-compressed base (e.g. skopeo copy --dest-compress-format gzip)' });
   }
   const index: LayerIndex = { version: 1, entries: {}, whiteouts: [], opaque: [], accounts: {} };
-  const extract = tar.extract();
+  const extract = tarExtract();
   const source = isGzipLayer(mediaType) ? stream.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })) : stream;
   stream.on('error', (error) => extract.destroy(error));
   source.on('error', (error) => extract.destroy(error));
@@ -135,6 +136,7 @@ export class BaseFiles {
       if (cached?.version === 1) return cached;
     }
     this.source.onLayerRead?.(layer.digest as Digest);
+    await loadTarStream();
     const index = await indexLayer(await this.source.openLayer(layer.digest as Digest), layer.mediaType);
     if (file) {
       // Written aside and renamed, so a concurrent or interrupted build never reads half a file.

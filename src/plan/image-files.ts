@@ -10,7 +10,8 @@ import path from 'node:path';
 import posixPath from 'node:path/posix';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
+import type { Extract } from 'tar-stream';
+import { loadTarStream, tarExtract } from '../tar-extract.js';
 import type { Digest } from '../digest.js';
 import { InputError } from '../errors.js';
 import type { Descriptor } from '../image/manifest.js';
@@ -44,6 +45,7 @@ function isUnder(name: string, root: string): boolean {
 /** The subtree at `root` (a real path: no symlinks in it) of `image`, as the top of its layers shows it. */
 export async function extractTree(image: SourceImage, root: string, spoolDir: string, where: string): Promise<ExtractedTree> {
   root = indexPath(root);
+  await loadTarStream();
   const directory = await mkdtemp(path.join(spoolDir, 'imgbuild-from-'));
   const found = new Map<string, { entry: PlannedEntry; layer: number }>();
   const relative = (name: string) => (root === '' ? name : name.slice(root.length + 1));
@@ -62,7 +64,7 @@ export async function extractTree(image: SourceImage, root: string, spoolDir: st
         throw new InputError(`${where}: a layer of ${image.name} is zstd-compressed, which --from cannot read yet`, { hint: 'use a gzip-compressed image' });
       }
       const stream = await image.openLayer(layer.digest as Digest);
-      const extract = tar.extract();
+      const extract = tarExtract();
       const source = isGzipLayer(layer.mediaType) ? stream.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })) : stream;
       stream.on('error', (error) => extract.destroy(error));
       source.on('error', (error) => extract.destroy(error));

@@ -12,7 +12,8 @@ import path from 'node:path';
 import posixPath from 'node:path/posix';
 import { PassThrough, type Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import tar from 'tar-stream';
+import type { Extract } from 'tar-stream';
+import { loadTarStream, tarExtract } from '../tar-extract.js';
 import { ARCHIVE_SNIFF_BYTES, detectArchive, isTarHeader } from '../dockerfile/archive.js';
 import type { ArchiveKind } from '../dockerfile/types.js';
 import { InputError } from '../errors.js';
@@ -121,8 +122,9 @@ export interface UnpackedArchive {
 
 export async function unpackArchive(file: string, kind: ArchiveKind, destination: string, spoolDir: string, where: string): Promise<UnpackedArchive> {
   const archive = path.basename(file);
+  await loadTarStream();
   const directory = await mkdtemp(path.join(spoolDir, 'imgbuild-unpack-'));
-  const extract = tar.extract();
+  const extract = tarExtract();
   const source = decompressed(file, kind, where);
   source.on('error', (error) => extract.destroy(error));
   source.pipe(extract);

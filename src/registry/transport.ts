@@ -1,5 +1,6 @@
-import http from 'node:http';
-import https from 'node:https';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { createSecureContext, type SecureContext } from 'node:tls';
 
@@ -11,6 +12,12 @@ import { createSecureContext, type SecureContext } from 'node:tls';
  * requests themselves (compiling the module, and waiting at exit for V8 to finish optimising
  * it): about 60 ms of a 1 KiB add on Node 20.
  */
+
+// Required, not imported: importing node:http as an ES module makes Node 22 and later evaluate
+// every export, among them WebSocket, which loads Node's bundled fetch library (~20 ms).
+const requireBuiltin = createRequire(import.meta.url);
+const http = requireBuiltin('node:http') as typeof Http;
+const https = requireBuiltin('node:https') as typeof Https;
 
 /** A response body: a stream, with the ways to consume it that callers need. */
 export interface ResponseBody extends Readable {
@@ -52,8 +59,8 @@ const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export class Transport {
-  private readonly plain: http.Agent;
-  private secure: https.Agent | undefined;
+  private readonly plain: Http.Agent;
+  private secure: Https.Agent | undefined;
   private secureContext: SecureContext | undefined;
 
   constructor(private readonly options: TransportOptions) {
@@ -81,7 +88,7 @@ export class Transport {
     }
   }
 
-  private agentFor(url: URL): http.Agent {
+  private agentFor(url: URL): Http.Agent {
     if (url.protocol === 'http:') return this.plain;
     if (url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${url.protocol} in ${url.href}`);
     // Parsing every trusted CA takes tens of milliseconds: only when HTTPS is used, once.
@@ -136,7 +143,7 @@ export class Transport {
   }
 }
 
-function withConsumers(incoming: http.IncomingMessage): ResponseBody {
+function withConsumers(incoming: Http.IncomingMessage): ResponseBody {
   const collect = async (): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     for await (const chunk of incoming) chunks.push(chunk as Buffer);

@@ -23,7 +23,7 @@ export function newBuildIdentity(namespace: string, buildId?: string): BuildIden
 export interface ContextRequest {
   /** The Dockerfile: its text, or a path (absolute, or relative to the context directory). */
   dockerfile: { text: string } | { path: string };
-  /** The context directory (`.dockerignore` honoured); absent for a context made only of `files`. */
+  /** The context directory (`<Dockerfile>.dockerignore` or `.dockerignore` honoured); absent for a context made only of `files`. */
   contextDir?: string;
   /** Extra context entries (used by `add`, whose context is the files it adds). */
   files?: ContextFile[];
@@ -36,7 +36,7 @@ export interface BuildContext {
   dockerfileText: string;
 }
 
-async function readDockerfile(request: ContextRequest): Promise<{ text: string; contextPath?: string }> {
+async function readDockerfile(request: ContextRequest): Promise<{ text: string; contextPath?: string; absolute?: string }> {
   if ('text' in request.dockerfile) return { text: request.dockerfile.text };
   const given = request.dockerfile.path;
   // A relative path is relative to the context (docker's -f is relative to the working directory: the CLI resolves it first).
@@ -45,13 +45,13 @@ async function readDockerfile(request: ContextRequest): Promise<{ text: string; 
     throw new InputError(`cannot read the Dockerfile ${given}: ${error.code ?? error.message}`, { hint: 'pass -f PATH to a Dockerfile, or put one named Dockerfile in the context' });
   });
   const relative = request.contextDir ? path.relative(path.resolve(request.contextDir), absolute) : undefined;
-  return { text, contextPath: relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative.split(path.sep).join('/') : undefined };
+  return { text, absolute, contextPath: relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative.split(path.sep).join('/') : undefined };
 }
 
 /** The context's entries with the Dockerfile among them. */
 export async function collectBuildContext(request: ContextRequest): Promise<BuildContext> {
   const dockerfile = await readDockerfile(request);
-  let files: ContextFile[] = request.contextDir ? await collectContextDirectory(request.contextDir) : [];
+  let files: ContextFile[] = request.contextDir ? await collectContextDirectory(request.contextDir, { dockerfilePath: dockerfile.absolute }) : [];
   files = withParents([...files, ...(request.files ?? [])]);
   let dockerfilePath = dockerfile.contextPath;
   if (!dockerfilePath || !files.some((file) => file.path === dockerfilePath)) {

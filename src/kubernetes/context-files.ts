@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import tar from 'tar-stream';
-import { createIgnoreMatcher, hasExceptions, parseDockerignore } from '../dockerfile/dockerignore.js';
+import { createIgnoreMatcher, dockerignoreCandidates, hasExceptions, parseDockerignore } from '../dockerfile/dockerignore.js';
 import { InputError } from '../errors.js';
 import type { ContextEntry } from './render/context-delivery.js';
 
@@ -18,13 +18,28 @@ export interface ContextFile extends ContextEntry {
   content?: Buffer;
 }
 
-/** Walks a context directory (parents before children, sorted) and skips what `.dockerignore` excludes. */
-export async function collectContextDirectory(root: string, options: { dockerignore?: boolean } = {}): Promise<ContextFile[]> {
+/**
+ * Walks a context directory (parents before children, sorted) and skips what the ignore file
+ * excludes: `<Dockerfile>.dockerignore` beside the Dockerfile when there is one, else the
+ * context's `.dockerignore`, as BuildKit chooses. The context's `.dockerignore` always travels
+ * (Kaniko applies it too); when the Dockerfile's own file was used, its text travels under that
+ * name instead, so Kaniko filters by the same patterns.
+ */
+export async function collectContextDirectory(root: string, options: { dockerignore?: boolean; dockerfilePath?: string } = {}): Promise<ContextFile[]> {
   let patterns: string[] = [];
-  try {
-    if (options.dockerignore !== false) patterns = parseDockerignore(await readFile(path.join(root, '.dockerignore'), 'utf8'));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  let dockerfileIgnore: Buffer | undefined;
+  if (options.dockerignore !== false) {
+    const candidates = options.dockerfilePath ? dockerignoreCandidates(path.resolve(options.dockerfilePath), root) : [path.join(root, '.dockerignore')];
+    for (const [index, candidate] of candidates.entries()) {
+      const text = await readFile(candidate).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (text === undefined) continue;
+      patterns = parseDockerignore(text.toString('utf8'));
+      if (index < candidates.length - 1) dockerfileIgnore = text;
+      break;
+    }
   }
   const isIgnored = createIgnoreMatcher(patterns);
   const reincludes = hasExceptions(patterns);
@@ -55,6 +70,12 @@ export async function collectContextDirectory(root: string, options: { dockerign
     }
   };
   await walk('');
+  if (dockerfileIgnore) {
+    const own = entries.findIndex((entry) => entry.path === '.dockerignore');
+    const replacement: ContextFile = { path: '.dockerignore', type: 'file', mode: 0o644, size: dockerfileIgnore.length, content: dockerfileIgnore, mtimeSeconds: 0 };
+    if (own >= 0) entries[own] = replacement;
+    else entries.unshift(replacement);
+  }
   // Directories kept only to reach a re-included file must exist before it.
   return withParents(entries);
 }

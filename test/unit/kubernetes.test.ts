@@ -93,6 +93,29 @@ describe('.dockerignore', () => {
       ['directory:node_modules', 'file:node_modules/m.js'],
     );
   });
+
+  test('<Dockerfile>.dockerignore wins over .dockerignore, and its text travels as .dockerignore for Kaniko', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'imgbuild-ctx-'));
+    mkdirSync(path.join(root, 'build'));
+    writeFileSync(path.join(root, 'build/app.Dockerfile'), 'FROM x\n');
+    writeFileSync(path.join(root, 'build/app.Dockerfile.dockerignore'), 'secret.txt\n');
+    writeFileSync(path.join(root, '.dockerignore'), 'notes.txt\n');
+    writeFileSync(path.join(root, 'secret.txt'), 's');
+    writeFileSync(path.join(root, 'notes.txt'), 'n');
+    const { collectBuildContext } = await import('../../src/kubernetes/build-inputs.js');
+    const context = await collectBuildContext({ dockerfile: { path: 'build/app.Dockerfile' }, contextDir: root });
+    const paths = context.files.map((entry) => entry.path);
+    assert.ok(paths.includes('notes.txt'), paths.join(' '));
+    assert.ok(!paths.includes('secret.txt'), paths.join(' '));
+    const sent = context.files.filter((entry) => entry.path === '.dockerignore');
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]!.content?.toString(), 'secret.txt\n');
+    // Without a Dockerfile of its own beside it, the context's .dockerignore applies and travels as it is.
+    const plain = await collectBuildContext({ dockerfile: { text: 'FROM x\n' }, contextDir: root });
+    assert.ok(plain.files.some((entry) => entry.path === 'secret.txt'));
+    assert.ok(!plain.files.some((entry) => entry.path === 'notes.txt'));
+    assert.equal(plain.files.find((entry) => entry.path === '.dockerignore')?.source, path.join(root, '.dockerignore'));
+  });
 });
 
 const imageFlags = { kaniko: '--kaniko-image', 'prepare-context': '--init-image' };

@@ -6,7 +6,7 @@ import { listBaseImages, resolveDockerfile } from '../dockerfile/resolve.js';
 import type { ParsedDockerfile, ResolvedBuild, ResolveOptions } from '../dockerfile/types.js';
 import { formatPlatform } from '../image/manifest.js';
 import { hostPlatform, platformMatches, type PlatformSpec } from '../image/platform.js';
-import { fetchRemote, fetchRemoteImage } from '../image/remote.js';
+import { fetchRemote, fetchRemoteImage, type RemoteCache } from '../image/remote.js';
 import { manifestReference, parseReference } from '../reference.js';
 import { executePlan } from '../plan/execute.js';
 import { planFromDockerfile, runInstructions } from '../plan/from-dockerfile.js';
@@ -19,19 +19,19 @@ import { type BuildEngine, type BuildResult, chooseEngine, type DockerfileBuildR
  * A Dockerfile parsed and resolved for the platform being built, with the base images' Env
  * (without a `storageFor`, from the Dockerfile alone: enough to see which stages have RUN).
  */
-export async function resolveBuild(request: DockerfileBuildRequest, platform: PlatformSpec, storageFor: StorageFor | undefined): Promise<ResolvedBuild> {
+export async function resolveBuild(request: DockerfileBuildRequest, platform: PlatformSpec, storageFor: StorageFor | undefined, cache?: RemoteCache): Promise<ResolvedBuild> {
   const parsed: ParsedDockerfile = parseDockerfile(request.dockerfileText, { file: request.dockerfilePath });
   const options: ResolveOptions = { buildArgs: request.buildArgs, target: request.target, targetPlatform: formatPlatform(platform), buildPlatform: formatPlatform(hostPlatform()) };
   if (!storageFor) return resolveDockerfile(parsed, options);
   // Base images' ENV is visible to expansion in their stages (`FROM golang` then `WORKDIR $GOPATH`).
   const baseImageEnv: Record<string, string[]> = {};
-  for (const base of listBaseImages(parsed, options)) baseImageEnv[base.name] ??= await baseEnv(base.name, platform, storageFor);
+  for (const base of listBaseImages(parsed, options)) baseImageEnv[base.name] ??= await baseEnv(base.name, platform, storageFor, cache);
   return resolveDockerfile(parsed, { ...options, baseImageEnv });
 }
 
-async function baseEnv(name: string, platform: PlatformSpec, storageFor: StorageFor): Promise<string[]> {
+async function baseEnv(name: string, platform: PlatformSpec, storageFor: StorageFor, cache: RemoteCache | undefined): Promise<string[]> {
   const ref = parseReference(name);
-  const location = { client: storageFor(ref.registry), repository: ref.repository };
+  const location = { client: storageFor(ref.registry), repository: ref.repository, cache };
   const found = await fetchRemote(location, manifestReference(ref));
   if (found.kind === 'image') return found.config.config?.Env ?? [];
   const child = found.index.manifests.find((descriptor) => platformMatches(descriptor.platform, platform)) ?? found.index.manifests[0];
@@ -53,7 +53,7 @@ export function directEngine(options: EngineOptions): BuildEngine {
   return {
     name: 'direct',
     async build(request): Promise<BuildResult> {
-      const build = request.resolved ?? (await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor));
+      const build = request.resolved ?? (await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor, options.remoteCache));
       chooseEngine('direct', runInstructions(build));
       const context = path.resolve(request.context);
       const ignore = await readDockerignore(request.dockerfilePath, context);
@@ -64,7 +64,7 @@ export function directEngine(options: EngineOptions): BuildEngine {
       const first = formatPlatform(options.platforms[0] ?? hostPlatform());
       const planFor = async (platform: PlatformSpec) => {
         if (formatPlatform(platform) === first) return plan;
-        const resolved = await resolveBuild(request, platform, options.storageFor);
+        const resolved = await resolveBuild(request, platform, options.storageFor, options.remoteCache);
         return withLabels(planFromDockerfile(resolved, { context, ignore }));
       };
       const result = await executePlan(plan, options, planFor);
@@ -101,6 +101,6 @@ export async function buildDockerfile(
  * does not depend on the bases' Env.
  */
 export async function chooseEngineFor(request: DockerfileBuildRequest, choice: EngineChoice, options: EngineOptions, chooseFrom: 'registry' | 'dockerfile' = 'registry'): Promise<{ engine: 'direct' | 'kaniko'; reason: string; resolved: ResolvedBuild }> {
-  const resolved = await resolveBuild(request, options.platforms[0] ?? hostPlatform(), chooseFrom === 'registry' ? options.storageFor : undefined);
+  const resolved = await resolveBuild(request, options.platforms[0] ?? hostPlatform(), chooseFrom === 'registry' ? options.storageFor : undefined, options.remoteCache);
   return { ...chooseEngine(choice, runInstructions(resolved)), resolved };
 }

@@ -15,7 +15,15 @@ export interface RemoteLocation {
   repository: string;
   /** Stops the reads made through this location (and the views fetched from it). */
   signal?: AbortSignal;
+  /**
+   * What earlier fetches through this cache found, by registry, repository and reference: one
+   * command reads each base once, and every part of it sees the same image even if its tag moves.
+   */
+  cache?: RemoteCache;
 }
+
+export type RemoteCache = Map<string, Promise<RemoteDocument>>;
+type RemoteDocument = Omit<RemoteImage, keyof RemoteLocation> | Omit<RemoteIndex, keyof RemoteLocation>;
 
 export interface RemoteImage extends RemoteLocation {
   kind: 'image';
@@ -47,10 +55,24 @@ function parseJson<T>(bytes: Buffer, schema: { parse(value: unknown): T }, what:
 
 /** Fetches what a tag or digest points at: an image (with its config) or an index. */
 export async function fetchRemote(location: RemoteLocation, reference: string): Promise<RemoteImage | RemoteIndex> {
+  const { cache } = location;
+  if (!cache) return { ...location, ...(await fetchDocument(location, reference)) } as RemoteImage | RemoteIndex;
+  const key = `${location.client.registry}/${location.repository}@${reference}`;
+  let document = cache.get(key);
+  if (!document) {
+    document = fetchDocument(location, reference);
+    cache.set(key, document);
+    // A failure (an interrupted read among them) is not remembered.
+    document.catch(() => cache.delete(key));
+  }
+  return { ...location, ...(await document) } as RemoteImage | RemoteIndex;
+}
+
+async function fetchDocument(location: RemoteLocation, reference: string): Promise<RemoteDocument> {
   const fetched = await location.client.getManifest(location.repository, reference, location.signal);
   const what = `manifest ${location.client.registry}/${location.repository}@${fetched.digest}`;
   if (isIndexMediaType(fetched.mediaType)) {
-    return { ...location, kind: 'index', digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes, index: parseJson(fetched.bytes, imageIndexSchema, what) };
+    return { kind: 'index', digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes, index: parseJson(fetched.bytes, imageIndexSchema, what) };
   }
   if (!SINGLE_MANIFEST_TYPES.includes(fetched.mediaType)) {
     throw new RegistryError(`${what} has unsupported media type "${fetched.mediaType}"`, {
@@ -63,7 +85,7 @@ export async function fetchRemote(location: RemoteLocation, reference: string): 
   if (config.rootfs.diff_ids.length !== manifest.layers.length) {
     throw new RegistryError(`${what} lists ${manifest.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`);
   }
-  return { ...location, kind: 'image', digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes, manifest, config };
+  return { kind: 'image', digest: fetched.digest, mediaType: fetched.mediaType, bytes: fetched.bytes, manifest, config };
 }
 
 export async function fetchRemoteImage(location: RemoteLocation, digest: Digest): Promise<RemoteImage> {

@@ -266,7 +266,7 @@ async function removeDownloads(downloads: Map<string, Promise<string>>, unpacked
 
 function fetchBase(base: string, options: EngineOptions, signal: AbortSignal): Promise<RemoteImage | RemoteIndex> {
   const ref = parseReference(base);
-  return fetchRemote({ client: options.storageFor(ref.registry), repository: ref.repository, signal }, manifestReference(ref));
+  return fetchRemote({ client: options.storageFor(ref.registry), repository: ref.repository, signal, cache: options.remoteCache }, manifestReference(ref));
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { RemoteCache } from '../image/remote.js';
 import { UsageError } from '../errors.js';
 import type { ManifestFamily } from '../image/mediatypes.js';
 import type { PlatformSpec } from '../image/platform.js';
@@ -47,6 +48,8 @@ export interface EngineOptions {
   events: PushEvents | undefined;
   concurrency: number;
   signal: AbortSignal | undefined;
+  /** Bases and --from images this command has read (see RemoteCache). */
+  remoteCache: RemoteCache;
 }
 
 const MAX_TAR_TIME = 2 ** 31 - 1;
@@ -79,5 +82,6 @@ export function resolveEngineOptions(request: EngineRequest, defaultCacheDir: ()
     events: request.events,
     concurrency,
     signal: request.signal,
+    remoteCache: new Map(),
   };
 }

@@ -87,6 +87,12 @@ describe('imgbuild build on the direct engine', () => {
       assert.match(first.stderr, /engine: direct \(no RUN in the stages built\)/);
     });
 
+    test('reads the base manifest once, though both the ENV expansion and the build need it', () => {
+      const [repository, tag] = SEED_BASE.split(':');
+      const gets = first.stderr.split('\n').filter((line) => line.includes(`GET http://${registry.host}/v2/${repository}/manifests/${tag} `));
+      assert.equal(gets.length, 1, first.stderr);
+    });
+
     test('one history entry per instruction as BuildKit writes them; WORKDIR and COPY make layers', async () => {
       const config = await skopeoInspect('new-kaniko-image:latest', registry, 'config');
       assert.equal(config.config.User, 'root');

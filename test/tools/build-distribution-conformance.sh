@@ -6,7 +6,7 @@
 # The module has no tag of its own, so it is fetched by pseudo-version, first found wins:
 #   1. the spec's v1.1.1 commit (a139cc42), the suite released with the spec;
 #   2. a 2026-08-31 commit (97274622), newer than v1.1.1: the rewritten suite (a plain program
-#      configured by OCI_REGISTRY, OCI_API_*, OCI_DATA_*), which covers v1.1.1's checks and more;
+#      configured by OCI_REGISTRY, OCI_API_*, OCI_DATA_*), later than v1.1.1 in the same repository;
 #   3. a 2023 commit (f2182352), the classic Ginkgo suite (`go test -c`), for a module proxy that
 #      serves neither (an offline mirror).
 # OCI_CONFORMANCE_VERSION=<pseudo-version> pins one. Which one was built, and why, goes to stderr.

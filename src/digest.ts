@@ -2,13 +2,32 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DigestMismatchError } from './errors.js';
 
-/** A content digest as the OCI spec writes it: `sha256:<64 hex>`. */
-export type Digest = `sha256:${string}`;
+/**
+ * A content digest as the OCI spec writes it: `sha256:<64 hex>`, or `sha512:<128 hex>` (the other
+ * algorithm the image spec registers; the embedded registry stores it, imgbuild writes sha256).
+ */
+export type Digest = `sha256:${string}` | `sha512:${string}`;
+export type DigestAlgorithm = 'sha256' | 'sha512';
 
 const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
+const STORED_DIGEST_PATTERN = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
+/** A sha256 digest: what imgbuild writes and checks as a client. */
 export function isDigest(value: string): value is Digest {
   return DIGEST_PATTERN.test(value);
+}
+
+/** A digest of either registered algorithm (sha256, sha512), as the embedded registry stores. */
+export function isStoredDigest(value: string): value is Digest {
+  return STORED_DIGEST_PATTERN.test(value);
+}
+
+export function algorithmOf(digest: Digest): DigestAlgorithm {
+  return digest.startsWith('sha512:') ? 'sha512' : 'sha256';
+}
+
+export function digestOf(algorithm: DigestAlgorithm, data: Uint8Array | string): Digest {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
 }
 
 export function sha256Digest(data: Uint8Array | string): Digest {
@@ -30,14 +49,17 @@ export function assertDigest(data: Uint8Array, expected: string, what: string): 
  * fails the stream at its end if the content does not match: no unverified byte is trusted.
  */
 export class DigestingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash;
   private byteCount = 0;
 
+  /** Hashes with `expected`'s algorithm (sha512 for a sha512 digest), else `algorithm`. */
   constructor(
     private readonly expected?: string,
     private readonly what = 'blob',
+    private readonly algorithm: DigestAlgorithm = expected?.startsWith('sha512:') ? 'sha512' : 'sha256',
   ) {
     super();
+    this.hash = createHash(algorithm);
   }
 
   get size(): number {
@@ -45,7 +67,7 @@ export class DigestingStream extends Transform {
   }
 
   digest(): Digest {
-    return `sha256:${this.hash.copy().digest('hex')}`;
+    return `${this.algorithm}:${this.hash.copy().digest('hex')}`;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -2,7 +2,7 @@
  * The distribution API's pure parts: which route a request names, byte ranges, pagination and
  * listen addresses. No I/O here, so each rule is a unit test.
  */
-import { isDigest, type Digest } from '../digest.js';
+import { isStoredDigest, type Digest } from '../digest.js';
 import { isRepositoryPath, isTagName } from '../reference.js';
 
 export type Route =
@@ -42,9 +42,9 @@ export function routeRequest(pathname: string): Route | RouteMiss {
   return { kind: 'not-found' };
 }
 
-/** A manifest reference: a tag, or a digest (which must be sha256 to be served). */
+/** A manifest reference: a tag, or a digest (sha256 or sha512 to be served). */
 export function parseManifestReference(reference: string): { tag: string } | { digest: Digest } | undefined {
-  if (isDigest(reference)) return { digest: reference };
+  if (isStoredDigest(reference)) return { digest: reference };
   if (isTagName(reference)) return { tag: reference };
   return undefined;
 }

@@ -7,7 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { isDigest, type Digest } from '../digest.js';
+import { isStoredDigest, type Digest } from '../digest.js';
 import { ImgbuildError, InputError, RegistryError, UsageError } from '../errors.js';
 import { MediaType } from '../image/mediatypes.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -69,7 +69,7 @@ const unsupported = (method: string, what: string) => new ApiError(405, 'UNSUPPO
 
 function digestParameter(value: string | null, what: string): Digest {
   if (value === null || value === '') throw new ApiError(400, 'DIGEST_INVALID', `${what} needs a digest query parameter`);
-  if (!isDigest(value)) throw new ApiError(400, 'DIGEST_INVALID', `digest ${value} is not supported; this registry stores sha256:<64 hex> digests`);
+  if (!isStoredDigest(value)) throw new ApiError(400, 'DIGEST_INVALID', `digest ${value} is not supported; this registry stores sha256:<64 hex> and sha512:<128 hex> digests`);
   return value;
 }
 
@@ -119,7 +119,7 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
   async function serveBlob(request: IncomingMessage, response: ServerResponse, name: string, digestText: string): Promise<void> {
     if (!/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(digestText)) throw new ApiError(400, 'DIGEST_INVALID', `${digestText} is not a digest`);
     const digest = digestText as Digest;
-    const size = isDigest(digest) ? await storage.headBlob(name, digest) : undefined;
+    const size = isStoredDigest(digest) ? await storage.headBlob(name, digest) : undefined;
     if (size === undefined) throw new ApiError(404, 'BLOB_UNKNOWN', `blob ${digest} is not in repository ${name}`);
     const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest, 'Accept-Ranges': 'bytes', ETag: `"${digest}"` };
     const range = parseRangeHeader(request.headers.range, size);
@@ -158,7 +158,7 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
       case 'manifest': {
         const reference = parseManifestReference(target.reference);
         if (read || method === 'DELETE') {
-          if (!reference) throw new ApiError(404, 'MANIFEST_UNKNOWN', `${target.reference} is neither a tag nor a sha256 digest`);
+          if (!reference) throw new ApiError(404, 'MANIFEST_UNKNOWN', `${target.reference} is neither a tag nor a sha256 or sha512 digest`);
           if (method === 'DELETE') {
             if ('digest' in reference) await storage.deleteManifest(target.name, reference.digest);
             else await storage.deleteTag(target.name, reference.tag);
@@ -175,7 +175,7 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
           return;
         }
         if (method !== 'PUT') throw unsupported(method, 'manifests');
-        if (!reference) throw new ApiError(400, 'TAG_INVALID', `${target.reference} is neither a valid tag nor a sha256 digest`);
+        if (!reference) throw new ApiError(400, 'TAG_INVALID', `${target.reference} is neither a valid tag nor a sha256 or sha512 digest`);
         const bytes = await readBody(request, MAX_MANIFEST_BYTES);
         const contentType = request.headers['content-type'];
         const digest = await storage.putManifest(target.name, target.reference, bytes, contentType ?? '');
@@ -194,7 +194,7 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
       case 'upload-start': {
         if (method !== 'POST') throw unsupported(method, 'blob uploads');
         const mount = url.searchParams.get('mount');
-        if (mount !== null && isDigest(mount)) {
+        if (mount !== null && isStoredDigest(mount)) {
           const from = url.searchParams.get('from');
           const mounted = from ? await storage.mountBlob(target.name, mount, from) : await storage.linkBlob(target.name, mount);
           if (mounted) return blobCreated(response, target.name, mount);

@@ -4,7 +4,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, truncate, write
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestingStream, isDigest, type Digest } from '../digest.js';
+import { algorithmOf, DigestingStream, digestOf, isStoredDigest, type Digest } from '../digest.js';
 import { InputError, NotFoundError, RegistryError } from '../errors.js';
 import { isRepositoryPath, isTagName } from '../reference.js';
 import { manifestLinks } from './manifest-links.js';
@@ -12,13 +12,14 @@ import type { BlobRange, ManagedStorage, ReferrerDescriptor, StoredManifest, Upl
 
 /*
  * Layout under the root (one process per root):
- *   blobs/sha256/<hex>                        content, shared by all repositories (as an OCI layout)
+ *   blobs/<algorithm>/<hex>                   content (sha256 or sha512), shared by all repositories (as an OCI layout)
  *   repositories/<name>/_blobs/<hex>          the blob is in this repository (empty file)
  *   repositories/<name>/_manifests/<hex>      the manifest is in this repository: {"mediaType"}
  *   repositories/<name>/_tags/<tag>           the digest the tag points at
  *   repositories/<name>/_referrers/<subject hex>/<hex>   a descriptor of a manifest naming that subject
  *   uploads/<id>/{data,repository}            resumable uploads
  *   tmp/                                      files being written; emptied when the store opens
+ * <hex> alone names a digest in a repository: sha256's 64 digits and sha512's 128 cannot collide.
  * Names start with `_` where a repository path component cannot, so no repository collides with them.
  * Every file appears by rename(2) of a complete, fsynced temporary file in the same filesystem,
  * and the directory is fsynced before the call returns: a crash leaves each file whole or absent.
@@ -34,7 +35,7 @@ interface UploadHash {
 }
 
 function hexOf(digest: Digest): string {
-  return digest.slice('sha256:'.length);
+  return digest.slice(digest.indexOf(':') + 1);
 }
 
 function isMissing(error: unknown): boolean {
@@ -104,7 +105,7 @@ export class FilesystemStorage implements ManagedStorage {
   }
 
   private blobPath(digest: Digest): string {
-    return path.join(this.root, 'blobs', 'sha256', hexOf(digest));
+    return path.join(this.root, 'blobs', algorithmOf(digest), hexOf(digest));
   }
 
   private repositoryPath(repository: string, ...parts: string[]): string {
@@ -239,7 +240,7 @@ export class FilesystemStorage implements ManagedStorage {
   async putBlob(repository: string, digest: Digest, data: Readable): Promise<number> {
     this.repositoryPath(repository);
     const temporary = path.join(this.tmpDir, randomUUID());
-    const digesting = new DigestingStream();
+    const digesting = new DigestingStream(undefined, 'blob', algorithmOf(digest));
     try {
       const output = createWriteStream(temporary, { flags: 'wx' });
       await pipeline(data, digesting, output);
@@ -323,19 +324,21 @@ export class FilesystemStorage implements ManagedStorage {
     });
   }
 
-  private async uploadDigest(id: string, size: number): Promise<Digest> {
+  /** The upload's digest with `algorithm`: the running sha256, or a hash of what was kept. */
+  private async uploadDigest(id: string, size: number, algorithm: 'sha256' | 'sha512'): Promise<Digest> {
     const state = this.uploadHashes.get(id);
-    if (state?.size === size) return `sha256:${state.hash.copy().digest('hex')}`;
-    // After a restart or a cut chunk the running hash is gone: hash what was kept.
-    const hash = createHash('sha256');
+    if (algorithm === 'sha256' && state?.size === size) return `sha256:${state.hash.copy().digest('hex')}`;
+    // After a restart or a cut chunk the running hash is gone, and a sha512 upload was never
+    // hashed as it came: hash what was kept.
+    const hash = createHash(algorithm);
     for await (const chunk of createReadStream(this.uploadPath(id, 'data'))) hash.update(chunk as Buffer);
-    return `sha256:${hash.digest('hex')}`;
+    return `${algorithm}:${hash.digest('hex')}`;
   }
 
   async completeUpload(repository: string, id: string, digest: Digest): Promise<number> {
     return this.serialized(id, async () => {
       const session = await this.getUpload(repository, id);
-      const actual = await this.uploadDigest(id, session.size);
+      const actual = await this.uploadDigest(id, session.size, algorithmOf(digest));
       if (actual !== digest) throw digestInvalid(actual, digest);
       const data = this.uploadPath(id, 'data');
       await syncFile(data);
@@ -380,7 +383,7 @@ export class FilesystemStorage implements ManagedStorage {
     if (!isTagName(tag)) return undefined;
     try {
       const digest = (await readFile(this.repositoryPath(repository, '_tags', tag), 'utf8')).trim();
-      return isDigest(digest) ? digest : undefined;
+      return isStoredDigest(digest) ? digest : undefined;
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -388,7 +391,7 @@ export class FilesystemStorage implements ManagedStorage {
   }
 
   async getManifest(repository: string, reference: string): Promise<StoredManifest> {
-    const digest = isDigest(reference) ? reference : await this.resolveTag(repository, reference);
+    const digest = isStoredDigest(reference) ? reference : await this.resolveTag(repository, reference);
     const record = digest && (await this.readRecord(repository, digest));
     if (!digest || !record) {
       if (!(await this.repositoryExists(repository))) throw new NotFoundError(`repository ${repository} is not known`, { status: 404, code: 'NAME_UNKNOWN' });
@@ -399,10 +402,11 @@ export class FilesystemStorage implements ManagedStorage {
   }
 
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<Digest> {
-    const tag = isDigest(reference) ? undefined : reference;
+    const tag = isStoredDigest(reference) ? undefined : reference;
     if (tag !== undefined && !isTagName(tag)) throw new RegistryError(`invalid tag ${JSON.stringify(tag)}`, { status: 400, code: 'TAG_INVALID' });
     const links = manifestLinks(bytes, mediaType);
-    const digest: Digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    // Pushed by digest: stored under that digest's algorithm; pushed by tag: under sha256, the canonical one.
+    const digest = digestOf(tag === undefined ? algorithmOf(reference as Digest) : 'sha256', bytes);
     if (tag === undefined && digest !== reference) throw digestInvalid(digest, reference);
     for (const blob of links.blobs) {
       if ((await this.headBlob(repository, blob)) === undefined) {

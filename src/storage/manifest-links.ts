@@ -1,4 +1,4 @@
-import { isDigest, type Digest } from '../digest.js';
+import { isStoredDigest, type Digest } from '../digest.js';
 import { RegistryError } from '../errors.js';
 
 /** What a manifest refers to, as a store must check and index it. */
@@ -26,7 +26,7 @@ function invalid(message: string, status = 400): RegistryError {
 function descriptorDigest(value: unknown, where: string): Digest {
   const digest = (value as { digest?: unknown } | null)?.digest;
   if (typeof digest !== 'string') throw invalid(`${where} has no digest`);
-  if (!isDigest(digest)) throw new RegistryError(`manifest invalid: ${where} digest ${digest} is not a sha256 digest`, { status: 400, code: 'DIGEST_INVALID' });
+  if (!isStoredDigest(digest)) throw new RegistryError(`manifest invalid: ${where} digest ${digest} is not a sha256 or sha512 digest`, { status: 400, code: 'DIGEST_INVALID' });
   return digest;
 }
 

@@ -50,6 +50,11 @@ describe('routeRequest', () => {
   test('manifest references are tags or sha256 digests', () => {
     assert.deepEqual(parseManifestReference('v1.0_rc-1'), { tag: 'v1.0_rc-1' });
     assert.deepEqual(parseManifestReference(D1), { digest: D1 });
+    // sha512, the image spec's other registered algorithm, is stored too; others are not digests.
+    const sha512 = `sha512:${'2'.repeat(128)}`;
+    assert.deepEqual(parseManifestReference(sha512), { digest: sha512 });
+    assert.equal(parseManifestReference(`sha512:${'2'.repeat(64)}`), undefined);
+    assert.equal(parseManifestReference(`sha384:${'3'.repeat(96)}`), undefined);
     assert.equal(parseManifestReference('.hidden'), undefined);
     assert.equal(parseManifestReference('a'.repeat(129)), undefined);
   });

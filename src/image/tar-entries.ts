@@ -128,7 +128,11 @@ function joinTarPath(parent: string, child: string): string {
  * if it is a symlink (as Dockerfile COPY does); inside a directory, symlinks are kept as
  * symlinks. Sockets, FIFOs and devices are refused: they cannot be meaningfully copied.
  */
-export async function collectEntries(spec: AddSpec): Promise<PlannedEntry[]> {
+/**
+ * The entries one source adds. An empty directory is an error for `add` (nothing would be
+ * added); COPY passes `allowEmpty`, as BuildKit copies nothing then and only makes DEST.
+ */
+export async function collectEntries(spec: AddSpec, options: { allowEmpty?: boolean } = {}): Promise<PlannedEntry[]> {
   const sourcePath = path.resolve(spec.source);
   let top: Stats;
   try {
@@ -141,7 +145,7 @@ export async function collectEntries(spec: AddSpec): Promise<PlannedEntry[]> {
   if (top.isDirectory()) {
     const entries: PlannedEntry[] = [];
     await walkDirectory(sourcePath, destinationTar, spec, entries);
-    if (entries.length === 0) {
+    if (entries.length === 0 && !options.allowEmpty) {
       throw new InputError(`--add '${spec.text}': directory ${spec.source} is empty, so there is nothing to add`, {
         hint: 'imgbuild copies the contents of a directory, not the directory itself; put a file in it (e.g. .keep) to create the directory in the image',
       });

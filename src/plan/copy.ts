@@ -338,7 +338,7 @@ export async function copyLayerEntries(step: CopyStep, resolved: ResolvedCopySte
       if (spec.keepMode) keptModes.add(spec.unpacked);
       continue;
     }
-    let entries = await collectEntries(spec);
+    let entries = await collectEntries(spec, { allowEmpty: true });
     if (ignored) entries = entries.filter((entry) => !ignored(path.relative(step.context!, entry.sourcePath).split(path.sep).join('/')));
     const root = spec.excludeRoot;
     if (excluded && root !== undefined) entries = dropExcluded(entries, (entry) => path.relative(root, entry.sourcePath).split(path.sep).join('/'), excluded);

@@ -19,7 +19,7 @@ interface ParityCase {
   name: string;
   /** `BASE` is replaced by the seed base's reference, `VARRUN` by one whose /var/run is a symlink to /run. */
   dockerfile: string;
-  /** Context files; a value `{ symlink }` makes a symlink; a name ending in / a directory. */
+  /** Context files; a value `{ symlink }` makes a symlink (make empty directories in `setup`). */
   files?: Record<string, string | { symlink: string }>;
   args?: string[];
   /** A shell script run in the context directory after `files` are written (to make archives). */
@@ -45,6 +45,8 @@ const CORPUS: ParityCase[] = [
   { name: 'dest-new-dir', dockerfile: 'FROM BASE\nCOPY a.txt /newdir/\n', files: { 'a.txt': 'a\n' } },
   { name: 'dest-file-rename', dockerfile: 'FROM BASE\nCOPY a.txt /renamed.conf\n', files: { 'a.txt': 'a\n' } },
   { name: 'dir-merge', dockerfile: 'FROM BASE\nCOPY tree /etc/\n', files: { 'tree/app.conf': 'x=1\n', 'tree/sub/deep.conf': 'y=2\n' } },
+  { name: 'empty-dir-to-new', dockerfile: 'FROM BASE\nCOPY empty /newempty/\n', setup: 'mkdir empty' },
+  { name: 'empty-dir-to-existing', dockerfile: 'FROM BASE\nCOPY empty /etc/\nCOPY empty /opt/deep/er/\n', setup: 'mkdir empty' },
   { name: 'dir-to-new', dockerfile: 'FROM BASE\nCOPY tree /srv/tree\n', files: { 'tree/one': '1', 'tree/two/three': '3' } },
   { name: 'several-sources', dockerfile: 'FROM BASE\nCOPY a.txt b.txt /multi/\n', files: { 'a.txt': 'a', 'b.txt': 'b' } },
   { name: 'wildcard', dockerfile: 'FROM BASE\nCOPY *.conf /conf/\n', files: { 'one.conf': '1', 'two.conf': '2', 'three.txt': '3' } },

@@ -280,7 +280,9 @@ async function resolveFromImage(
       throw new DockerfileError(`${step.where}: wildcards in COPY --from sources (${source}) are not supported on the direct engine yet`, { hint: 'name the files or their directory, or build with --engine kaniko' });
     }
     const found = await image.files.lookup(posixPath.resolve('/', source));
-    if (!found.found) throw new InputError(`${step.where}: ${source} is not in ${image.name}`, { hint: `check the path (absolute in ${image.name}) and the --from image` });
+    if (!found.found) {
+      throw new InputError(`${step.where}: ${source} is not in ${image.name}`, { hint: `check the path (absolute in ${image.name}) and the --from ${step.fromStage ? 'stage' : 'image'}` });
+    }
     const key = `${image.key} ${found.path}`;
     let tree = state.trees?.get(key);
     if (!tree) {

@@ -13,7 +13,7 @@ import { InputError } from '../errors.js';
 import type { CredentialStore } from '../registry/credentials.js';
 import { collectContextDirectory, readContextContents, withParents, type ContextFile } from './context-files.js';
 import { type ContextReceiver, fitsInConfigMap, type RenderedDelivery, renderConfigMapDelivery, renderExecDelivery } from './render/context-delivery.js';
-import { type BuildIdentity, objectName, renderConfigMap, renderDockerConfigSecret } from './render/objects.js';
+import { type BuildIdentity, objectName, renderConfigMap, renderDockerConfigSecret, renderOwnerConfigMap } from './render/objects.js';
 import { credentialsFor, type TarFile, tarToFile } from './run/build-job.js';
 
 export function newBuildIdentity(namespace: string, buildId?: string): BuildIdentity {
@@ -89,7 +89,7 @@ export interface BuildInputs {
 
 export async function prepareBuildInputs(request: BuildInputsRequest): Promise<BuildInputs> {
   const { identity, files } = request;
-  const objects: (V1ConfigMap | V1Secret)[] = [];
+  const objects: (V1ConfigMap | V1Secret)[] = [renderOwnerConfigMap(identity)];
   let credentialsSecret = request.registrySecret;
   if (!credentialsSecret && request.credentials) {
     const auths = await credentialsFor(request.credentials, request.registries);

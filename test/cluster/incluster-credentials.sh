@@ -22,6 +22,7 @@ echo "# without credentials: refused, and the pod's imgbuild says why"
 expect_refused_without_credentials '^error: .*(401|unauthorized|authentication|credentials)'
 
 expect_credentials_from_docker_config
+expect_owner_collects_kept_objects
 
 echo "# --username with --password-stdin, no docker config"
 printf '%s' "$password" | DOCKER_CONFIG=$work/nocreds auth_add --username imgbuild --password-stdin >"$work/out" 2>"$work/err" ||

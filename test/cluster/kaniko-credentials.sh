@@ -20,6 +20,7 @@ echo "# without credentials: refused, and said so"
 expect_refused_without_credentials "refused Kaniko's credentials"
 
 expect_credentials_from_docker_config
+expect_owner_collects_kept_objects
 
 echo "# --registry-secret: an existing Secret, no local credentials"
 k -n "$NS" create secret docker-registry kaniko-test-creds --docker-server="$AUTH_REGISTRY" --docker-username=imgbuild --docker-password="$password" >/dev/null

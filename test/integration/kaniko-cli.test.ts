@@ -34,10 +34,13 @@ describe('add --engine kaniko --dry-run', () => {
     assert.equal(result.code, 0, describeResult(result));
     assert.ok(!result.stdout.includes(password) && !result.stdout.includes(auth) && !result.stderr.includes(password), 'credential material printed');
     const documents = parseAllDocuments(result.stdout).map((document) => document.toJS()).filter(Boolean);
-    assert.deepEqual(documents.map((document) => document.kind), ['ConfigMap', 'Job']);
+    assert.deepEqual(documents.map((document) => document.kind), ['ConfigMap', 'ConfigMap', 'Job']);
     for (const document of documents) assert.equal(document.metadata.namespace, 'from-context');
     assert.match(result.stdout, /# Secret imgbuild-[0-9a-f]+-credentials \(kubernetes.io\/dockerconfigjson\)/);
-    const [configMap, job] = documents;
+    const [owner, configMap, job] = documents;
+    // Created first: the others name it as their owner when they are created (see renderOwnerConfigMap).
+    assert.match(owner.metadata.name, /^imgbuild-[0-9a-f]+-owner$/);
+    assert.equal(owner.data, undefined);
     assert.equal(Object.values(configMap.data).includes('built-by: kaniko\n'), true);
     assert.deepEqual(Object.values(configMap.binaryData), [Buffer.from([0, 1, 2, 255]).toString('base64')]);
     const kaniko = job.spec.template.spec.containers[0];

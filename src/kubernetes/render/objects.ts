@@ -42,6 +42,22 @@ function metadata(identity: BuildIdentity, name: string, component: string) {
   return { name, namespace: identity.namespace, labels: buildLabels(identity, component), annotations: { [CREATED_ANNOTATION]: identity.createdAt } };
 }
 
+/**
+ * The empty ConfigMap a build creates first, named in every other object's ownerReferences when
+ * they are created. The Secret is never listed (the minimal Role cannot list Secrets): were the
+ * client killed after creating it, only this owner, which `imgbuild clean` finds by label, would
+ * lead to it; deleting the owner has Kubernetes delete the rest.
+ */
+export const OWNER_COMPONENT = 'owner';
+
+export function renderOwnerConfigMap(identity: BuildIdentity): V1ConfigMap {
+  return renderConfigMap(identity, objectName(identity, OWNER_COMPONENT), OWNER_COMPONENT, {});
+}
+
+export function isOwnerConfigMap(object: KubernetesObject): boolean {
+  return object.kind === 'ConfigMap' && object.metadata?.labels?.[COMPONENT_LABEL] === OWNER_COMPONENT;
+}
+
 /** A ConfigMap: UTF-8 text in `data`, anything else base64 in `binaryData`. */
 export function renderConfigMap(identity: BuildIdentity, name: string, component: string, entries: Record<string, Buffer>): V1ConfigMap {
   const data: Record<string, string> = {};

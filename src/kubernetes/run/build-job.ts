@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { CoreV1Event, V1ConfigMap, V1ContainerStateTerminated, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Event, V1ConfigMap, V1ContainerStateTerminated, V1Job, V1OwnerReference, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Digest } from '../../digest.js';
 import { ImgbuildError } from '../../errors.js';
 import { inspectImage } from '../../inspect.js';
@@ -22,7 +22,7 @@ import type { CredentialStore } from '../../registry/credentials.js';
 import { contextTar, type ContextFile } from '../context-files.js';
 import { diagnoseFailure, diagnoseStuck, isExplicitErrorLine, type BuildSnapshot, type DiagnosisContext } from '../diagnose.js';
 import type { ContextReceiver } from '../render/context-delivery.js';
-import type { BuildIdentity, DockerConfigAuths } from '../render/objects.js';
+import { type BuildIdentity, type DockerConfigAuths, isOwnerConfigMap } from '../render/objects.js';
 import type { ClusterApi } from './api.js';
 import { watchPodChanges } from './changes.js';
 import { deleteBuildObjects, deleteObjects } from './cleanup.js';
@@ -152,9 +152,11 @@ export async function runBuildJob<T>(api: ClusterApi, plan: BuildJobPlan, hooks:
   let deletingBuild: Promise<void> = Promise.resolve();
   try {
     throwIfAborted(signal);
+    let owner: V1OwnerReference | undefined;
     for (const object of plan.objects) {
       created = true;
-      await api.create(object);
+      const made = await api.create(owner ? { ...object, metadata: { ...object.metadata, ownerReferences: [owner] } } : object);
+      if (isOwnerConfigMap(object)) owner = { apiVersion: 'v1', kind: 'ConfigMap', name: made.metadata!.name!, uid: made.metadata!.uid! };
     }
     logger.debug(`created ${plan.objects.map((object) => `${object.kind!.toLowerCase()}/${object.metadata!.name}`).join(', ')}`);
     const finished = await watchBuild(api, plan, jobName, hooks);

@@ -42,3 +42,27 @@ expect_credentials_from_docker_config() {
   assert_no_objects
   echo "ok pushed $ref"
 }
+
+# With --keep the objects stay, each created naming the build's owner ConfigMap in its
+# ownerReferences: deleting that one (as `imgbuild clean` does; it lists ConfigMaps by label) has
+# Kubernetes delete the Secret too, which the builder's Role cannot list.
+expect_owner_collects_kept_objects() {
+  echo "# --keep: the owner ConfigMap takes the kept Secret and Job along"
+  DOCKER_CONFIG=$work/creds auth_add --keep >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; fail "the build with --keep failed"; }
+  local id owner gone=""
+  id=$(grep -o 'imgbuild.dev/build-id=[0-9a-f]*' "$work/err" | head -n1 | cut -d= -f2)
+  [[ -n $id ]] || { cat "$work/err" >&2; fail "no build id in the --keep message"; }
+  for object in "secret/imgbuild-$id-credentials" "job/imgbuild-$id"; do
+    owner=$(k -n "$NS" get "$object" -o jsonpath='{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')
+    [[ $owner == "ConfigMap/imgbuild-$id-owner" ]] || fail "$object is owned by '$owner', not the build's owner ConfigMap"
+  done
+  k -n "$NS" delete configmap "imgbuild-$id-owner" >/dev/null
+  for _ in $(seq 60); do
+    if ! k -n "$NS" get "secret/imgbuild-$id-credentials" >/dev/null 2>&1 && ! k -n "$NS" get "job/imgbuild-$id" >/dev/null 2>&1; then gone=yes; break; fi
+    sleep 1
+  done
+  [[ -n $gone ]] || fail "the Secret or the Job outlived the owner ConfigMap by 60 s"
+  imgbuild clean -n "$NS" >/dev/null
+  assert_no_objects
+  echo "ok the kept Secret and Job went with their owner"
+}

@@ -1,88 +1,222 @@
-import { z } from 'zod';
+/**
+ * Parsed OCI / Docker v2.2 structures, checked by hand: every command reads a manifest and a
+ * config, and a schema library cost each start-up more than these few rules. Unknown fields are
+ * kept, so a rewrite loses nothing.
+ */
 
-/** Parsed OCI / Docker v2.2 structures. Unknown fields are kept (passthrough) so a rewrite loses nothing. */
-export const descriptorSchema = z
-  .object({
-    mediaType: z.string(),
-    digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, 'unsupported or malformed digest'),
-    size: z.number().int().nonnegative(),
-    urls: z.array(z.string()).optional(),
-    annotations: z.record(z.string()).optional(),
-    platform: z
-      .object({
-        architecture: z.string(),
-        os: z.string(),
-        variant: z.string().optional(),
-        'os.version': z.string().optional(),
-        'os.features': z.array(z.string()).optional(),
-      })
-      .passthrough()
-      .optional(),
-  })
-  .passthrough();
-export type Descriptor = z.infer<typeof descriptorSchema>;
-export type Platform = NonNullable<Descriptor['platform']>;
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  [field: string]: unknown;
+}
 
-export const imageManifestSchema = z
-  .object({
-    schemaVersion: z.literal(2),
-    mediaType: z.string().optional(),
-    config: descriptorSchema,
-    layers: z.array(descriptorSchema),
-    annotations: z.record(z.string()).optional(),
-  })
-  .passthrough();
-export type ImageManifest = z.infer<typeof imageManifestSchema>;
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  [field: string]: unknown;
+}
 
-export const imageIndexSchema = z
-  .object({
-    schemaVersion: z.literal(2),
-    mediaType: z.string().optional(),
-    manifests: z.array(descriptorSchema),
-    annotations: z.record(z.string()).optional(),
-  })
-  .passthrough();
-export type ImageIndex = z.infer<typeof imageIndexSchema>;
+export interface ImageManifest {
+  schemaVersion: 2;
+  mediaType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+  [field: string]: unknown;
+}
 
-const historySchema = z
-  .object({
-    created: z.string().optional(),
-    created_by: z.string().optional(),
-    author: z.string().optional(),
-    comment: z.string().optional(),
-    empty_layer: z.boolean().optional(),
-  })
-  .passthrough();
-export type HistoryEntry = z.infer<typeof historySchema>;
+export interface ImageIndex {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+  [field: string]: unknown;
+}
 
-const runConfigSchema = z
-  .object({
-    User: z.string().optional(),
-    Env: z.array(z.string()).nullable().optional(),
-    Entrypoint: z.array(z.string()).nullable().optional(),
-    Cmd: z.array(z.string()).nullable().optional(),
-    WorkingDir: z.string().optional(),
-    Labels: z.record(z.string()).nullable().optional(),
-    ExposedPorts: z.record(z.object({}).passthrough()).nullable().optional(),
-    Volumes: z.record(z.object({}).passthrough()).nullable().optional(),
-    StopSignal: z.string().optional(),
-  })
-  .passthrough();
-export type RunConfig = z.infer<typeof runConfigSchema>;
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+  [field: string]: unknown;
+}
 
-export const imageConfigSchema = z
-  .object({
-    created: z.string().optional(),
-    author: z.string().optional(),
-    architecture: z.string(),
-    os: z.string(),
-    variant: z.string().optional(),
-    config: runConfigSchema.optional(),
-    rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(z.string()) }).passthrough(),
-    history: z.array(historySchema).optional(),
-  })
-  .passthrough();
-export type ImageConfig = z.infer<typeof imageConfigSchema>;
+export interface RunConfig {
+  User?: string;
+  Env?: string[] | null;
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  Labels?: Record<string, string> | null;
+  ExposedPorts?: Record<string, Record<string, unknown>> | null;
+  Volumes?: Record<string, Record<string, unknown>> | null;
+  StopSignal?: string;
+  [field: string]: unknown;
+}
+
+export interface ImageConfig {
+  created?: string;
+  author?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config?: RunConfig;
+  rootfs: { type: 'layers'; diff_ids: string[]; [field: string]: unknown };
+  history?: HistoryEntry[];
+  [field: string]: unknown;
+}
+
+/** A document that breaks a rule; `issues` are "path: what is wrong". */
+export class DocumentShapeError extends Error {
+  constructor(readonly issues: string[]) {
+    super(issues.join('; '));
+  }
+}
+
+// ---- the rules ------------------------------------------------------------------------------
+// Each check adds "path: problem" to `issues`; a document with any issue is refused as a whole.
+
+type Issues = string[];
+const where = (path: string) => path || '(document)';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function object(value: unknown, path: string, issues: Issues): Record<string, unknown> | undefined {
+  if (isObject(value)) return value;
+  issues.push(`${where(path)}: expected an object`);
+  return undefined;
+}
+
+function string(value: unknown, path: string, issues: Issues, optional = false): void {
+  if (value === undefined && optional) return;
+  if (typeof value !== 'string') issues.push(`${where(path)}: expected a string`);
+}
+
+function stringList(value: unknown, path: string, issues: Issues, { optional = false, nullable = false } = {}): void {
+  if ((value === undefined && optional) || (value === null && nullable)) return;
+  if (!Array.isArray(value)) {
+    issues.push(`${where(path)}: expected a list of strings`);
+    return;
+  }
+  value.forEach((item, index) => string(item, `${path}.${index}`, issues));
+}
+
+function record(value: unknown, path: string, issues: Issues, item: (value: unknown, path: string) => void, { nullable = false } = {}): void {
+  if (value === undefined || (value === null && nullable)) return;
+  const map = object(value, path, issues);
+  if (map) for (const [key, entry] of Object.entries(map)) item(entry, `${path}.${key}`);
+}
+
+function stringRecord(value: unknown, path: string, issues: Issues, options: { nullable?: boolean } = {}): void {
+  record(value, path, issues, (entry, at) => string(entry, at, issues), options);
+}
+
+function schemaVersion2(value: unknown, path: string, issues: Issues): void {
+  if (value !== 2) issues.push(`${path}: expected 2`);
+}
+
+function descriptor(value: unknown, path: string, issues: Issues): void {
+  const d = object(value, path, issues);
+  if (!d) return;
+  string(d.mediaType, `${path}.mediaType`, issues);
+  if (typeof d.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(d.digest)) issues.push(`${path}.digest: unsupported or malformed digest`);
+  if (typeof d.size !== 'number' || !Number.isInteger(d.size) || d.size < 0) issues.push(`${path}.size: expected a whole number of bytes`);
+  stringList(d.urls, `${path}.urls`, issues, { optional: true });
+  stringRecord(d.annotations, `${path}.annotations`, issues);
+  if (d.platform !== undefined) {
+    const p = object(d.platform, `${path}.platform`, issues);
+    if (p) {
+      string(p.architecture, `${path}.platform.architecture`, issues);
+      string(p.os, `${path}.platform.os`, issues);
+      string(p.variant, `${path}.platform.variant`, issues, true);
+      string(p['os.version'], `${path}.platform.os.version`, issues, true);
+      stringList(p['os.features'], `${path}.platform.os.features`, issues, { optional: true });
+    }
+  }
+}
+
+function descriptorList(value: unknown, path: string, issues: Issues): void {
+  if (!Array.isArray(value)) {
+    issues.push(`${path}: expected a list`);
+    return;
+  }
+  value.forEach((item, index) => descriptor(item, `${path}.${index}`, issues));
+}
+
+function runConfig(value: unknown, path: string, issues: Issues): void {
+  const c = object(value, path, issues);
+  if (!c) return;
+  for (const field of ['User', 'WorkingDir', 'StopSignal']) string(c[field], `${path}.${field}`, issues, true);
+  for (const field of ['Env', 'Entrypoint', 'Cmd']) stringList(c[field], `${path}.${field}`, issues, { optional: true, nullable: true });
+  stringRecord(c.Labels, `${path}.Labels`, issues, { nullable: true });
+  for (const field of ['ExposedPorts', 'Volumes']) record(c[field], `${path}.${field}`, issues, (entry, at) => object(entry, at, issues), { nullable: true });
+}
+
+function history(value: unknown, path: string, issues: Issues): void {
+  const h = object(value, path, issues);
+  if (!h) return;
+  for (const field of ['created', 'created_by', 'author', 'comment']) string(h[field], `${path}.${field}`, issues, true);
+  if (h.empty_layer !== undefined && typeof h.empty_layer !== 'boolean') issues.push(`${path}.empty_layer: expected true or false`);
+}
+
+/** Parses with a check; throws DocumentShapeError naming every problem. */
+function checked<T>(check: (value: unknown, issues: Issues) => void): { parse(value: unknown): T } {
+  return {
+    parse(value) {
+      const issues: Issues = [];
+      check(value, issues);
+      if (issues.length > 0) throw new DocumentShapeError(issues);
+      return value as T;
+    },
+  };
+}
+
+export const imageManifestSchema = checked<ImageManifest>((value, issues) => {
+  const m = object(value, '', issues);
+  if (!m) return;
+  schemaVersion2(m.schemaVersion, 'schemaVersion', issues);
+  string(m.mediaType, 'mediaType', issues, true);
+  descriptor(m.config, 'config', issues);
+  descriptorList(m.layers, 'layers', issues);
+  stringRecord(m.annotations, 'annotations', issues);
+});
+
+export const imageIndexSchema = checked<ImageIndex>((value, issues) => {
+  const i = object(value, '', issues);
+  if (!i) return;
+  schemaVersion2(i.schemaVersion, 'schemaVersion', issues);
+  string(i.mediaType, 'mediaType', issues, true);
+  descriptorList(i.manifests, 'manifests', issues);
+  stringRecord(i.annotations, 'annotations', issues);
+});
+
+export const imageConfigSchema = checked<ImageConfig>((value, issues) => {
+  const c = object(value, '', issues);
+  if (!c) return;
+  for (const field of ['created', 'author', 'variant']) string(c[field], field, issues, true);
+  string(c.architecture, 'architecture', issues);
+  string(c.os, 'os', issues);
+  if (c.config !== undefined) runConfig(c.config, 'config', issues);
+  const rootfs = object(c.rootfs, 'rootfs', issues);
+  if (rootfs) {
+    if (rootfs.type !== 'layers') issues.push(`rootfs.type: expected "layers"`);
+    stringList(rootfs.diff_ids, 'rootfs.diff_ids', issues);
+  }
+  if (c.history !== undefined) {
+    if (!Array.isArray(c.history)) issues.push('history: expected a list');
+    else c.history.forEach((entry, index) => history(entry, `history.${index}`, issues));
+  }
+});
 
 export function formatPlatform(platform: Pick<Platform, 'os' | 'architecture' | 'variant'>): string {
   return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/') || 'unknown platform';

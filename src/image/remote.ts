@@ -1,8 +1,7 @@
-import { ZodError } from 'zod';
 import type { Digest } from '../digest.js';
 import { RegistryError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
-import { type ImageConfig, imageConfigSchema, type ImageIndex, imageIndexSchema, type ImageManifest, imageManifestSchema } from './manifest.js';
+import { DocumentShapeError, type ImageConfig, imageConfigSchema, type ImageIndex, imageIndexSchema, type ImageManifest, imageManifestSchema } from './manifest.js';
 import { isIndexMediaType, SINGLE_MANIFEST_TYPES } from './mediatypes.js';
 
 /**
@@ -46,7 +45,7 @@ function parseJson<T>(bytes: Buffer, schema: { parse(value: unknown): T }, what:
   try {
     return schema.parse(JSON.parse(bytes.toString('utf8')));
   } catch (error) {
-    const detail = error instanceof ZodError ? error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') : (error as Error).message;
+    const detail = error instanceof DocumentShapeError ? error.issues.join('; ') : (error as Error).message;
     throw new RegistryError(`${what} is not a valid OCI or Docker v2 document (${detail})`, {
       hint: 'only Docker v2 schema 2 and OCI images are supported; re-push the base with a current tool (e.g. skopeo copy) to convert it',
     });

@@ -9,7 +9,6 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { InputError } from '../errors.js';
 
 export interface Credential {
@@ -42,22 +41,42 @@ const HELPER_TIMEOUT_MS = 60_000;
 const HELPER_OUTPUT_LIMIT = 1024 * 1024;
 const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-const authEntrySchema = z
-  .object({
-    auth: z.string().nullish(),
-    username: z.string().nullish(),
-    password: z.string().nullish(),
-    identitytoken: z.string().nullish(),
-  })
-  .passthrough();
-const configFileSchema = z
-  .object({
-    auths: z.record(authEntrySchema).nullish(),
-    credHelpers: z.record(z.string()).nullish(),
-    credsStore: z.string().nullish(),
-  })
-  .passthrough();
-type AuthEntry = z.infer<typeof authEntrySchema>;
+interface AuthEntry {
+  auth?: string | null;
+  username?: string | null;
+  password?: string | null;
+  identitytoken?: string | null;
+}
+
+interface ConfigFileShape {
+  auths?: Record<string, AuthEntry> | null;
+  credHelpers?: Record<string, string> | null;
+  credsStore?: string | null;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isOptionalString = (value: unknown) => value === undefined || value === null || typeof value === 'string';
+
+/** Where a docker config breaks the shape docker writes ("auths.HOST.auth"), or undefined when it does not. */
+function configShapeProblem(json: unknown): { path: string; message: string } | undefined {
+  if (!isPlainObject(json)) return { path: '', message: 'expected an object' };
+  const { auths, credHelpers, credsStore } = json;
+  if (auths !== undefined && auths !== null) {
+    if (!isPlainObject(auths)) return { path: 'auths', message: 'expected an object' };
+    for (const [host, entry] of Object.entries(auths)) {
+      if (!isPlainObject(entry)) return { path: `auths.${host}`, message: 'expected an object' };
+      for (const field of ['auth', 'username', 'password', 'identitytoken']) {
+        if (!isOptionalString(entry[field])) return { path: `auths.${host}.${field}`, message: 'expected a string' };
+      }
+    }
+  }
+  if (credHelpers !== undefined && credHelpers !== null) {
+    if (!isPlainObject(credHelpers)) return { path: 'credHelpers', message: 'expected an object' };
+    for (const [host, helper] of Object.entries(credHelpers)) if (typeof helper !== 'string') return { path: `credHelpers.${host}`, message: 'expected a string' };
+  }
+  if (!isOptionalString(credsStore)) return { path: 'credsStore', message: 'expected a string' };
+  return undefined;
+}
 
 interface ConfigFileLocation {
   path: string;
@@ -208,19 +227,19 @@ async function loadConfigFile(location: ConfigFileLocation): Promise<ConfigFile 
       hint: 'fix the file (`docker login` rewrites it), or point DOCKER_CONFIG / REGISTRY_AUTH_FILE elsewhere',
     });
   }
-  const parsed = configFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue === undefined || issue.path.length === 0 ? 'the top level' : `"${issue.path.join('.')}"`;
-    throw new InputError(`${location.label} has an unexpected shape at ${where}: ${issue?.message ?? 'invalid'}`, {
+  const problem = configShapeProblem(json);
+  if (problem) {
+    const where = problem.path === '' ? 'the top level' : `"${problem.path}"`;
+    throw new InputError(`${location.label} has an unexpected shape at ${where}: ${problem.message}`, {
       hint: 'expected {"auths": {HOST: {"auth": BASE64}}, "credHelpers": {HOST: NAME}, "credsStore": NAME}',
     });
   }
+  const config = json as ConfigFileShape;
   return {
     ...location,
-    auths: parsed.data.auths ?? {},
-    credHelpers: parsed.data.credHelpers ?? {},
-    credsStore: parsed.data.credsStore || undefined,
+    auths: config.auths ?? {},
+    credHelpers: config.credHelpers ?? {},
+    credsStore: config.credsStore || undefined,
   };
 }
 
@@ -333,14 +352,13 @@ async function askCredentialHelper(
   } catch {
     answer = undefined;
   }
-  const parsed = z.object({ Username: z.string().nullish(), Secret: z.string().nullish() }).safeParse(answer);
-  if (!parsed.success) {
+  if (!isPlainObject(answer) || !isOptionalString(answer.Username) || !isOptionalString(answer.Secret)) {
     // Its output is not shown: it may hold the secret.
     throw new InputError(`credential helper ${program} answered with something other than JSON {"ServerURL", "Username", "Secret"}`, {
       hint: `check that ${program} is a docker credential helper`,
     });
   }
-  const { Username: username, Secret: secret } = parsed.data;
+  const { Username: username, Secret: secret } = answer as { Username?: string | null; Secret?: string | null };
   if (!secret && !username) return undefined;
   if (username === IDENTITY_TOKEN_USERNAME) return secret ? remember({ identityToken: secret }, origin) : undefined;
   return remember({ ...(username ? { username } : {}), ...(secret ? { password: secret } : {}) }, origin);

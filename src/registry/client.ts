@@ -185,8 +185,13 @@ export class RegistryClient {
    * registry named in its challenge merged with ours, once.
    */
   private async request(request: HttpRequest, scopes: readonly string[]): Promise<HttpResponse> {
-    let authorization = await this.authorization(scopes, false, request.signal);
-    for (let attempt = 0; ; attempt++) {
+    // The first GET or HEAD to a registry goes without credentials and also finds the scheme; its
+    // answer (a 401 with the challenge, or not) tells how to authenticate, as `GET /v2/` would, one
+    // round trip sooner. Other first requests (uploads) learn the challenge from `GET /v2/` first.
+    const probing = !this.challengeKnown && !this.http.discoveryStarted && (request.method === 'GET' || request.method === 'HEAD');
+    let authorization = probing ? undefined : await this.authorization(scopes, false, request.signal);
+    // A probe's 401 only teaches the challenge, as GET /v2/ would: the one renewal of a refused token stays.
+    for (let attempt = probing ? -1 : 0; ; attempt++) {
       const response = await this.http.send({
         ...request,
         headers: { ...request.headers, ...(authorization ? { authorization } : {}) },

@@ -112,7 +112,7 @@ export function headerValue(headers: HttpResponse['headers'], name: string): str
 }
 
 export class RegistryHttp {
-  private discovery: Promise<{ origin: string; ping?: Ping }> | undefined;
+  private discovery: Promise<Discovery> | undefined;
   private transport: Transport | undefined;
   private readonly ready: Promise<void>;
 
@@ -151,10 +151,18 @@ export class RegistryHttp {
     return orAbort(this.discovery, signal).then((found) => found.origin);
   }
 
-  /** The answer to `GET /v2/` got while finding the scheme: it carries the auth challenge. */
+  /**
+   * The answer got while finding the scheme: to `GET /v2/`, or to the first request when that
+   * was a GET or HEAD (see send()). A 401 carries the auth challenge.
+   */
   async ping(): Promise<Ping | undefined> {
     this.discovery ??= this.discoverOrigin();
     return (await this.discovery).ping;
+  }
+
+  /** Whether the scheme is known or being found: a request now does not start the discovery. */
+  get discoveryStarted(): boolean {
+    return this.discovery !== undefined;
   }
 
   /**
@@ -165,33 +173,52 @@ export class RegistryHttp {
    * sends us on to HTTPS. For --insecure registries elsewhere both are asked at once and HTTPS
    * wins when it answers.
    */
-  private async discoverOrigin(signal?: AbortSignal): Promise<{ origin: string; ping?: Ping }> {
+  private async discoverOrigin(probe?: HttpRequest): Promise<Discovery> {
     await this.ready;
-    const ping = async (origin: string): Promise<Ping & { tlsOnly: boolean }> => {
-      const response = await this.sendOnce({ method: 'GET', url: '/v2/', signal }, origin);
-      // A TLS server answers plain HTTP with 400 and a text that names HTTPS (Go, nginx).
-      const tlsOnly = origin.startsWith('http:') && response.status === 400 && /HTTPS/i.test(await response.body.text());
-      if (!tlsOnly) await response.body.dump();
-      return { status: response.status, wwwAuthenticate: response.headers['www-authenticate'], tlsOnly };
+    // The probe's answer is kept for its caller (its body unread) once its origin is chosen.
+    const ping = async (origin: string): Promise<Ping & { tlsOnly: boolean; response?: HttpResponse }> => {
+      const response = await this.sendOnce(probe ?? { method: 'GET', url: '/v2/' }, origin);
+      // A TLS server answers plain HTTP with 400 and a text that names HTTPS (Go, nginx); a HEAD
+      // answer has no text, so a GET /v2/ tells.
+      const askedAgain = origin.startsWith('http:') && response.status === 400 && probe?.method === 'HEAD' ? await this.sendOnce({ method: 'GET', url: '/v2/' }, origin) : undefined;
+      if (askedAgain) await response.body.dump(); // a HEAD answer has no body: its connection is free again
+      const tlsOnly = origin.startsWith('http:') && response.status === 400 && /HTTPS/i.test(await (askedAgain ?? response).body.text());
+      const keep = probe !== undefined && !tlsOnly;
+      if (!tlsOnly && !keep) await response.body.dump();
+      return { status: response.status, wwwAuthenticate: response.headers['www-authenticate'], tlsOnly, ...(keep ? { response } : {}) };
+    };
+    // The probe's failure over the origin chosen is its caller's first failed attempt.
+    let probeError: unknown;
+    const failed = (error: unknown) => {
+      probeError = error;
+      return undefined;
+    };
+    const found = (origin: string, answer: Awaited<ReturnType<typeof ping>> | undefined): Discovery => {
+      if (!answer) return probe && probeError !== undefined ? { origin, probeError } : { origin };
+      const { response, tlsOnly: _, ...pinged } = answer;
+      return { origin, ping: pinged, probeResponse: response };
     };
     const https = `https://${this.apiHost}`;
     const http = `http://${this.apiHost}`;
     const loopback = isLoopbackRegistry(this.registry);
     if (loopback) {
-      const answer = await ping(http).catch(() => undefined);
-      if (answer && !answer.tlsOnly) return { origin: http, ping: answer };
+      const answer = await ping(http).catch(failed);
+      if (answer && !answer.tlsOnly) return found(http, answer);
     }
     const overHttps = ping(https);
     const overHttp = this.plainHttpAllowed && !loopback ? ping(http) : undefined;
     overHttp?.catch(() => {});
     try {
-      return { origin: https, ping: await overHttps };
+      const answer = await overHttps;
+      // Both were asked: the plain-HTTP answer to a probe is not needed.
+      overHttp?.then((other) => other.response?.body.dump(), () => {});
+      return found(https, answer);
     } catch (error) {
       if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
       if (!this.plainHttpAllowed) throw this.connectionError(error, https);
       this.logger.debug(`${this.registry}: using plain HTTP (https: ${String((error as Error).message).split('\n')[0]})`);
       // If plain HTTP failed too, requests retry and report it themselves.
-      return { origin: http, ping: await overHttp?.catch(() => undefined) };
+      return found(http, await overHttp?.catch(failed));
     }
   }
 
@@ -229,6 +256,18 @@ export class RegistryHttp {
     return { status: response.statusCode, headers: response.headers, body: response.body, url: url.toString() };
   }
 
+  /**
+   * When nothing has asked this registry yet and `request` is a GET or HEAD, finds the scheme by
+   * sending it (rather than a `GET /v2/` first: one round trip fewer) and returns its answer.
+   */
+  private async probeWith(request: HttpRequest): Promise<{ response?: HttpResponse; error?: unknown }> {
+    if (this.discovery || (request.method !== 'GET' && request.method !== 'HEAD') || request.body) return {};
+    const discovery = this.discoverOrigin(request);
+    this.discovery = discovery;
+    const { probeResponse, probeError } = await orAbort(discovery, request.signal);
+    return { response: probeResponse, error: probeError };
+  }
+
   /** Absolute URL of a path on this registry (after scheme discovery). */
   async urlFor(path: string): Promise<string> {
     return new URL(path, await this.resolveOrigin()).toString();
@@ -239,11 +278,15 @@ export class RegistryHttp {
    * The returned response may have any other status; the caller decides what it means.
    */
   async send(request: HttpRequest): Promise<HttpResponse> {
+    let probe = await this.probeWith(request);
     const origin = await this.resolveOrigin(request.signal);
     for (let attempt = 1; ; attempt++) {
       let response: HttpResponse;
       try {
-        response = await this.sendOnce(request, origin);
+        const { response: probed, error: probeError } = probe;
+        probe = {};
+        if (probeError !== undefined) throw probeError;
+        response = probed ?? (await this.sendOnce(request, origin));
       } catch (error) {
         if (request.signal?.aborted) throw error;
         if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
@@ -269,9 +312,11 @@ export class RegistryHttp {
    * (a resumable upload chunk asks the registry where to continue from).
    */
   async sendWithoutRetry(request: HttpRequest): Promise<HttpResponse> {
+    const probe = await this.probeWith(request);
     const origin = await this.resolveOrigin(request.signal);
     try {
-      return await this.sendOnce(request, origin);
+      if (probe.error !== undefined) throw probe.error;
+      return probe.response ?? (await this.sendOnce(request, origin));
     } catch (error) {
       if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
       throw error;
@@ -289,3 +334,13 @@ export class RegistryHttp {
 }
 
 export const USER_AGENT = 'imgbuild/0.1';
+
+interface Discovery {
+  origin: string;
+  /** The answer that found the origin (see ping()). */
+  ping?: Ping;
+  /** The probing request's own answer, body unread, for the caller that sent it. */
+  probeResponse?: HttpResponse;
+  /** Or how it failed over the chosen origin. */
+  probeError?: unknown;
+}

@@ -70,6 +70,9 @@ describe('a failed base fetch abandons the layer upload started while the layer 
     });
     const client = new RegistryClient(proxy.host, { monolithicUploadLimit: MiB, chunkSize: 4 * MiB });
     try {
+      // The client's first request finds the scheme, and the others wait for its answer: ask
+      // something first, so the held base request is not that one.
+      await client.headBlob(REPOSITORY, `sha256:${'0'.repeat(64)}`);
       let ended = false;
       const adding = addToImage({
         from: `${proxy.host}/no/such-base:1`,

@@ -4,7 +4,9 @@
 // is consumed, and GET follows redirects, dropping credentials when the origin changes.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { RegistryClient } from '../../src/registry/client.js';
 import { Transport } from '../../src/registry/transport.js';
 import { startFaultProxy, type RunningFaultProxy } from '../helpers/fault-proxy.js';
 import { pushBaseImage } from '../helpers/fixtures.js';
@@ -57,6 +59,27 @@ describe('registry transport (real registry behind a proxy)', () => {
     }
     assert.equal(proxy.log.length, 60);
     assert.ok(proxy.connectionsAccepted() <= 2, `the proxy accepted ${proxy.connectionsAccepted()} connections; kept-alive ones should have been reused`);
+  });
+
+  test('the first GET finds the scheme and the auth challenge itself: no GET /v2/ before it', async () => {
+    const client = new RegistryClient(proxy.host);
+    try {
+      await client.getManifest('base/app', '1');
+      await client.headBlob('base/app', layerDigest as `sha256:${string}`);
+    } finally {
+      await client.close();
+    }
+    assert.deepEqual(proxy.log.map((entry) => `${entry.method} ${entry.kind}`), ['GET manifest', 'HEAD blob']);
+  });
+
+  test('an upload as the first request still asks GET /v2/ first (a body is not sent to learn the challenge)', async () => {
+    const client = new RegistryClient(proxy.host);
+    try {
+      await client.uploadBlob('base/app', `sha256:${createHash('sha256').update('x').digest('hex')}`, 1, () => Readable.from([Buffer.from('x')]));
+    } finally {
+      await client.close();
+    }
+    assert.deepEqual(proxy.log.map((entry) => `${entry.method} ${entry.kind}`), ['GET api-root', 'POST upload-start', 'PUT upload-complete']);
   });
 
   test('GET follows a redirect to another origin without the Authorization header', async () => {

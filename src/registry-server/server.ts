@@ -224,7 +224,7 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
         // The digest is checked before any byte is taken, so a bad PUT leaves the upload as it was.
         const digest = method === 'PUT' ? digestParameter(url.searchParams.get('digest'), 'completing an upload') : undefined;
         try {
-          const session = await storage.appendUpload(target.name, target.id, range?.start, request);
+          const session = await storage.appendUpload(target.name, target.id, range?.start, request, range ? range.end - range.start + 1 : undefined);
           if (digest === undefined) return sendEmpty(response, 202, uploadHeaders(target.name, session.id, session.size));
           await storage.completeUpload(target.name, target.id, digest);
           return blobCreated(response, target.name, digest);

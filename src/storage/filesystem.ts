@@ -290,7 +290,7 @@ export class FilesystemStorage implements ManagedStorage {
     return { id, repository, size };
   }
 
-  async appendUpload(repository: string, id: string, offset: number | undefined, data: Readable): Promise<UploadSession> {
+  async appendUpload(repository: string, id: string, offset: number | undefined, data: Readable, length?: number): Promise<UploadSession> {
     return this.serialized(id, async () => {
       const session = await this.getUpload(repository, id);
       if (offset !== undefined && offset !== session.size) {
@@ -312,6 +312,12 @@ export class FilesystemStorage implements ManagedStorage {
       });
       try {
         await pipeline(data, tap, createWriteStream(this.uploadPath(id, 'data'), { flags: 'r+', start: session.size }));
+        if (length !== undefined && written !== length) {
+          throw new RegistryError(`the chunk holds ${written} bytes but its Content-Range names ${length}; send the chunk that starts at ${session.size} again`, {
+            status: 416,
+            code: 'BLOB_UPLOAD_INVALID',
+          });
+        }
       } catch (error) {
         // A cut chunk leaves the session as it was acknowledged: the client resends from there.
         this.uploadHashes.delete(id);

@@ -90,8 +90,11 @@ export interface ManagedStorage extends Storage {
   putBlob(repository: string, digest: Digest, data: Readable): Promise<number>;
   startUpload(repository: string): Promise<UploadSession>;
   getUpload(repository: string, id: string): Promise<UploadSession>;
-  /** Appends at `offset` (the session's size; undefined: wherever it stands); refuses another offset. */
-  appendUpload(repository: string, id: string, offset: number | undefined, data: Readable): Promise<UploadSession>;
+  /**
+   * Appends at `offset` (the session's size; undefined: wherever it stands); refuses another offset,
+   * and a chunk of other than `length` bytes when given (its Content-Range), keeping none of it.
+   */
+  appendUpload(repository: string, id: string, offset: number | undefined, data: Readable, length?: number): Promise<UploadSession>;
   /** Checks the upload against `digest` and stores it as a blob of the repository; returns its size. */
   completeUpload(repository: string, id: string, digest: Digest): Promise<number>;
   cancelUpload(repository: string, id: string): Promise<void>;

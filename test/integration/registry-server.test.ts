@@ -155,7 +155,7 @@ describe('the API beyond the conformance suite (startRegistryServer in process)'
     assert.ok(Buffer.from(await whole.arrayBuffer()).equals(bytes));
   });
 
-  test('chunked upload: a chunk at the wrong offset gets 416 and the offset to resume from; a wrong digest is refused and the upload kept', async () => {
+  test('chunked upload: a chunk at the wrong offset, or of another length than its Content-Range, gets 416 and the offset to resume from; a wrong digest is refused and the upload kept', async () => {
     const bytes = randomBytes(300);
     const started = await fetch(url('/v2/chunks/a/blobs/uploads/'), { method: 'POST' });
     assert.equal(started.status, 202);
@@ -167,6 +167,10 @@ describe('the API beyond the conformance suite (startRegistryServer in process)'
     assert.equal(skipped.status, 416);
     assert.equal(skipped.headers.get('range'), '0-99');
     assert.equal(((await skipped.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'BLOB_UPLOAD_INVALID');
+    // Content-Range names 100 bytes, the body holds 50: refused, and none of the 50 kept.
+    const short = await fetch(url(location), { method: 'PATCH', body: bytes.subarray(100, 150), headers: { 'Content-Range': '100-199', 'Content-Type': 'application/octet-stream' } });
+    assert.equal(short.status, 416);
+    assert.equal(short.headers.get('range'), '0-99');
     const resumed = await patch(100, 200);
     assert.equal(resumed.status, 202);
     assert.equal(resumed.headers.get('range'), '0-199');

@@ -56,6 +56,9 @@ export interface RunningRegistryServer {
 
 /** How long close() lets requests in flight finish before cutting them. */
 const SHUTDOWN_GRACE_MS = 5_000;
+/** Uploads nothing has written to for this long are removed, at start and then daily (as distribution does: a week). */
+const UPLOAD_IDLE_LIMIT_MS = 7 * 24 * 3600_000;
+const UPLOAD_PURGE_INTERVAL_MS = 24 * 3600_000;
 const API_VERSION_HEADER = ['Docker-Distribution-API-Version', 'registry/2.0'] as const;
 
 /** A distribution error answer: status, code, message (and what it was about). */
@@ -321,6 +324,15 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const tls = options.tlsCert && options.tlsKey ? { cert: await readPem(options.tlsCert, 'certificate'), key: await readPem(options.tlsKey, 'key') } : undefined;
   const htpasswd = options.htpasswd ? await loadHtpasswd(options.htpasswd) : undefined;
   const storage = await FilesystemStorage.open(options.dir);
+  const purgeIdleUploads = async () => {
+    const purged = await storage.purgeIdleUploads(UPLOAD_IDLE_LIMIT_MS).catch((error: Error) => {
+      options.logger?.warn(`registry: removing idle uploads failed: ${error.message}`);
+      return 0;
+    });
+    if (purged > 0) options.logger?.info(`registry: removed ${purged} upload(s) idle for over ${UPLOAD_IDLE_LIMIT_MS / 3600_000} hours`);
+  };
+  await purgeIdleUploads();
+  const purging = setInterval(() => void purgeIdleUploads(), UPLOAD_PURGE_INTERVAL_MS).unref();
   const handler = createRegistryHandler(storage, { htpasswd, logger: options.logger });
 
   const inFlight = new Set<ServerResponse>();
@@ -343,6 +355,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
       server.listen(address.port, address.host, () => resolve());
     });
   } catch (error) {
+    clearInterval(purging);
     await storage.close();
     throw error;
   }
@@ -357,6 +370,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       server.closeAllConnections();
+      clearInterval(purging);
       await closed;
       await storage.close();
     })();

@@ -266,6 +266,25 @@ export class FilesystemStorage implements ManagedStorage {
 
   // ---- uploads --------------------------------------------------------------------------
 
+  /**
+   * Removes uploads nothing has written to for `idleMs`: sessions of clients that went away and
+   * would otherwise hold their bytes on disk for ever. Returns how many were removed.
+   */
+  async purgeIdleUploads(idleMs: number, now = Date.now()): Promise<number> {
+    let purged = 0;
+    for (const id of await readdir(path.join(this.root, 'uploads')).catch((): string[] => [])) {
+      if (!/^[a-f0-9-]{36}$/.test(id)) continue;
+      const written = await stat(this.uploadPath(id, 'data')).catch(() => stat(this.uploadPath(id))).catch(() => undefined);
+      if (!written || now - written.mtimeMs < idleMs) continue;
+      await this.serialized(id, async () => {
+        this.uploadHashes.delete(id);
+        await rm(this.uploadPath(id), { recursive: true, force: true });
+      });
+      purged++;
+    }
+    return purged;
+  }
+
   async startUpload(repository: string): Promise<UploadSession> {
     this.repositoryPath(repository);
     const id = randomUUID();

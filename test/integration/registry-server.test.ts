@@ -6,7 +6,7 @@
 // tls-auth.test.ts runs against this registry too.)
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -313,6 +313,36 @@ test('aborting the signal given to startRegistryServer closes it and frees the d
     const cli = await runCli(['registry', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], { timeoutMs: 3_000 });
     assert.equal(cli.timedOut, true, `a server on the freed directory should run until stopped: ${describeResult(cli)}`);
     assert.match(cli.stdout, /^http:\/\/127\.0\.0\.1:\d+\n$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('at start the server removes uploads nothing has written to for a week, and keeps the others', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'imgbuild-registry-purge-'));
+  try {
+    const lines: string[] = [];
+    const first = await startRegistryServer({ dir });
+    const start = async () => {
+      const started = await fetch(`${first.url}/v2/idle/blobs/uploads/`, { method: 'POST' });
+      const location = started.headers.get('location')!;
+      await fetch(`${first.url}${location}`, { method: 'PATCH', body: randomBytes(100), headers: { 'Content-Type': 'application/octet-stream' } });
+      return location;
+    };
+    const [stale, fresh] = [await start(), await start()];
+    await first.close();
+    const uploadDir = (location: string) => path.join(dir, 'uploads', location.split('/').pop()!.split('?')[0]!);
+    const eightDaysAgo = new Date(Date.now() - 8 * 24 * 3600_000);
+    await utimes(path.join(uploadDir(stale), 'data'), eightDaysAgo, eightDaysAgo);
+    const second = await startRegistryServer({ dir, logger: { debug() {}, info: (line) => lines.push(line), warn: (line) => lines.push(line) } });
+    try {
+      assert.equal((await fetch(`${second.url}${stale}`)).status, 404);
+      assert.equal((await fetch(`${second.url}${fresh}`)).status, 204);
+      await assert.rejects(stat(uploadDir(stale)));
+      assert.ok(lines.some((line) => /removed 1 upload\(s\) idle for over 168 hours/.test(line)), lines.join('\n'));
+    } finally {
+      await second.close();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

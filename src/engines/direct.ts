@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { dockerignoreCandidates, parseDockerignore } from '../dockerfile/dockerignore.js';
+import { readDockerignore } from '../dockerfile/read-dockerignore.js';
 import { parseDockerfile } from '../dockerfile/parser.js';
 import { listBaseImages, resolveDockerfile } from '../dockerfile/resolve.js';
 import type { ParsedDockerfile, ResolvedBuild, ResolveOptions } from '../dockerfile/types.js';
@@ -39,14 +38,6 @@ async function baseEnv(name: string, platform: PlatformSpec, storageFor: Storage
   return (await fetchRemoteImage(found, child.digest as `sha256:${string}`)).config.config?.Env ?? [];
 }
 
-/** The context's ignore patterns: `<Dockerfile>.dockerignore` beside it, else `.dockerignore`, as BuildKit looks. */
-async function readDockerignore(dockerfilePath: string, context: string): Promise<string[]> {
-  for (const candidate of dockerignoreCandidates(path.resolve(dockerfilePath), context)) {
-    const text = await readFile(candidate, 'utf8').catch(() => undefined);
-    if (text !== undefined) return parseDockerignore(text);
-  }
-  return [];
-}
 
 /** The direct engine: a RUN-less Dockerfile as a plan, executed against the registry. */
 export function directEngine(options: EngineOptions): BuildEngine {
@@ -56,7 +47,7 @@ export function directEngine(options: EngineOptions): BuildEngine {
       const build = request.resolved ?? (await resolveBuild(request, options.platforms[0] ?? hostPlatform(), options.storageFor, options.remoteCache));
       chooseEngine('direct', runInstructions(build));
       const context = path.resolve(request.context);
-      const ignore = await readDockerignore(request.dockerfilePath, context);
+      const ignore = (await readDockerignore(request.dockerfilePath, context))?.patterns ?? [];
       // `--label` sets labels on the result without a history entry, as docker build does.
       const withLabels = (made: Plan): Plan => (request.labels?.length ? { ...made, steps: [...made.steps, { kind: 'config', edits: { labels: request.labels }, where: '--label' }] } : made);
       const plan = withLabels(planFromDockerfile(build, { context, ignore }));

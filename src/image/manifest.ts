@@ -1,3 +1,5 @@
+import { isPlainObject } from '../json-shape.js';
+
 /**
  * Parsed OCI / Docker v2.2 structures, checked by hand: every command reads a manifest and a
  * config, and a schema library cost each start-up more than these few rules. Unknown fields are
@@ -87,12 +89,8 @@ export class DocumentShapeError extends Error {
 type Issues = string[];
 const where = (path: string) => path || '(document)';
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function object(value: unknown, path: string, issues: Issues): Record<string, unknown> | undefined {
-  if (isObject(value)) return value;
+  if (isPlainObject(value)) return value;
   issues.push(`${where(path)}: expected an object`);
   return undefined;
 }
@@ -181,24 +179,24 @@ function checked<T>(check: (value: unknown, issues: Issues) => void): { parse(va
   };
 }
 
-export const imageManifestSchema = checked<ImageManifest>((value, issues) => {
-  const m = object(value, '', issues);
-  if (!m) return;
-  schemaVersion2(m.schemaVersion, 'schemaVersion', issues);
-  string(m.mediaType, 'mediaType', issues, true);
-  descriptor(m.config, 'config', issues);
-  descriptorList(m.layers, 'layers', issues);
-  stringRecord(m.annotations, 'annotations', issues);
-});
+/** A manifest or an index: schemaVersion 2, an optional mediaType and annotations, and its descriptors. */
+function versionedDocument(value: unknown, issues: Issues, descriptors: (document: Record<string, unknown>) => void): void {
+  const document = object(value, '', issues);
+  if (!document) return;
+  schemaVersion2(document.schemaVersion, 'schemaVersion', issues);
+  string(document.mediaType, 'mediaType', issues, true);
+  descriptors(document);
+  stringRecord(document.annotations, 'annotations', issues);
+}
 
-export const imageIndexSchema = checked<ImageIndex>((value, issues) => {
-  const i = object(value, '', issues);
-  if (!i) return;
-  schemaVersion2(i.schemaVersion, 'schemaVersion', issues);
-  string(i.mediaType, 'mediaType', issues, true);
-  descriptorList(i.manifests, 'manifests', issues);
-  stringRecord(i.annotations, 'annotations', issues);
-});
+export const imageManifestSchema = checked<ImageManifest>((value, issues) =>
+  versionedDocument(value, issues, (manifest) => {
+    descriptor(manifest.config, 'config', issues);
+    descriptorList(manifest.layers, 'layers', issues);
+  }),
+);
+
+export const imageIndexSchema = checked<ImageIndex>((value, issues) => versionedDocument(value, issues, (index) => descriptorList(index.manifests, 'manifests', issues)));
 
 export const imageConfigSchema = checked<ImageConfig>((value, issues) => {
   const c = object(value, '', issues);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import tar from 'tar-stream';
-import { createIgnoreMatcher, dockerignoreCandidates, hasExceptions, parseDockerignore } from '../dockerfile/dockerignore.js';
+import { createIgnoreMatcher, hasExceptions } from '../dockerfile/dockerignore.js';
+import { readDockerignore } from '../dockerfile/read-dockerignore.js';
 import { InputError } from '../errors.js';
 import type { ContextEntry } from './render/context-delivery.js';
 
@@ -26,21 +27,9 @@ export interface ContextFile extends ContextEntry {
  * name instead, so Kaniko filters by the same patterns.
  */
 export async function collectContextDirectory(root: string, options: { dockerignore?: boolean; dockerfilePath?: string } = {}): Promise<ContextFile[]> {
-  let patterns: string[] = [];
-  let dockerfileIgnore: Buffer | undefined;
-  if (options.dockerignore !== false) {
-    const candidates = options.dockerfilePath ? dockerignoreCandidates(path.resolve(options.dockerfilePath), root) : [path.join(root, '.dockerignore')];
-    for (const [index, candidate] of candidates.entries()) {
-      const text = await readFile(candidate).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return undefined;
-        throw error;
-      });
-      if (text === undefined) continue;
-      patterns = parseDockerignore(text.toString('utf8'));
-      if (index < candidates.length - 1) dockerfileIgnore = text;
-      break;
-    }
-  }
+  const ignoreFile = options.dockerignore === false ? undefined : await readDockerignore(options.dockerfilePath, root);
+  const patterns = ignoreFile?.patterns ?? [];
+  const dockerfileIgnore = ignoreFile?.besideDockerfile ? ignoreFile.text : undefined;
   const isIgnored = createIgnoreMatcher(patterns);
   const reincludes = hasExceptions(patterns);
   const stat = await lstat(root).catch(() => undefined);

@@ -188,7 +188,7 @@ export class RegistryClient {
     // The first GET or HEAD to a registry goes without credentials and also finds the scheme; its
     // answer (a 401 with the challenge, or not) tells how to authenticate, as `GET /v2/` would, one
     // round trip sooner. Other first requests (uploads) learn the challenge from `GET /v2/` first.
-    const probing = !this.challengeKnown && !this.http.discoveryStarted && (request.method === 'GET' || request.method === 'HEAD');
+    const probing = !this.challengeKnown && this.http.wouldProbe(request);
     let authorization = probing ? undefined : await this.authorization(scopes, false, request.signal);
     // A probe's 401 only teaches the challenge, as GET /v2/ would: the one renewal of a refused token stays.
     for (let attempt = probing ? -1 : 0; ; attempt++) {

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { isPlainObject } from '../json-shape.js';
 import { InputError } from '../errors.js';
 
 export interface Credential {
@@ -54,7 +55,6 @@ interface ConfigFileShape {
   credsStore?: string | null;
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isOptionalString = (value: unknown) => value === undefined || value === null || typeof value === 'string';
 
 /** Where a docker config breaks the shape docker writes ("auths.HOST.auth"), or undefined when it does not. */

@@ -160,11 +160,6 @@ export class RegistryHttp {
     return (await this.discovery).ping;
   }
 
-  /** Whether the scheme is known or being found: a request now does not start the discovery. */
-  get discoveryStarted(): boolean {
-    return this.discovery !== undefined;
-  }
-
   /**
    * Finds the scheme once: HTTPS, or plain HTTP only for loopback or --insecure registries
    * when the server does not speak TLS. Certificate failures are never "fixed" by falling back.
@@ -260,8 +255,13 @@ export class RegistryHttp {
    * When nothing has asked this registry yet and `request` is a GET or HEAD, finds the scheme by
    * sending it (rather than a `GET /v2/` first: one round trip fewer) and returns its answer.
    */
+  /** Whether `request`, sent now, would be the one that finds the scheme (see probeWith). */
+  wouldProbe(request: Pick<HttpRequest, 'method' | 'body'>): boolean {
+    return this.discovery === undefined && (request.method === 'GET' || request.method === 'HEAD') && request.body === undefined;
+  }
+
   private async probeWith(request: HttpRequest): Promise<{ response?: HttpResponse; error?: unknown }> {
-    if (this.discovery || (request.method !== 'GET' && request.method !== 'HEAD') || request.body) return {};
+    if (!this.wouldProbe(request)) return {};
     const discovery = this.discoverOrigin(request);
     this.discovery = discovery;
     const { probeResponse, probeError } = await orAbort(discovery, request.signal);

@@ -7,9 +7,6 @@
 # the API server. Usage: test/cluster/incluster-build.sh   (exit 0 = pass).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-. "$ROOT/test/cluster/lib/testbed-env.sh"
-POD_SECURITY=restricted
-. "$ROOT/test/cluster/lib/kaniko.sh"
 . "$ROOT/test/cluster/lib/incluster.sh"
 t0=$SECONDS
 BASE=$CLUSTER_REGISTRY/ones/plugin-host-node:v6.33.1

@@ -6,9 +6,6 @@
 # Usage: test/cluster/incluster-credentials.sh   (exit 0 = pass).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-. "$ROOT/test/cluster/lib/testbed-env.sh"
-POD_SECURITY=restricted
-. "$ROOT/test/cluster/lib/kaniko.sh"
 . "$ROOT/test/cluster/lib/incluster.sh"
 t0=$SECONDS
 CREDENTIALS_REPO=incluster-credentials

@@ -13,21 +13,7 @@ t0=$SECONDS
 echo "# seed scenario, one command: imgbuild add --engine kaniko"
 printf 'built-by: kaniko\nmessage: hello from kaniko build\n' >"$work/hello.txt"
 expected=$'built-by: kaniko\nmessage: hello from kaniko build\nOK'
-ref=$(imgbuild add --engine kaniko -n "$NS" --insecure \
-  --from "$CLUSTER_REGISTRY/ones/plugin-host-node:v6.33.1" \
-  --add "$work/hello.txt:/opt/app/hello.txt" --user root --workdir /opt/app \
-  --to "$CLUSTER_REGISTRY/new-kaniko-image:latest" \
-  --verify-command 'cat /opt/app/hello.txt && echo OK' --expect-output "$expected" --pull-via localhost:5000 \
-  2>"$work/stderr") || { cat "$work/stderr" >&2; fail "imgbuild add --engine kaniko failed"; }
-cat "$work/stderr" >&2
-echo "result: $ref"
-[[ $ref =~ ^$CLUSTER_REGISTRY/new-kaniko-image@sha256:[0-9a-f]{64}$ ]] || fail "stdout is not REPO@sha256:<digest>: $ref"
-digest=${ref#*@}
-grep -q '^\[kaniko\] .*Pushed' "$work/stderr" || fail "Kaniko's log was not followed (no [kaniko] ... Pushed line on stderr)"
-[[ $(grep -c '^\[verify\]' "$work/stderr") == 3 ]] || fail "the verification pod's three lines were not printed"
-served=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' docker://localhost:5000/new-kaniko-image:latest)
-[[ $served == "$digest" ]] || fail "the tag serves $served, imgbuild printed $digest"
-assert_no_objects
+seed_job new-kaniko-image '^\[kaniko\] .*Pushed' --engine kaniko --insecure
 
 echo "# a destination this machine reaches too (the registry's node address): the tag is confirmed, media type and platform filled in"
 json=$(imgbuild add --engine kaniko -n "$NS" --insecure -q -o json --from "$CLUSTER_REGISTRY/ones/plugin-host-node:v6.33.1" \

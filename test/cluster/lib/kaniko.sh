@@ -60,3 +60,27 @@ assert_no_objects() {
   done
   fail "imgbuild objects left in $NS: $left"
 }
+
+# The field report's job as one command (`imgbuild add` with ENGINE_FLAGS, the file $work/hello.txt,
+# checked by a verification pod pulled through localhost:5000 against $expected): stdout is
+# REPO@digest, the builder's log is followed (a stderr line matching LOG_ERE), the tag serves the
+# digest, nothing is left behind. Sets ref and digest.
+seed_job() { # REPO LOG_ERE ENGINE_FLAG...
+  local repo=$1 log=$2 served
+  shift 2
+  ref=$(imgbuild add "$@" -n "$NS" \
+    --from "$CLUSTER_REGISTRY/ones/plugin-host-node:v6.33.1" \
+    --add "$work/hello.txt:/opt/app/hello.txt" --user root --workdir /opt/app \
+    --to "$CLUSTER_REGISTRY/$repo:latest" \
+    --verify-command 'cat /opt/app/hello.txt && echo OK' --expect-output "$expected" --pull-via localhost:5000 \
+    2>"$work/stderr") || { cat "$work/stderr" >&2; fail "imgbuild add $* failed"; }
+  cat "$work/stderr" >&2
+  echo "result: $ref"
+  [[ $ref =~ ^$CLUSTER_REGISTRY/$repo@sha256:[0-9a-f]{64}$ ]] || fail "stdout is not REPO@sha256:<digest>: $ref"
+  digest=${ref#*@}
+  grep -Eq "$log" "$work/stderr" || fail "the builder's log was not followed (no line matching $log on stderr)"
+  [[ $(grep -c '^\[verify\]' "$work/stderr") == 3 ]] || fail "the verification pod's three lines were not printed"
+  served=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://localhost:5000/$repo:latest")
+  [[ $served == "$digest" ]] || fail "the tag serves $served, imgbuild printed $digest"
+  assert_no_objects
+}

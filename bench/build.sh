@@ -22,7 +22,7 @@ for size in $SIZES; do
 done
 command -v buildah >/dev/null || fail_usage "buildah is missing; run: bash bench/setup.sh"
 [[ -x $CRANE_BIN ]] || fail_usage "crane is missing at $CRANE_BIN (it pushes the bases); run: bash bench/setup.sh"
-[[ -f $REPO_ROOT/dist/imgbuild.mjs ]] || fail_usage "dist/imgbuild.mjs is missing; run 'npm run build'"
+[[ -x $REPO_ROOT/dist/imgbuild ]] || fail_usage "dist/imgbuild is missing; run 'npm run build'"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_prepare_workdir

@@ -59,12 +59,14 @@ bench_prepare_workdir() {
   if [[ -n ${BENCH_IMGBUILD:-} ]]; then
     read -r -a IMGBUILD_CMD <<<"$BENCH_IMGBUILD"
   elif has_tool imgbuild; then
-    # The bundle is self-contained; a private copy pins this run to one build.
-    cp "$REPO_ROOT/dist/imgbuild.mjs" "$WORK/imgbuild.mjs"
-    IMGBUILD_CMD=(node "$WORK/imgbuild.mjs")
+    # What users run: the `imgbuild` command npm links (dist/imgbuild, a shell launcher on the
+    # split build). A private copy pins this run to one build.
+    mkdir "$WORK/dist"
+    cp -r "$REPO_ROOT/dist/imgbuild" "$REPO_ROOT/dist/cli.mjs" "$REPO_ROOT/dist/split" "$WORK/dist/"
+    IMGBUILD_CMD=("$WORK/dist/imgbuild")
     "${IMGBUILD_CMD[@]}" --version >/dev/null 2>&1 ||
-      fail_usage "the copy of dist/imgbuild.mjs does not run (was it being rebuilt?); run 'npm run build' and retry"
-    IMGBUILD_BUILD="dist/imgbuild.mjs sha256 $(sha256sum "$WORK/imgbuild.mjs" | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/imgbuild.mjs" +%Y-%m-%dT%H:%M:%SZ)"
+      fail_usage "the copy of dist/imgbuild does not run (was it being rebuilt?); run 'npm run build' and retry"
+    IMGBUILD_BUILD="dist/imgbuild + split build sha256 $(find "$WORK/dist" -type f | sort | xargs cat | sha256sum | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/cli.mjs" +%Y-%m-%dT%H:%M:%SZ)"
   fi
 }
 

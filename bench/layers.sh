@@ -55,8 +55,8 @@ has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
 if has_tool buildah; then
   command -v buildah >/dev/null || fail_usage "buildah is missing; run: bash bench/setup.sh"
 fi
-if has_tool imgbuild && [[ -z ${BENCH_IMGBUILD:-} && ! -f $REPO_ROOT/dist/imgbuild.mjs ]]; then
-  fail_usage "$REPO_ROOT/dist/imgbuild.mjs is missing; run 'npm run build' in $REPO_ROOT (or drop imgbuild from BENCH_TOOLS)"
+if has_tool imgbuild && [[ -z ${BENCH_IMGBUILD:-} && ! -x $REPO_ROOT/dist/imgbuild ]]; then
+  fail_usage "$REPO_ROOT/dist/imgbuild is missing; run 'npm run build' in $REPO_ROOT (or drop imgbuild from BENCH_TOOLS)"
 fi
 
 bench_prepare_workdir

@@ -15,8 +15,9 @@
 #   BENCH_QUICK=1                     smoke test: 10M base, 1K file, 1 run (knobs above still win)
 #   BENCH_KEEP_LOGS=1                 keep the per-run logs even when everything succeeded
 #   BENCH_IMGBUILD="node dist/imgbuild.mjs"   command that runs imgbuild (by default a copy of
-#                                     dist/imgbuild.mjs taken at start, so a rebuild during the
-#                                     run cannot mix two builds in one table)
+#                                     the `imgbuild` command, dist/imgbuild on the split build,
+#                                     taken at start, so a rebuild during the run cannot mix
+#                                     two builds in one table)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -61,8 +62,8 @@ has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
 if has_tool buildah; then
   command -v buildah >/dev/null || fail_usage "buildah is missing; run: bash bench/setup.sh"
 fi
-if has_tool imgbuild && [[ -z ${BENCH_IMGBUILD:-} && ! -f $REPO_ROOT/dist/imgbuild.mjs ]]; then
-  fail_usage "$REPO_ROOT/dist/imgbuild.mjs is missing; run 'npm run build' in $REPO_ROOT (or drop imgbuild from BENCH_TOOLS)"
+if has_tool imgbuild && [[ -z ${BENCH_IMGBUILD:-} && ! -x $REPO_ROOT/dist/imgbuild ]]; then
+  fail_usage "$REPO_ROOT/dist/imgbuild is missing; run 'npm run build' in $REPO_ROOT (or drop imgbuild from BENCH_TOOLS)"
 fi
 
 bench_prepare_workdir

@@ -57,6 +57,18 @@ mkdir -p "$WORK/stage/opt/app"
 head -c 1024 /dev/urandom >"$WORK/stage/opt/app/file1k"
 
 node_label() { "$1" --version; }
+
+# The command line of imgbuild from build $2 run by node $1: the `imgbuild` command npm links
+# (dist/imgbuild, with that node first on PATH) when the build has one, else node on cli.mjs
+# (builds before the shell launcher).
+imgbuild_command() {
+  local node=$1 build=$2
+  if [[ -x $WORK/$build/imgbuild ]]; then
+    IMGBUILD=(env "PATH=$(dirname "$(command -v "$node")"):$PATH" "$WORK/$build/imgbuild")
+  else
+    IMGBUILD=("$node" "$WORK/$build/cli.mjs")
+  fi
+}
 declare -A LABEL TIMES CPU
 CELLS=("node -e 0@crane-none" "crane append@crane")
 for n in "${!NODES[@]}"; do
@@ -85,7 +97,8 @@ SECONDS=0
 # One untimed run per Node first: Node 22+ fills its compile cache, as any second use would.
 for n in "${!NODES[@]}"; do
   for build in "${BUILDS[@]}"; do
-    "${NODES[$n]}" "$WORK/$build/cli.mjs" add --from "$BASE" --add "$WORK/stage/opt/app/file1k:/opt/app/file1k" \
+    imgbuild_command "${NODES[$n]}" "$build"
+    "${IMGBUILD[@]}" add --from "$BASE" --add "$WORK/stage/opt/app/file1k:/opt/app/file1k" \
       --to "$REGISTRY/bench/warm-$build-$n:1k" --insecure >>"$LOGS/run.log" 2>&1
   done
 done
@@ -95,8 +108,9 @@ for run in $(seq "$RUNS"); do
     node=${NODES[$n]}
     timed "node-e0|$n" "$node" -e 0
     for build in "${BUILDS[@]}"; do
-      timed "version|$n|$build" "$node" "$WORK/$build/cli.mjs" --version
-      timed "add|$n|$build" "$node" "$WORK/$build/cli.mjs" add --from "$BASE" --add "$WORK/stage/opt/app/file1k:/opt/app/file1k" \
+      imgbuild_command "$node" "$build"
+      timed "version|$n|$build" "${IMGBUILD[@]}" --version
+      timed "add|$n|$build" "${IMGBUILD[@]}" add --from "$BASE" --add "$WORK/stage/opt/app/file1k:/opt/app/file1k" \
         --to "$REGISTRY/bench/imgbuild-$build-$n-run$run:1k" --insecure
     done
   done
@@ -104,7 +118,8 @@ for run in $(seq "$RUNS"); do
   # used): where the environment sets it, also time the first Node without it, to show its share.
   if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
     timed "node-e0-noextra" env -u NODE_EXTRA_CA_CERTS "${NODES[0]}" -e 0
-    timed "add-noextra" env -u NODE_EXTRA_CA_CERTS "${NODES[0]}" "$WORK/dist/cli.mjs" add --from "$BASE" --add "$WORK/stage/opt/app/file1k:/opt/app/file1k" \
+    imgbuild_command "${NODES[0]}" dist
+    timed "add-noextra" env -u NODE_EXTRA_CA_CERTS "${IMGBUILD[@]}" add --from "$BASE" --add "$WORK/stage/opt/app/file1k:/opt/app/file1k" \
       --to "$REGISTRY/bench/imgbuild-noextra-run$run:1k" --insecure
   fi
   progress "round $run of $RUNS done"

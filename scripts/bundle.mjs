@@ -4,7 +4,7 @@
 // - dist/split/, the same code split by command (main.mjs and chunks/): what `npx imgbuild`
 //   (dist/cli.mjs) runs, so each command compiles only its own code at start-up.
 import { build } from 'esbuild';
-import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const common = {
@@ -52,3 +52,6 @@ await writeFile(
   "#!/usr/bin/env node\nimport module from 'node:module';\nmodule.enableCompileCache?.();\nawait import('./split/main.mjs');\n",
 );
 await chmod(launcher, 0o755);
+// The `imgbuild` command npm links: a shell script that starts Node on cli.mjs (see it for why).
+await copyFile('src/cli/imgbuild.sh', 'dist/imgbuild');
+await chmod('dist/imgbuild', 0o755);

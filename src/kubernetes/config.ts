@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { rootCertificates } from 'node:tls';
 import path from 'node:path';
 import { KubeConfig, type Cluster, type Context, type User } from '@kubernetes/client-node';
 import { UsageError, InputError } from '../errors.js';
@@ -90,6 +91,23 @@ function fromServiceAccount(env: NodeJS.ProcessEnv, root: string): { kubeConfig:
   return { kubeConfig, namespace: namespace || undefined };
 }
 
+/**
+ * A cluster without a CA of its own is checked against Node's default trust, which holds
+ * NODE_EXTRA_CA_CERTS only when Node read it at start; the `imgbuild` command hands it on
+ * instead (see src/cli/imgbuild.sh), so it is given here as the cluster's CA, with Node's roots.
+ */
+function withExtraCertificates(cluster: Cluster, env: NodeJS.ProcessEnv): Cluster {
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  if (!extra || cluster.caData || cluster.caFile || cluster.skipTLSVerify || !cluster.server.startsWith('https:')) return cluster;
+  let pem: string;
+  try {
+    pem = readFileSync(extra, 'utf8');
+  } catch {
+    return cluster; // Node, too, goes on without an unreadable extra bundle
+  }
+  return { ...cluster, caData: Buffer.from([...rootCertificates, pem].join('\n')).toString('base64') };
+}
+
 export function resolveCluster(options: ClusterOptions = {}): ResolvedCluster {
   const env = options.env ?? process.env;
   let pieces: ConfigPieces | undefined;
@@ -127,7 +145,8 @@ export function resolveCluster(options: ClusterOptions = {}): ResolvedCluster {
   }
   if (pieces) {
     kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({ clusters: pieces.clusters, users: pieces.users, contexts: pieces.contexts, currentContext: pieces.currentContext ?? '' });
+    const clusters = pieces.clusters.map((cluster) => withExtraCertificates(cluster, env));
+    kubeConfig.loadFromOptions({ clusters, users: pieces.users, contexts: pieces.contexts, currentContext: pieces.currentContext ?? '' });
   }
   const config = kubeConfig!;
   const contextName = options.context ?? config.getCurrentContext();

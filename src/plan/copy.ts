@@ -14,6 +14,8 @@ import { type AddSpec, collectEntries, mergeEntries } from '../image/tar-entries
 import type { BaseFiles, FileKind } from './base-files.js';
 import type { CopyStep, OwnerSpec, Plan } from './steps.js';
 import { archiveKind, unpackArchive, type UnpackedArchive } from './unpack-archive.js';
+import { Transport, type TransportResponse } from '../registry/transport.js';
+import { baseCertificates } from '../registry/trust.js';
 import { extractTree, type ExtractedTree, type SourceImage } from './image-files.js';
 import { DockerfileError } from '../dockerfile/errors.js';
 import type { ArchiveKind } from '../dockerfile/types.js';
@@ -49,6 +51,8 @@ interface ImageState {
   files: BaseFiles | undefined;
   /** Where ADD puts what it downloads (the build's temporary directory). */
   downloadDir?: string;
+  /** Told what a download could not use (an unreadable NODE_EXTRA_CA_CERTS). */
+  warn?: (message: string) => void;
   /** Downloads by URL, so each is fetched once for every platform; the caller removes them. */
   downloads?: Map<string, Promise<string>>;
   /** Local archives ADD unpacked, by archive and destination; the caller removes their directories. */
@@ -86,32 +90,41 @@ function isUrl(source: string): boolean {
  * (`__unnamed__` when there is none), gets mode 0600 and is never unpacked; with --checksum
  * its sha256 must match. Returns the local path (absolute, so it is never read from the context).
  */
-async function download(step: CopyStep, url: string, downloadDir = tmpdir()): Promise<string> {
+async function download(step: CopyStep, url: string, downloadDir = tmpdir(), warn?: (message: string) => void): Promise<string> {
   const name = posixPath.basename(new URL(url).pathname) || '__unnamed__';
   const directory = await mkdtemp(path.join(downloadDir, 'imgbuild-add-'));
   const file = path.join(directory, name === '/' || name === '.' ? '__unnamed__' : name);
-  let response: Response;
+  // The registry client's HTTP, trusting what it trusts (NODE_EXTRA_CA_CERTS included).
+  const transport = new Transport({ certificates: await baseCertificates(process.env, warn), insecure: false });
   try {
-    response = await fetch(url, { redirect: 'follow' });
-  } catch (error) {
-    throw new InputError(`${step.where}: cannot download ${url}: ${(error as Error).message}`, { hint: 'check the URL and that this machine can reach it', cause: error });
+    let response: TransportResponse;
+    try {
+      response = await transport.request({ url: new URL(url), method: 'GET', headers: {} });
+    } catch (error) {
+      throw new InputError(`${step.where}: cannot download ${url}: ${(error as Error).message}`, { hint: 'check the URL and that this machine can reach it', cause: error });
+    }
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      await response.body.dump();
+      throw new InputError(`${step.where}: downloading ${url} answered HTTP ${response.statusCode}`, { hint: 'check the URL' });
+    }
+    const hash = createHash('sha256');
+    const out = createWriteStream(file, { mode: 0o600 });
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+    }
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await chmod(file, 0o600);
+    const digest = `sha256:${hash.digest('hex')}`;
+    if (step.checksum && step.checksum !== digest) {
+      throw new InputError(`${step.where}: ${url} has checksum ${digest}, not the ${step.checksum} --checksum asks for`, { hint: 'the file changed or the checksum is wrong; fix --checksum' });
+    }
+    const modified = response.headers['last-modified'];
+    if (typeof modified === 'string' && !Number.isNaN(Date.parse(modified))) await utimes(file, new Date(modified), new Date(modified));
+    return file;
+  } finally {
+    transport.close();
   }
-  if (!response.ok || !response.body) throw new InputError(`${step.where}: downloading ${url} answered HTTP ${response.status}`, { hint: 'check the URL' });
-  const hash = createHash('sha256');
-  const out = createWriteStream(file, { mode: 0o600 });
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    hash.update(chunk);
-    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  await chmod(file, 0o600);
-  const digest = `sha256:${hash.digest('hex')}`;
-  if (step.checksum && step.checksum !== digest) {
-    throw new InputError(`${step.where}: ${url} has checksum ${digest}, not the ${step.checksum} --checksum asks for`, { hint: 'the file changed or the checksum is wrong; fix --checksum' });
-  }
-  const modified = response.headers.get('last-modified');
-  if (modified && !Number.isNaN(Date.parse(modified))) await utimes(file, new Date(modified), new Date(modified));
-  return file;
 }
 
 /** A source path inside the context: `..` cannot climb out of it, as BuildKit clamps it. */
@@ -195,7 +208,7 @@ export async function resolveCopyStep(step: CopyStep, state: ImageState): Promis
       if (heredoc !== undefined) {
         matches.push(await once(state, `heredoc ${step.where} ${source}`, () => writeHeredoc(source, heredoc, state.downloadDir)));
       } else if (step.unpackArchives && isUrl(source)) {
-        matches.push(await once(state, `${source} ${step.checksum ?? ''}`, () => download(step, source, state.downloadDir)));
+        matches.push(await once(state, `${source} ${step.checksum ?? ''}`, () => download(step, source, state.downloadDir, state.warn)));
       } else {
         const found = await expandSource(step, source, ignored);
         matches.push(...found);

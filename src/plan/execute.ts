@@ -205,10 +205,11 @@ export async function executePlan(plan: Plan, options: EngineOptions, planFor?: 
 
   // Layers whose content does not depend on the base are built (and large ones uploaded)
   // while the base is fetched; a missing local file does not wait for registry retries.
-  const early = plan.steps.flatMap((step, position) => (step.kind === 'copy' && independentOfBase(step) ? [layerForStep(execution, step, position, undefined)] : []));
+  // The base's first request goes out before the layers' synchronous work starts.
   const basePromise: Promise<RemoteImage | RemoteIndex> = fromScratch
     ? Promise.resolve(scratchImage(options.platforms[0] ?? hostPlatform(), target.storage))
     : fetchBase(plan.base, options, abandon.signal);
+  const early = plan.steps.flatMap((step, position) => (step.kind === 'copy' && independentOfBase(step) ? [layerForStep(execution, step, position, undefined)] : []));
   let failed = false;
   try {
     const [base] = await orAbort(Promise.all([basePromise, ...early]), abandon.signal);
@@ -278,6 +279,7 @@ async function layerForStep(execution: Execution, step: PlanStep & { kind: 'copy
     workdir,
     files,
     downloadDir: execution.options.tmpDir,
+    warn: (message) => execution.options.logger.warn(message),
     downloads: execution.downloads,
     unpacked: execution.unpacked,
     sourceImage: (reference, stagePlan) => sourceImage(execution, reference, platform ?? hostPlatform(), stagePlan),

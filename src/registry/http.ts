@@ -131,7 +131,7 @@ export class RegistryHttp {
   private async createDispatcher(): Promise<void> {
     // Files are read now, so a bad --ca-file fails at once; the TLS context (tens of
     // milliseconds to parse every CA) is made only when an HTTPS connection is opened.
-    const trust = await trustedCertificates({ registry: this.registry, caFile: this.tls.caFile, certDir: this.tls.certDir, certsDirs: this.tls.certsDirs });
+    const trust = await trustedCertificates({ registry: this.registry, caFile: this.tls.caFile, certDir: this.tls.certDir, certsDirs: this.tls.certsDirs }, (message) => this.logger.warn(message));
     if (trust.extraFiles.length) this.logger.debug(`${this.registry}: trusting ${trust.extraFiles.join(', ')}`);
     this.transport = new Transport({ certificates: trust.certificates, insecure: this.tls.insecure === true });
   }

@@ -9,7 +9,7 @@ import { InputError } from '../errors.js';
  * Which CA certificates to trust for one registry, found where docker, podman and the system
  * keep them, so a machine already set up for a private registry needs no flag:
  * Node's bundled roots, the system bundle (where `update-ca-certificates` puts local CAs),
- * `*.crt` in `certs.d/<host:port>/` directories, then `--cert-dir` and `--ca-file`.
+ * NODE_EXTRA_CA_CERTS, `*.crt` in `certs.d/<host:port>/` directories, then `--cert-dir` and `--ca-file`.
  */
 
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
@@ -63,8 +63,29 @@ async function readPem(file: string, flag: string): Promise<string> {
   }
 }
 
+/**
+ * What any HTTPS connection of imgbuild trusts: Node's bundled roots, the system bundle, and
+ * the file NODE_EXTRA_CA_CERTS names (Node adds it to its default; every connection here
+ * passes its own list, so it is added here). An unreadable NODE_EXTRA_CA_CERTS is skipped
+ * with a warning, as Node does.
+ */
+export async function baseCertificates(env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => {}): Promise<string[]> {
+  const certificates = [...rootCertificates];
+  const system = systemBundle(env);
+  if (system) certificates.push(await readPem(system.file, system.label));
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  if (extra && extra !== system?.file) {
+    try {
+      certificates.push(await readFile(extra, 'utf8'));
+    } catch (error) {
+      warn(`ignoring the extra CA certificates in ${extra} (NODE_EXTRA_CA_CERTS): ${(error as Error).message}`);
+    }
+  }
+  return certificates;
+}
+
 /** PEM texts to trust for `registry` (the complete list: it replaces Node's default) and the extra files they came from. */
-export async function trustedCertificates(sources: TrustSources): Promise<{ certificates: string[]; extraFiles: string[] }> {
+export async function trustedCertificates(sources: TrustSources, warn?: (message: string) => void): Promise<{ certificates: string[]; extraFiles: string[] }> {
   const extraFiles: string[] = [];
   for (const root of sources.certsDirs ?? defaultCertsDirs(sources.env)) extraFiles.push(...(await crtFiles(path.join(root, sources.registry))));
   if (sources.certDir) {
@@ -74,9 +95,7 @@ export async function trustedCertificates(sources: TrustSources): Promise<{ cert
     }
     extraFiles.push(...files);
   }
-  const certificates = [...rootCertificates];
-  const system = systemBundle(sources.env);
-  if (system) certificates.push(await readPem(system.file, system.label));
+  const certificates = await baseCertificates(sources.env, warn);
   for (const file of extraFiles) certificates.push(await readPem(file, 'CA certificate'));
   if (sources.caFile) {
     certificates.push(await readPem(sources.caFile, '--ca-file'));

@@ -2,7 +2,7 @@
 // child process, the way a user or a script would: argv, environment, stdin, cwd in;
 // exit code, stdout and stderr out.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, open, rm, stat, symlink } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,11 @@ export interface CliOptions {
   stdout?: 'capture' | 'discard';
   /** A command that runs node and the CLI, e.g. ['/usr/bin/time', '-v'] to measure it; its output joins stderr. */
   wrapper?: string[];
+  /**
+   * Run the `imgbuild` command npm links (dist/imgbuild, the shell launcher, on the split build)
+   * through a symlink, with this node first on PATH, instead of node on the one-file bundle.
+   */
+  launcher?: boolean;
 }
 
 export interface CliResult {
@@ -81,6 +86,12 @@ async function buildCli(): Promise<string> {
   try {
     await runChecked(process.execPath, ['scripts/bundle.mjs'], { cwd: REPO_ROOT, timeoutMs: 120_000 });
     await copyFile(BUNDLE, copy);
+    // The launcher and the split build it runs, linked from bin/ as npm links a package's command.
+    const dist = path.join(REPO_ROOT, 'dist');
+    await mkdir(path.join(privateDir, 'dist'));
+    await Promise.all(['imgbuild', 'cli.mjs', 'split'].map((name) => cp(path.join(dist, name), path.join(privateDir!, 'dist', name), { recursive: true })));
+    await mkdir(path.join(privateDir, 'bin'));
+    await symlink('../dist/imgbuild', path.join(privateDir, 'bin', 'imgbuild'));
   } finally {
     await release();
   }
@@ -115,7 +126,9 @@ async function cleanEnvironment(extra: CliOptions['env']): Promise<NodeJS.Proces
 export async function startCli(args: readonly string[], options: CliOptions = {}): Promise<RunningCli> {
   const bundle = await ensureCliBuilt();
   const env = await cleanEnvironment(options.env);
-  const [command, ...commandArgs] = [...(options.wrapper ?? []), process.execPath, bundle, ...args];
+  if (options.launcher) env.PATH = `${path.dirname(process.execPath)}${path.delimiter}${env.PATH ?? ''}`;
+  const imgbuild = options.launcher ? [path.join(path.dirname(bundle), 'bin', 'imgbuild')] : [process.execPath, bundle];
+  const [command, ...commandArgs] = [...(options.wrapper ?? []), ...imgbuild, ...args];
   const child = spawn(command!, commandArgs, { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const result = new Promise<CliResult>((resolve, reject) => {
     const stdout: Buffer[] = [];

@@ -125,7 +125,7 @@ interface TestCertificates {
 // enough to matter when many registries start.
 let certificatesPromise: Promise<TestCertificates> | undefined;
 
-function testCertificates(): Promise<TestCertificates> {
+export function testCertificates(): Promise<TestCertificates> {
   certificatesPromise ??= generateCertificates();
   return certificatesPromise;
 }

@@ -101,9 +101,11 @@ describe('imgbuild quickstart', () => {
     assert.deepEqual(await readdir(temp), []);
   });
 
-  test('npx imgbuild runs it from the split build (dist/cli.mjs), as after npm ci', async () => {
-    const result = await run(process.execPath, [path.join(REPO_ROOT, 'dist', 'cli.mjs'), 'quickstart', '-o', 'json'], {
-      env: { ...process.env, TMPDIR: temp, NODE_OPTIONS: '' },
+  test('npx imgbuild runs it (the imgbuild command: the launcher on the split build), as after npm ci', async () => {
+    const npx = path.join(path.dirname(process.execPath), 'npx');
+    const result = await run(npx, ['--offline', 'imgbuild', 'quickstart', '-o', 'json'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`, TMPDIR: temp, NODE_OPTIONS: '' },
       timeoutMs: WAIT_MS,
     });
     assert.equal(result.code, 0, `${result.stderr}\n${result.stdout}`);

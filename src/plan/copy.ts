@@ -95,7 +95,7 @@ async function download(step: CopyStep, url: string, downloadDir = tmpdir(), war
   const directory = await mkdtemp(path.join(downloadDir, 'imgbuild-add-'));
   const file = path.join(directory, name === '/' || name === '.' ? '__unnamed__' : name);
   // The registry client's HTTP, trusting what it trusts (NODE_EXTRA_CA_CERTS included).
-  const transport = new Transport({ certificates: await baseCertificates(process.env, warn), insecure: false });
+  const transport = new Transport({ certificates: () => baseCertificates(process.env, warn), insecure: false });
   try {
     let response: TransportResponse;
     try {

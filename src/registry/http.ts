@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RegistryError, TlsError } from '../errors.js';
+import { InputError, RegistryError, TlsError } from '../errors.js';
 import { orAbort } from '../abort.js';
 import { isLoopbackRegistry } from '../reference.js';
 import type { Logger } from '../logger.js';
@@ -113,7 +113,7 @@ export function headerValue(headers: HttpResponse['headers'], name: string): str
 
 export class RegistryHttp {
   private discovery: Promise<Discovery> | undefined;
-  private transport: Transport | undefined;
+  private readonly transport: Transport;
   private readonly ready: Promise<void>;
 
   constructor(
@@ -123,17 +123,21 @@ export class RegistryHttp {
     private readonly logger: Logger,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {
-    this.ready = this.createDispatcher();
+    // The CA files are read when the first HTTPS connection needs them (a plain-HTTP registry
+    // never does, and its first request goes out at once); files named by a flag are read now,
+    // so a bad --ca-file fails on the first request whatever the scheme.
+    let trust: Promise<string[]> | undefined;
+    const certificates = () => (trust ??= this.readTrust());
+    this.ready = this.tls.caFile || this.tls.certDir ? certificates().then(() => {}) : Promise.resolve();
     // Surface the error on first use, not as an unhandled rejection.
     this.ready.catch(() => {});
+    this.transport = new Transport({ certificates, insecure: this.tls.insecure === true });
   }
 
-  private async createDispatcher(): Promise<void> {
-    // Files are read now, so a bad --ca-file fails at once; the TLS context (tens of
-    // milliseconds to parse every CA) is made only when an HTTPS connection is opened.
+  private async readTrust(): Promise<string[]> {
     const trust = await trustedCertificates({ registry: this.registry, caFile: this.tls.caFile, certDir: this.tls.certDir, certsDirs: this.tls.certsDirs }, (message) => this.logger.warn(message));
     if (trust.extraFiles.length) this.logger.debug(`${this.registry}: trusting ${trust.extraFiles.join(', ')}`);
-    this.transport = new Transport({ certificates: trust.certificates, insecure: this.tls.insecure === true });
+    return trust.certificates;
   }
 
   /** Whether plain HTTP may be tried when HTTPS fails, as docker allows for these registries. */
@@ -209,6 +213,8 @@ export class RegistryHttp {
       overHttp?.then((other) => other.response?.body.dump(), () => {});
       return found(https, answer);
     } catch (error) {
+      // A CA file that cannot be read (read for the first HTTPS request) is no reason to fall back.
+      if (error instanceof InputError) throw error;
       if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
       if (!this.plainHttpAllowed) throw this.connectionError(error, https);
       this.logger.debug(`${this.registry}: using plain HTTP (https: ${String((error as Error).message).split('\n')[0]})`);
@@ -239,7 +245,7 @@ export class RegistryHttp {
   private async sendOnce(request: HttpRequest, origin: string): Promise<HttpResponse> {
     const url = new URL(request.url, origin);
     const started = performance.now();
-    const response = await this.transport!.request({
+    const response = await this.transport.request({
       url,
       method: request.method,
       headers: { 'user-agent': USER_AGENT, ...request.headers },
@@ -318,6 +324,8 @@ export class RegistryHttp {
       if (probe.error !== undefined) throw probe.error;
       return probe.response ?? (await this.sendOnce(request, origin));
     } catch (error) {
+      // A CA file that cannot be read (read for the first HTTPS request) is no reason to fall back.
+      if (error instanceof InputError) throw error;
       if (errorCodes(error).some((code) => TLS_VERIFY_CODES.has(code))) throw this.tlsError(error);
       throw error;
     }
@@ -329,7 +337,7 @@ export class RegistryHttp {
 
   async close(): Promise<void> {
     await this.ready.catch(() => {});
-    this.transport?.close();
+    this.transport.close();
   }
 }
 

@@ -43,8 +43,8 @@ export interface TransportRequest {
 }
 
 export interface TransportOptions {
-  /** PEM certificates to trust for HTTPS (the system's and any extra). */
-  certificates: string[];
+  /** PEM certificates to trust for HTTPS (the system's and any extra), asked for at the first HTTPS request. */
+  certificates: string[] | (() => Promise<string[]>);
   /** Skip certificate checks. */
   insecure: boolean;
   /** A connection idle this long (waiting for an answer or for body bytes) fails with ETIMEDOUT. */
@@ -75,6 +75,7 @@ export class Transport {
   async request(request: TransportRequest): Promise<TransportResponse> {
     let { url, headers } = request;
     for (let redirects = 0; ; redirects++) {
+      if (url.protocol === 'https:' && !this.secureContext) await this.createSecureContext();
       const response = await this.requestOnce({ ...request, url, headers });
       const location = response.headers.location;
       const follow = (request.method === 'GET' || request.method === 'HEAD') && REDIRECTS.has(response.statusCode);
@@ -88,11 +89,17 @@ export class Transport {
     }
   }
 
+  /** Parsing every trusted CA takes tens of milliseconds: only when HTTPS is used, once. */
+  private async createSecureContext(): Promise<void> {
+    const { certificates } = this.options;
+    const ca = typeof certificates === 'function' ? await certificates() : certificates;
+    this.secureContext ??= createSecureContext({ ca });
+  }
+
   private agentFor(url: URL): Http.Agent {
     if (url.protocol === 'http:') return this.plain;
     if (url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${url.protocol} in ${url.href}`);
-    // Parsing every trusted CA takes tens of milliseconds: only when HTTPS is used, once.
-    this.secureContext ??= createSecureContext({ ca: this.options.certificates });
+    if (!this.secureContext) throw new Error('no TLS context yet: request() makes it before the first HTTPS request');
     this.secure ??= new https.Agent({
       keepAlive: true,
       maxSockets: this.options.connectionsPerHost ?? 16,

@@ -95,6 +95,18 @@ describe('a TLS registry with a private CA, trusted without flags', () => {
     const result = await add(registry, 'missing-bundle', { env: env({ HOME: await home('home-missing-bundle', false), SSL_CERT_FILE: missing }) });
     await assertRefused(registry, 'missing-bundle', result, /no-such-bundle\.pem \(SSL_CERT_FILE\)/);
   });
+
+  test('a plain-HTTP registry on loopback: no CA file is read (the first request does not wait for them)', async () => {
+    const plain = await startRegistry();
+    try {
+      await pushBaseImage(plain, 'base/app:1');
+      const missing = path.join(workDir, 'no-such-bundle.pem');
+      const result = await add(plain, 'plain', { env: env({ HOME: await home('home-plain', false), SSL_CERT_FILE: missing }) });
+      await assertPushed(plain, 'plain', result);
+    } finally {
+      await plain.stop();
+    }
+  });
 });
 
 describe('a plain-HTTP registry that is not on loopback (in a network namespace)', () => {

@@ -60,13 +60,14 @@ bench_prepare_workdir() {
     read -r -a IMGBUILD_CMD <<<"$BENCH_IMGBUILD"
   elif has_tool imgbuild; then
     # What users run: the `imgbuild` command npm links (dist/imgbuild, a shell launcher on the
-    # split build). A private copy pins this run to one build.
+    # CommonJS bundle), its code caches in the work directory (the --version below fills
+    # none: each command has its own). A private copy pins this run to one build.
     mkdir "$WORK/dist"
-    cp -r "$REPO_ROOT/dist/imgbuild" "$REPO_ROOT/dist/cli.mjs" "$REPO_ROOT/dist/split" "$WORK/dist/"
-    IMGBUILD_CMD=("$WORK/dist/imgbuild")
+    cp "$REPO_ROOT/dist/imgbuild" "$REPO_ROOT/dist/cli.cjs" "$REPO_ROOT/dist/imgbuild.cjs" "$WORK/dist/"
+    IMGBUILD_CMD=(env "XDG_CACHE_HOME=$WORK/xdg-cache" "$WORK/dist/imgbuild")
     "${IMGBUILD_CMD[@]}" --version >/dev/null 2>&1 ||
       fail_usage "the copy of dist/imgbuild does not run (was it being rebuilt?); run 'npm run build' and retry"
-    IMGBUILD_BUILD="dist/imgbuild + split build sha256 $(find "$WORK/dist" -type f | sort | xargs cat | sha256sum | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/cli.mjs" +%Y-%m-%dT%H:%M:%SZ)"
+    IMGBUILD_BUILD="dist/imgbuild sha256 $(find "$WORK/dist" -type f | sort | xargs cat | sha256sum | cut -c1-12), built $(date -u -r "$REPO_ROOT/dist/imgbuild.cjs" +%Y-%m-%dT%H:%M:%SZ)"
   fi
 }
 

@@ -1,57 +1,49 @@
 // Bundles the CLI and its dependencies twice, from the same sources:
-// - dist/imgbuild.mjs, one self-contained file: what is copied elsewhere (into build pods and
-//   runner images by --in-cluster, into test and benchmark work directories);
-// - dist/split/, the same code split by command (main.mjs and chunks/): what `npx imgbuild`
-//   (dist/cli.mjs) runs, so each command compiles only its own code at start-up.
+// - dist/imgbuild.mjs, one self-contained ES module: what is copied elsewhere (into build pods
+//   and runner images by --in-cluster, into test and benchmark work directories);
+// - dist/imgbuild.cjs, the same as one CommonJS file: what the `imgbuild` command runs
+//   (dist/imgbuild, a shell script, starts Node on dist/cli.cjs, which loads it with a V8 code
+//   cache; see src/cli/imgbuild.sh and src/cli/launch.cjs for why).
 import { build } from 'esbuild';
-import { chmod, copyFile, readdir, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 
 const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
-  // Some bundled CommonJS dependencies call require(); give each ES module one.
-  banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __imgbuildCreateRequire } from 'node:module';\nconst require = __imgbuildCreateRequire(import.meta.url);",
-  },
+  entryPoints: ['src/cli/bin.ts'],
   legalComments: 'none',
   minify: true,
   logLevel: 'warning',
 };
 
-const outfile = 'dist/imgbuild.mjs';
-const splitDir = 'dist/split';
-const [, split] = await Promise.all([
-  build({ ...common, entryPoints: ['src/cli/bin.ts'], outfile }),
-  // `add` never loads the Dockerfile frontend; only the cluster engines load the Kubernetes client.
+const moduleBundle = 'dist/imgbuild.mjs';
+const commonJsBundle = 'dist/imgbuild.cjs';
+await Promise.all([
   build({
     ...common,
-    entryPoints: { main: 'src/cli/bin.ts' },
-    outdir: splitDir,
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-    outExtension: { '.js': '.mjs' },
-    metafile: true,
+    format: 'esm',
+    outfile: moduleBundle,
+    // Some bundled CommonJS dependencies call require(); give the module one.
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __imgbuildCreateRequire } from 'node:module';\nconst require = __imgbuildCreateRequire(import.meta.url);",
+    },
+  }),
+  build({
+    ...common,
+    format: 'cjs',
+    outfile: commonJsBundle,
+    banner: { js: "const __imgbuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__imgbuildImportMetaUrl' },
   }),
 ]);
-await chmod(outfile, 0o755);
-// Chunks of earlier builds are named by other hashes: remove them.
-const written = new Set(Object.keys(split.metafile.outputs).map((file) => path.resolve(file)));
-for (const name of await readdir(path.join(splitDir, 'chunks'))) {
-  const file = path.resolve(splitDir, 'chunks', name);
-  if (!written.has(file)) await rm(file, { force: true });
-}
+await chmod(moduleBundle, 0o755);
 
-// The command users run: on Node >= 22.1 it turns on V8's compile cache before loading the
-// split bundle, which saves ~20 ms of every start (measured on Node 22); on Node 20 it only loads it.
-const launcher = 'dist/cli.mjs';
-await writeFile(
-  launcher,
-  "#!/usr/bin/env node\nimport module from 'node:module';\nmodule.enableCompileCache?.();\nawait import('./split/main.mjs');\n",
-);
-await chmod(launcher, 0o755);
-// The `imgbuild` command npm links: a shell script that starts Node on cli.mjs (see it for why).
+// The loader names its caches after the bundle, so a new build never reads an old one's code.
+const buildId = createHash('sha256').update(await readFile(commonJsBundle)).digest('hex').slice(0, 16);
+await writeFile('dist/cli.cjs', (await readFile('src/cli/launch.cjs', 'utf8')).replace('__IMGBUILD_BUILD_ID__', buildId));
 await copyFile('src/cli/imgbuild.sh', 'dist/imgbuild');
 await chmod('dist/imgbuild', 0o755);
+// What earlier versions of this script made.
+await Promise.all(['dist/split', 'dist/cli.mjs'].map((old) => rm(old, { recursive: true, force: true })));

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The `imgbuild` command (copied to dist/imgbuild by scripts/bundle.mjs): runs dist/cli.mjs with
+# The `imgbuild` command (copied to dist/imgbuild by scripts/bundle.mjs): runs dist/cli.cjs with
 # the `node` on PATH, as `#!/usr/bin/env node` would.
 #
 # Node 20 reads and parses the bundle NODE_EXTRA_CA_CERTS names at every start, TLS or not
@@ -29,4 +29,4 @@ while [ -h "$self" ]; do
   *) self=${self%/*}/$link ;;
   esac
 done
-exec node "${self%/*}/cli.mjs" "$@"
+exec node "${self%/*}/cli.cjs" "$@"

@@ -96,7 +96,9 @@ export function findBundle(explicit?: string): string {
     const self = fileURLToPath(import.meta.url);
     const here = path.dirname(self);
     if (path.basename(self) === 'imgbuild.mjs') candidates.push(self);
-    // dist/lib/engines/ (the library) and src/engines/ (from source) both reach dist/imgbuild.mjs.
+    // The imgbuild command runs dist/imgbuild.cjs, next to it; dist/lib/engines/ (the library)
+    // and src/engines/ (from source) both reach dist/imgbuild.mjs.
+    if (path.basename(self) === 'imgbuild.cjs') candidates.push(path.join(here, 'imgbuild.mjs'));
     candidates.push(path.resolve(here, '../../imgbuild.mjs'), path.resolve(here, '../../dist/imgbuild.mjs'));
   }
   const found = candidates.find((candidate) => existsSync(candidate));

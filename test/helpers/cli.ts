@@ -29,8 +29,8 @@ export interface CliOptions {
   /** A command that runs node and the CLI, e.g. ['/usr/bin/time', '-v'] to measure it; its output joins stderr. */
   wrapper?: string[];
   /**
-   * Run the `imgbuild` command npm links (dist/imgbuild, the shell launcher, on the split build)
-   * through a symlink, with this node first on PATH, instead of node on the one-file bundle.
+   * Run the `imgbuild` command npm links (dist/imgbuild, the shell launcher, on the CommonJS
+   * bundle) through a symlink, with this node first on PATH, instead of node on the ES module bundle.
    */
   launcher?: boolean;
 }
@@ -86,10 +86,10 @@ async function buildCli(): Promise<string> {
   try {
     await runChecked(process.execPath, ['scripts/bundle.mjs'], { cwd: REPO_ROOT, timeoutMs: 120_000 });
     await copyFile(BUNDLE, copy);
-    // The launcher and the split build it runs, linked from bin/ as npm links a package's command.
+    // The launcher and the bundle it runs, linked from bin/ as npm links a package's command.
     const dist = path.join(REPO_ROOT, 'dist');
     await mkdir(path.join(privateDir, 'dist'));
-    await Promise.all(['imgbuild', 'cli.mjs', 'split'].map((name) => cp(path.join(dist, name), path.join(privateDir!, 'dist', name), { recursive: true })));
+    await Promise.all(['imgbuild', 'cli.cjs', 'imgbuild.cjs', 'imgbuild.mjs'].map((name) => cp(path.join(dist, name), path.join(privateDir!, 'dist', name))));
     await mkdir(path.join(privateDir, 'bin'));
     await symlink('../dist/imgbuild', path.join(privateDir, 'bin', 'imgbuild'));
   } finally {

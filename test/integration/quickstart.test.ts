@@ -101,7 +101,7 @@ describe('imgbuild quickstart', () => {
     assert.deepEqual(await readdir(temp), []);
   });
 
-  test('npx imgbuild runs it (the imgbuild command: the launcher on the split build), as after npm ci', async () => {
+  test('npx imgbuild runs it (the imgbuild command: the launcher on the CommonJS bundle), as after npm ci', async () => {
     const npx = path.join(path.dirname(process.execPath), 'npx');
     const result = await run(npx, ['--offline', 'imgbuild', 'quickstart', '-o', 'json'], {
       cwd: REPO_ROOT,

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../digest.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { Storage } from '../storage/storage.js';
+import type { BlobRange, Storage } from '../storage/storage.js';
 
 /**
  * The registry as a writer: blobs first (HEAD, mount, or upload; in parallel), the manifest
@@ -101,33 +101,29 @@ async function pushBlob(destination: Storage, repository: string, blob: BlobToPu
     const outcome = await content.upload.outcome();
     if (outcome) return outcome;
   }
-  if ((await destination.headBlob(repository, blob.digest, signal)) !== undefined) return 'existed';
-  switch (content.kind) {
-    case 'file':
-    case 'uploading':
-      await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(content.path), progress, signal);
-      return 'uploaded';
-    case 'bytes':
-      await destination.uploadBlob(repository, blob.digest, blob.size, (start, end) => Readable.from([content.bytes.subarray(start, end)]), progress, signal);
-      return 'uploaded';
-    case 'remote': {
-      if (content.client === destination && content.repository !== repository) {
-        if (await destination.mountBlob(repository, blob.digest, content.repository, signal)) return 'mounted';
-        logger.debug(`registry declined to mount ${blob.digest} from ${content.repository}; copying it`);
-      }
-      // Another registry (or a declined mount): copy through a verified temporary file,
-      // so a retried or resumed upload re-reads local bytes, not the source registry.
-      const dir = await mkdtemp(path.join(options.tmpDir ?? tmpdir(), 'imgbuild-copy-'));
-      try {
-        const file = path.join(dir, 'blob');
-        await pipeline(await content.client.openBlob(content.repository, blob.digest, signal), createWriteStream(file), { signal });
-        await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(file), progress, signal);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-      return 'copied';
-    }
+  if (content.kind !== 'remote') {
+    const open: BlobRange = content.kind === 'bytes' ? (start, end) => Readable.from([content.bytes.subarray(start, end)]) : openFileRange(content.path);
+    if (destination.ensureBlob) return destination.ensureBlob(repository, blob.digest, blob.size, open, progress, signal);
+    if ((await destination.headBlob(repository, blob.digest, signal)) !== undefined) return 'existed';
+    await destination.uploadBlob(repository, blob.digest, blob.size, open, progress, signal);
+    return 'uploaded';
   }
+  if ((await destination.headBlob(repository, blob.digest, signal)) !== undefined) return 'existed';
+  if (content.client === destination && content.repository !== repository) {
+    if (await destination.mountBlob(repository, blob.digest, content.repository, signal)) return 'mounted';
+    logger.debug(`registry declined to mount ${blob.digest} from ${content.repository}; copying it`);
+  }
+  // Another registry (or a declined mount): copy through a verified temporary file,
+  // so a retried or resumed upload re-reads local bytes, not the source registry.
+  const dir = await mkdtemp(path.join(options.tmpDir ?? tmpdir(), 'imgbuild-copy-'));
+  try {
+    const file = path.join(dir, 'blob');
+    await pipeline(await content.client.openBlob(content.repository, blob.digest, signal), createWriteStream(file), { signal });
+    await destination.uploadBlob(repository, blob.digest, blob.size, openFileRange(file), progress, signal);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return 'copied';
 }
 
 /** Makes sure every blob exists in `repository`, at most `concurrency` at a time (default 4). */

@@ -75,6 +75,8 @@ export class RegistryClient {
   private readonly tokens = new Map<string, CachedToken>();
   private credential: Promise<Credential | undefined> | undefined;
   private readonly monolithicLimit: number;
+  /** Upload sessions being closed that no caller waits for (see ensureBlob). */
+  private readonly closing = new Set<Promise<void>>();
   private readonly chunkSize: number;
 
   constructor(
@@ -399,33 +401,70 @@ export class RegistryClient {
    */
   async uploadBlob(repository: string, digest: Digest, size: number, open: BlobSource, onProgress?: UploadProgress, signal?: AbortSignal): Promise<void> {
     if (size <= this.monolithicLimit) {
-      const location = await this.startUpload(repository, signal);
-      const inFlight = abortAfterGrace(signal, UPLOAD_ABORT_GRACE_MS);
-      const response = await this.request(
-        {
-          method: 'PUT',
-          url: RegistryClient.withDigest(location, digest),
-          headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-          body: () => open(0, size),
-          signal: inFlight.signal,
-        },
-        [pushScope(repository)],
-      ).catch(async (error: unknown) => {
-        if (signal?.aborted) await this.cancelUpload(repository, location);
-        throw error;
-      }).finally(() => inFlight.release());
-      if (signal?.aborted && response.status === 201) {
-        // Finished within the grace period: the blob is in place, which moves no tag; report the abort.
-        await response.body.dump();
-        throw signal.reason;
-      }
-      if (response.status !== 201) throw await this.failure(response, `uploading blob ${digest} to ${repository}`);
-      await response.body.dump();
-      onProgress?.(size);
+      await this.putWhole(repository, await this.startUpload(repository, signal), digest, size, open, onProgress, signal);
       return;
     }
     const complete = { available: size, complete: true };
     await this.uploadGrowingBlob(repository, { open, waitFor: async () => complete }, async () => digest, onProgress, digest, signal);
+  }
+
+  /**
+   * Puts a blob in place unless the repository has it. For a blob that goes in one request, the
+   * HEAD and the POST that opens the upload go out together: a new blob costs two round trips,
+   * not three; when it turns out to be there, the session is closed (close() waits for that).
+   */
+  async ensureBlob(repository: string, digest: Digest, size: number, open: BlobSource, onProgress?: UploadProgress, signal?: AbortSignal): Promise<'existed' | 'uploaded'> {
+    if (size > this.monolithicLimit) {
+      if ((await this.headBlob(repository, digest, signal)) !== undefined) return 'existed';
+      await this.uploadBlob(repository, digest, size, open, onProgress, signal);
+      return 'uploaded';
+    }
+    const session = this.startUpload(repository, signal);
+    session.catch(() => {}); // awaited below unless the HEAD decides first; never unhandled
+    const closeSession = () => {
+      const closing = session.then((location) => this.cancelUpload(repository, location), () => {});
+      this.closing.add(closing);
+      void closing.finally(() => this.closing.delete(closing));
+    };
+    let existing: number | undefined;
+    try {
+      existing = await this.headBlob(repository, digest, signal);
+    } catch (error) {
+      closeSession();
+      throw error;
+    }
+    if (existing !== undefined) {
+      closeSession();
+      return 'existed';
+    }
+    await this.putWhole(repository, await session, digest, size, open, onProgress, signal);
+    return 'uploaded';
+  }
+
+  /** The one PUT of a monolithic upload into the session at `location`. */
+  private async putWhole(repository: string, location: string, digest: Digest, size: number, open: BlobSource, onProgress: UploadProgress | undefined, signal: AbortSignal | undefined): Promise<void> {
+    const inFlight = abortAfterGrace(signal, UPLOAD_ABORT_GRACE_MS);
+    const response = await this.request(
+      {
+        method: 'PUT',
+        url: RegistryClient.withDigest(location, digest),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        body: () => open(0, size),
+        signal: inFlight.signal,
+      },
+      [pushScope(repository)],
+    ).catch(async (error: unknown) => {
+      if (signal?.aborted) await this.cancelUpload(repository, location);
+      throw error;
+    }).finally(() => inFlight.release());
+    if (signal?.aborted && response.status === 201) {
+      // Finished within the grace period: the blob is in place, which moves no tag; report the abort.
+      await response.body.dump();
+      throw signal.reason;
+    }
+    if (response.status !== 201) throw await this.failure(response, `uploading blob ${digest} to ${repository}`);
+    await response.body.dump();
+    onProgress?.(size);
   }
 
   /** Blobs larger than this go in chunks (and so may start before they are complete). */
@@ -570,6 +609,7 @@ export class RegistryClient {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.closing);
     await this.http.close();
   }
 }

@@ -35,6 +35,11 @@ export interface Storage {
   /** Links a blob from another repository of the same store; false when the store declined. */
   mountBlob(repository: string, digest: Digest, fromRepository: string, signal?: AbortSignal): Promise<boolean>;
   uploadBlob(repository: string, digest: Digest, size: number, open: BlobRange, onProgress?: (bytes: number) => void, signal?: AbortSignal): Promise<void>;
+  /**
+   * Puts a blob in place unless the repository has it, as headBlob then uploadBlob would, in
+   * fewer round trips when the store can (a registry asks both at once for a small blob).
+   */
+  ensureBlob?(repository: string, digest: Digest, size: number, open: BlobRange, onProgress?: (bytes: number) => void, signal?: AbortSignal): Promise<'existed' | 'uploaded'>;
   getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<StoredManifest>;
   /** Stores a manifest under a tag or its digest; returns the digest. */
   putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string, signal?: AbortSignal): Promise<Digest>;

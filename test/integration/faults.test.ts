@@ -178,4 +178,36 @@ describe('registry client against injected faults (real registry behind a proxy)
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  /** Resolves true once `condition` holds, false after `ms` without it. */
+  async function eventually(condition: () => boolean, ms: number): Promise<boolean> {
+    for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 10))) {
+      if (condition()) return true;
+    }
+    return condition();
+  }
+
+  test('a small new blob: its upload session is opened while the HEAD is still unanswered (two round trips, not three)', async () => {
+    const small = randomBytes(1000);
+    const digest = sha256Digest(small);
+    // The HEAD is answered only once the POST has reached the proxy (or after 3 s, and then the test fails).
+    const postBeforeHeadAnswer = eventually(() => proxy.count({ method: 'POST', kind: 'upload-start' }) > 0, 3000);
+    proxy.failNext({ method: 'HEAD', kind: 'blob', status: 404, until: postBeforeHeadAnswer });
+    assert.equal(await client().ensureBlob('overlap/app', digest, small.length, blobSource(small)), 'uploaded');
+    assert.equal(await postBeforeHeadAnswer, true, `the POST waited for the HEAD:\n${describeLog(proxy.log)}`);
+    assert.equal(await new RegistryClient(registry.host).headBlob('overlap/app', digest), small.length);
+  });
+
+  test('a small blob already there: "existed", and the session opened alongside is closed, nothing uploaded', async () => {
+    const small = randomBytes(1000);
+    const digest = sha256Digest(small);
+    await client().uploadBlob('overlap/app', digest, small.length, blobSource(small));
+    proxy.reset();
+    const pusher = client();
+    assert.equal(await pusher.ensureBlob('overlap/app', digest, small.length, blobSource(small)), 'existed');
+    await pusher.close(); // waits for the session to be closed
+    assert.equal(proxy.count({ kind: 'upload-start' }), 1, describeLog(proxy.log));
+    assert.equal(proxy.count({ kind: 'upload-cancel' }), 1, describeLog(proxy.log));
+    assert.equal(proxy.count({ kind: 'upload-complete' }), 0, describeLog(proxy.log));
+  });
 });

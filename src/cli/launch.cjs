@@ -47,7 +47,8 @@ try {
   // No cache yet.
 }
 
-const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData });
+// ASCII (scripts/bundle.mjs checks): read as Latin-1, which costs a copy, not a UTF-8 decode.
+const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, 'latin1')), { filename: bundle, cachedData });
 if (cacheFile && (!cachedData || script.cachedDataRejected)) {
   // After a successful run, when V8 has compiled what the command uses.
   process.on('exit', (code) => {

@@ -337,7 +337,7 @@ describe('platform args', () => {
 
 describe('parseGoDuration', () => {
   const table: [string, number | undefined][] = [
-    ['0', 0], ['1ns', 1], ['1.5s', 1.5e9], ['2h45m', 9900e9], ['300ms', 300e6], ['1us', 1000], ['.5m', 30e9],
+    ['0', 0], ['1ns', 1], ['1.5s', 1.5e9], ['2h45m', 9900e9], ['300ms', 300e6], ['1us', 1000], ['2\u00b5s', 2000], ['3\u03bcs', 3000], ['.5m', 30e9],
     ['5', undefined], ['', undefined], ['1d', undefined], ['s', undefined],
   ];
   for (const [input, expected] of table) test(`${JSON.stringify(input)} -> ${expected}`, () => assert.equal(parseGoDuration(input), expected));

@@ -42,6 +42,13 @@ describe('imgbuild runner-image', () => {
     await assertUmociReadsBack(registry, 'runner/imgbuild:1', '/imgbuild/imgbuild.mjs', { file: BUNDLE });
   });
 
+  test('run as the imgbuild command (the CommonJS bundle), it finds the one-file ES module bundle next to it', async () => {
+    const result = await runCli(['runner-image', '--node-image', `${registry.host}/${SEED_BASE}`, '--to', `${registry.host}/runner/imgbuild:launcher`, '-o', 'json'], { launcher: true });
+    assert.equal(result.code, 0, describeResult(result));
+    const output = JSON.parse(result.stdout) as { bundleSha256: string };
+    assert.equal(output.bundleSha256, createHash('sha256').update(await readFile(BUNDLE)).digest('hex'));
+  });
+
   test('a --node-image that does not exist fails naming it, and pushes nothing', async () => {
     const result = await runCli(['runner-image', '--node-image', `${registry.host}/no/such-node:22`, '--to', `${registry.host}/runner/missing:1`]);
     assert.equal(result.code, 1, describeResult(result));

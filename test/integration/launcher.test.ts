@@ -1,7 +1,7 @@
-// The imgbuild command's V8 code cache (src/cli/launch.cjs), through the command as npm links
-// it: written after a successful run, one file per command, read (not rewritten) by the next;
-// a cache V8 refuses is replaced; a failed run writes none; a directory other users can write to
-// is never used.
+// The imgbuild command as npm links it (dist/imgbuild on dist/imgbuild.cjs): its V8 code cache
+// (src/cli/launch.cjs) is written after a successful run, one file per command, read (not
+// rewritten) by the next; a cache V8 refuses is replaced; a failed run writes none; a directory
+// other users can write to is never used. (runner-image.test.ts: it finds the bundle for pods.)
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

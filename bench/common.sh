@@ -63,7 +63,7 @@ bench_prepare_workdir() {
     # CommonJS bundle), its code caches in the work directory (the --version below fills
     # none: each command has its own). A private copy pins this run to one build.
     mkdir "$WORK/dist"
-    cp "$REPO_ROOT/dist/imgbuild" "$REPO_ROOT/dist/cli.cjs" "$REPO_ROOT/dist/imgbuild.cjs" "$WORK/dist/"
+    cp "$REPO_ROOT/dist/imgbuild" "$REPO_ROOT/dist/cli.cjs" "$REPO_ROOT/dist/imgbuild.cjs" "$REPO_ROOT/dist/kubernetes-client.cjs" "$WORK/dist/"
     IMGBUILD_CMD=(env "XDG_CACHE_HOME=$WORK/xdg-cache" "$WORK/dist/imgbuild")
     "${IMGBUILD_CMD[@]}" --version >/dev/null 2>&1 ||
       fail_usage "the copy of dist/imgbuild does not run (was it being rebuilt?); run 'npm run build' and retry"

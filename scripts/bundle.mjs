@@ -1,12 +1,13 @@
 // Bundles the CLI and its dependencies twice, from the same sources:
 // - dist/imgbuild.mjs, one self-contained ES module: what is copied elsewhere (into build pods
 //   and runner images by --in-cluster, into test and benchmark work directories);
-// - dist/imgbuild.cjs, the same as one CommonJS file: what the `imgbuild` command runs
-//   (dist/imgbuild, a shell script, starts Node on dist/cli.cjs, which loads it with a V8 code
-//   cache; see src/cli/imgbuild.sh and src/cli/launch.cjs for why).
+// - dist/imgbuild.cjs, the same as CommonJS, the Kubernetes client apart in
+//   dist/kubernetes-client.cjs: what the `imgbuild` command runs (dist/imgbuild, a shell
+//   script, starts Node on dist/cli.cjs, which loads it with a V8 code cache; see
+//   src/cli/imgbuild.sh and src/cli/launch.cjs for why).
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 
 const common = {
   bundle: true,
@@ -18,6 +19,18 @@ const common = {
   logLevel: 'warning',
 };
 
+/** What src/ imports from @kubernetes/client-node as values (types need nothing at run time). */
+const KUBERNETES_CLIENT_EXPORTS = ['ApiException', 'Exec', 'KubeConfig', 'KubernetesObjectApi', 'Log', 'Watch'];
+// A value imported from the client but left out of the file above would be undefined at run time.
+for (const file of await readdir('src', { recursive: true })) {
+  if (!file.endsWith('.ts')) continue;
+  const text = await readFile(`src/${file}`, 'utf8');
+  for (const [, names] of text.matchAll(/^import \{([^}]*)\} from '@kubernetes\/client-node';/gm)) {
+    const values = names.split(',').map((name) => name.trim()).filter((name) => name && !name.startsWith('type '));
+    const missing = values.filter((name) => !KUBERNETES_CLIENT_EXPORTS.includes(name.split(/\s+as\s+/)[0]));
+    if (missing.length) throw new Error(`src/${file} imports ${missing.join(', ')} from @kubernetes/client-node: add it to KUBERNETES_CLIENT_EXPORTS in scripts/bundle.mjs`);
+  }
+}
 const moduleBundle = 'dist/imgbuild.mjs';
 const commonJsBundle = 'dist/imgbuild.cjs';
 await Promise.all([
@@ -36,6 +49,16 @@ await Promise.all([
     outfile: commonJsBundle,
     banner: { js: "const __imgbuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     define: { 'import.meta.url': '__imgbuildImportMetaUrl' },
+    // The Kubernetes client (two thirds of the code) in a file of its own, required only by the
+    // cluster engines: a first run of any other command compiles a third as much.
+    plugins: [{ name: 'kubernetes-client-apart', setup: (build) => build.onResolve({ filter: /^@kubernetes\/client-node$/ }, () => ({ path: './kubernetes-client.cjs', external: true })) }],
+  }),
+  build({
+    ...common,
+    entryPoints: undefined,
+    stdin: { contents: `export { ${KUBERNETES_CLIENT_EXPORTS.join(', ')} } from '@kubernetes/client-node';`, resolveDir: process.cwd(), loader: 'js' },
+    format: 'cjs',
+    outfile: 'dist/kubernetes-client.cjs',
   }),
 ]);
 await chmod(moduleBundle, 0o755);

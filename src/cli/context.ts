@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { RegistryClient } from '../registry/client.js';
 import { createCredentialStore, type CredentialStore } from '../registry/credentials.js';
@@ -105,7 +105,14 @@ export async function createContext(flags: RegistryFlags, credentialRegistry?: s
       return client;
     },
     workDir() {
-      directory ??= mkdtempSync(path.join(tmpdir(), 'imgbuild-'));
+      try {
+        directory ??= mkdtempSync(path.join(tmpdir(), 'imgbuild-'));
+      } catch (error) {
+        throw new InputError(`cannot make a temporary directory in ${tmpdir()}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+          hint: 'point TMPDIR at an existing directory this user can write to, or unset it',
+          cause: error,
+        });
+      }
       return directory;
     },
     signal: interrupt.signal,

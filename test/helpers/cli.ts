@@ -89,7 +89,7 @@ async function buildCli(): Promise<string> {
     // The launcher and the bundle it runs, linked from bin/ as npm links a package's command.
     const dist = path.join(REPO_ROOT, 'dist');
     await mkdir(path.join(privateDir, 'dist'));
-    await Promise.all(['imgbuild', 'cli.cjs', 'imgbuild.cjs', 'imgbuild.mjs'].map((name) => cp(path.join(dist, name), path.join(privateDir!, 'dist', name))));
+    await Promise.all(['imgbuild', 'cli.cjs', 'imgbuild.cjs', 'kubernetes-client.cjs', 'imgbuild.mjs'].map((name) => cp(path.join(dist, name), path.join(privateDir!, 'dist', name))));
     await mkdir(path.join(privateDir, 'bin'));
     await symlink('../dist/imgbuild', path.join(privateDir, 'bin', 'imgbuild'));
   } finally {

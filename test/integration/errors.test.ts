@@ -100,6 +100,11 @@ describe('imgbuild add with bad input, plain HTTP registry', () => {
     await failingAdd({ to: `${registry.host}/errors/dest@${destinationDigest}` }, { code: 2, messages: [/names a digest/, /must be a tag/] });
   });
 
+  test('a TMPDIR that does not exist', async () => {
+    const missing = path.join(workDir, 'no-such-tmp');
+    await failingAdd({}, { code: 1, messages: [new RegExp(`cannot make a temporary directory in ${missing}: ENOENT`), /point TMPDIR at an existing directory/] }, { env: { TMPDIR: missing } });
+  });
+
   test('--to with a tag and a digest', async () => {
     await failingAdd({ to: `${registry.host}/errors/dest:current@${destinationDigest}` }, { code: 2, messages: [/names a digest/] });
   });

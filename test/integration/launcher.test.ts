@@ -13,7 +13,8 @@ describe('the code cache of the imgbuild command', () => {
   let workDir: string;
 
   before(async () => {
-    [workDir] = await Promise.all([mkdtemp(path.join(tmpdir(), 'imgbuild-code-cache-test-')), ensureCliBuilt()]);
+    [workDir] = await Promise.all([mkdtemp(path.join(tmpdir(), 'imgbuild-launcher-test-')), ensureCliBuilt()]);
+    await mkdir(path.join(workDir, 'tmp'));
   });
   after(async () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -80,5 +81,21 @@ describe('the code cache of the imgbuild command', () => {
     const own = path.join(tmp, `imgbuild-code-${process.getuid!()}`);
     assert.equal((await cacheFiles(own)).length, 1);
     assert.equal((await stat(own)).mode & 0o777, 0o700);
+  });
+
+  test('the cluster engines load the Kubernetes client from its own file', async () => {
+    const context = path.join(workDir, 'context');
+    await mkdir(context, { recursive: true });
+    await writeFile(path.join(context, 'Dockerfile'), 'FROM 127.0.0.1:5000/base/app:1\n');
+    const kubeconfig = path.join(workDir, 'kubeconfig');
+    // Nothing listens on port 1: the client must get as far as trying.
+    await writeFile(kubeconfig, ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: c', '  cluster:', '    server: https://127.0.0.1:1', 'users:', '- name: u', '  user:', '    token: t', 'contexts:', '- name: x', '  context:', '    cluster: c', '    user: u', 'current-context: x', ''].join('\n'));
+    const home = path.join(workDir, 'home-kubernetes');
+    const rendered = await imgbuild(['build', context, '--engine', 'kaniko', '--dry-run', '--kubeconfig', kubeconfig, '--to', '127.0.0.1:5000/dest/app:1'], home);
+    assert.equal(rendered.code, 0, describeResult(rendered));
+    assert.match(rendered.stdout, /^kind: Job$/m);
+    const cleaned = await imgbuild(['clean', '--kubeconfig', kubeconfig], home);
+    assert.equal(cleaned.code, 1, describeResult(cleaned));
+    assert.match(cleaned.stderr, /cannot reach the API server https:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/, describeResult(cleaned));
   });
 });

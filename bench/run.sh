@@ -15,7 +15,7 @@
 #   BENCH_QUICK=1                     smoke test: 10M base, 1K file, 1 run (knobs above still win)
 #   BENCH_KEEP_LOGS=1                 keep the per-run logs even when everything succeeded
 #   BENCH_IMGBUILD="node dist/imgbuild.mjs"   command that runs imgbuild (by default a copy of
-#                                     the `imgbuild` command, dist/imgbuild on the split build,
+#                                     the `imgbuild` command, dist/imgbuild and what it runs,
 #                                     taken at start, so a rebuild during the run cannot mix
 #                                     two builds in one table)
 set -euo pipefail

@@ -29,4 +29,9 @@ while [ -h "$self" ]; do
   *) self=${self%/*}/$link ;;
   esac
 done
+if ! command -v node >/dev/null 2>&1; then
+  echo "error: imgbuild needs Node.js (20 or newer), and there is no node on PATH" >&2
+  echo "hint: install Node.js, or put the directory holding node on PATH" >&2
+  exit 127
+fi
 exec node "${self%/*}/cli.cjs" "$@"

@@ -3,11 +3,18 @@
 // rewritten) by the next; a cache V8 refuses is replaced; a failed run writes none; a directory
 // other users can write to is never used. (runner-image.test.ts: it finds the bundle for pods.)
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli, type CliResult } from '../helpers/cli.js';
+import { run } from '../helpers/tools.js';
+
+/** The absolute path `command -v NAME` finds. */
+async function realpathOf(name: string): Promise<string | undefined> {
+  const found = await run('/bin/sh', ['-c', `command -v ${name}`]);
+  return found.code === 0 ? found.stdout.trim() : undefined;
+}
 
 describe('the code cache of the imgbuild command', () => {
   let workDir: string;
@@ -97,5 +104,17 @@ describe('the code cache of the imgbuild command', () => {
     const cleaned = await imgbuild(['clean', '--kubeconfig', kubeconfig], home);
     assert.equal(cleaned.code, 1, describeResult(cleaned));
     assert.match(cleaned.stderr, /cannot reach the API server https:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/, describeResult(cleaned));
+  });
+
+  test('without node on PATH: a message naming it, exit 127', async () => {
+    // PATH holds only the readlink the launcher uses to follow its symlink.
+    const bin = path.join(workDir, 'path-without-node');
+    await mkdir(bin, { recursive: true });
+    await symlink((await realpathOf('readlink'))!, path.join(bin, 'readlink'));
+    const launcher = path.join(path.dirname(await ensureCliBuilt()), 'bin', 'imgbuild');
+    const result = await run('/bin/sh', [launcher, '--version'], { env: { PATH: bin, HOME: workDir } });
+    assert.equal(result.code, 127, `${result.stderr}\n${result.stdout}`);
+    assert.match(result.stderr, /^error: imgbuild needs Node\.js \(20 or newer\), and there is no node on PATH$/m);
+    assert.match(result.stderr, /^hint: install Node\.js/m);
   });
 });

@@ -12,6 +12,7 @@ import { rootCertificates } from 'node:tls';
 import path from 'node:path';
 import { KubeConfig, type Cluster, type Context, type User } from '@kubernetes/client-node';
 import { UsageError, InputError } from '../errors.js';
+import { extraCaCertificates } from '../registry/trust.js';
 
 export interface ClusterOptions {
   kubeconfig?: string;
@@ -97,15 +98,9 @@ function fromServiceAccount(env: NodeJS.ProcessEnv, root: string): { kubeConfig:
  * instead (see src/cli/imgbuild.sh), so it is given here as the cluster's CA, with Node's roots.
  */
 function withExtraCertificates(cluster: Cluster, env: NodeJS.ProcessEnv): Cluster {
-  const extra = env.NODE_EXTRA_CA_CERTS;
-  if (!extra || cluster.caData || cluster.caFile || cluster.skipTLSVerify || !cluster.server.startsWith('https:')) return cluster;
-  let pem: string;
-  try {
-    pem = readFileSync(extra, 'utf8');
-  } catch {
-    return cluster; // Node, too, goes on without an unreadable extra bundle
-  }
-  return { ...cluster, caData: Buffer.from([...rootCertificates, pem].join('\n')).toString('base64') };
+  if (cluster.caData || cluster.caFile || cluster.skipTLSVerify || !cluster.server.startsWith('https:')) return cluster;
+  const extra = extraCaCertificates(env);
+  return extra ? { ...cluster, caData: Buffer.from([...rootCertificates, extra].join('\n')).toString('base64') } : cluster;
 }
 
 export function resolveCluster(options: ClusterOptions = {}): ResolvedCluster {

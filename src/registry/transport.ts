@@ -2,7 +2,7 @@ import type * as Http from 'node:http';
 import type * as Https from 'node:https';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 
 /**
  * HTTP/1.1 requests over Node's own http and https modules, with keep-alive connections.
@@ -43,8 +43,8 @@ export interface TransportRequest {
 }
 
 export interface TransportOptions {
-  /** PEM certificates to trust for HTTPS (the system's and any extra), asked for at the first HTTPS request. */
-  certificates: string[] | (() => Promise<string[]>);
+  /** PEM certificates to trust for HTTPS (the system's and any extra), asked for once, at the first HTTPS request. */
+  certificates: () => Promise<string[]>;
   /** Skip certificate checks. */
   insecure: boolean;
   /** A connection idle this long (waiting for an answer or for body bytes) fails with ETIMEDOUT. */
@@ -60,8 +60,7 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export class Transport {
   private readonly plain: Http.Agent;
-  private secure: Https.Agent | undefined;
-  private secureContext: SecureContext | undefined;
+  private secure: Promise<Https.Agent> | undefined;
 
   constructor(private readonly options: TransportOptions) {
     this.plain = new http.Agent({ keepAlive: true, maxSockets: options.connectionsPerHost ?? 16 });
@@ -75,8 +74,7 @@ export class Transport {
   async request(request: TransportRequest): Promise<TransportResponse> {
     let { url, headers } = request;
     for (let redirects = 0; ; redirects++) {
-      if (url.protocol === 'https:' && !this.secureContext) await this.createSecureContext();
-      const response = await this.requestOnce({ ...request, url, headers });
+      const response = await this.requestOnce({ ...request, url, headers }, await this.agentFor(url));
       const location = response.headers.location;
       const follow = (request.method === 'GET' || request.method === 'HEAD') && REDIRECTS.has(response.statusCode);
       if (!follow || typeof location !== 'string' || redirects >= MAX_REDIRECTS) return response;
@@ -89,27 +87,18 @@ export class Transport {
     }
   }
 
-  /** Parsing every trusted CA takes tens of milliseconds: only when HTTPS is used, once. */
-  private async createSecureContext(): Promise<void> {
-    const { certificates } = this.options;
-    const ca = typeof certificates === 'function' ? await certificates() : certificates;
-    this.secureContext ??= createSecureContext({ ca });
-  }
-
-  private agentFor(url: URL): Http.Agent {
+  private agentFor(url: URL): Http.Agent | Promise<Https.Agent> {
     if (url.protocol === 'http:') return this.plain;
     if (url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${url.protocol} in ${url.href}`);
-    if (!this.secureContext) throw new Error('no TLS context yet: request() makes it before the first HTTPS request');
-    this.secure ??= new https.Agent({
-      keepAlive: true,
-      maxSockets: this.options.connectionsPerHost ?? 16,
-      secureContext: this.secureContext,
-      rejectUnauthorized: !this.options.insecure,
-    });
+    // The CA files are read, and every trusted CA parsed (tens of milliseconds), only when
+    // HTTPS is used, once.
+    this.secure ??= this.options.certificates().then(
+      (ca) => new https.Agent({ keepAlive: true, maxSockets: this.options.connectionsPerHost ?? 16, secureContext: createSecureContext({ ca }), rejectUnauthorized: !this.options.insecure }),
+    );
     return this.secure;
   }
 
-  private requestOnce(request: TransportRequest): Promise<TransportResponse> {
+  private requestOnce(request: TransportRequest, agent: Http.Agent): Promise<TransportResponse> {
     const { url, body } = request;
     const headers: Record<string, string> = { ...request.headers };
     if (typeof body === 'string' || Buffer.isBuffer(body)) headers['content-length'] = String(Buffer.byteLength(body));
@@ -119,7 +108,7 @@ export class Transport {
       const outgoing = (url.protocol === 'https:' ? https : http).request(url, {
         method: request.method,
         headers,
-        agent: this.agentFor(url),
+        agent,
         signal: request.signal,
       });
       outgoing.setTimeout(idleTimeoutMs, () => {
@@ -146,7 +135,7 @@ export class Transport {
   /** Closes every connection. */
   close(): void {
     this.plain.destroy();
-    this.secure?.destroy();
+    this.secure?.then((agent) => agent.destroy(), () => {});
   }
 }
 

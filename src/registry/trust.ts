@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -73,15 +73,24 @@ export async function baseCertificates(env: NodeJS.ProcessEnv = process.env, war
   const certificates = [...rootCertificates];
   const system = systemBundle(env);
   if (system) certificates.push(await readPem(system.file, system.label));
-  const extra = env.NODE_EXTRA_CA_CERTS;
-  if (extra && extra !== system?.file) {
-    try {
-      certificates.push(await readFile(extra, 'utf8'));
-    } catch (error) {
-      warn(`ignoring the extra CA certificates in ${extra} (NODE_EXTRA_CA_CERTS): ${(error as Error).message}`);
-    }
-  }
+  const extra = env.NODE_EXTRA_CA_CERTS === system?.file ? undefined : extraCaCertificates(env, warn);
+  if (extra) certificates.push(extra);
   return certificates;
+}
+
+/**
+ * The PEM text of the file NODE_EXTRA_CA_CERTS names; undefined when it is unset, or unreadable
+ * (told to `warn`: Node, too, goes on without it).
+ */
+export function extraCaCertificates(env: NodeJS.ProcessEnv, warn: (message: string) => void = () => {}): string | undefined {
+  const file = env.NODE_EXTRA_CA_CERTS;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    warn(`ignoring the extra CA certificates in ${file} (NODE_EXTRA_CA_CERTS): ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 /** PEM texts to trust for `registry` (the complete list: it replaces Node's default) and the extra files they came from. */

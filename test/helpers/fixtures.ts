@@ -40,6 +40,11 @@ export interface PushedBaseImage {
 /** The base image the seed field report builds on. */
 export const SEED_BASE = 'ones/plugin-host-node:v6.33.1';
 
+/** A kubeconfig whose one context `x` reaches `server` with a bearer token (no CA of its own). */
+export function tokenKubeconfig(server: string): string {
+  return ['apiVersion: v1', 'kind: Config', `clusters: [{name: c, cluster: {server: "${server}"}}]`, 'users: [{name: u, user: {token: t}}]', 'contexts: [{name: x, context: {cluster: c, user: u}}]', 'current-context: x', ''].join('\n');
+}
+
 export const HOST_BUSYBOX = '/bin/busybox';
 export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const FIXTURE_PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { resolveCluster } from '../../src/kubernetes/config.js';
 import { describeResult, ensureCliBuilt, runCli, type CliOptions, type CliResult } from '../helpers/cli.js';
-import { pushBaseImage } from '../helpers/fixtures.js';
+import { pushBaseImage, tokenKubeconfig } from '../helpers/fixtures.js';
 import { startRegistry, testCertificates, type RunningRegistry } from '../helpers/registry.js';
 import { tagDigest } from '../helpers/tools.js';
 
@@ -134,7 +134,7 @@ describe('a kubeconfig cluster without a CA of its own', () => {
     try {
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const file = path.join(dir, 'config');
-      await writeFile(file, ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: c', '  cluster:', `    server: ${url}`, 'users:', '- name: u', '  user:', '    token: t', 'contexts:', '- name: x', '  context:', '    cluster: c', '    user: u', 'current-context: x', ''].join('\n'));
+      await writeFile(file, tokenKubeconfig(url));
       /** GET /api with the TLS options client-node derives from the kubeconfig: the status, or the TLS error. */
       const get = async (env: NodeJS.ProcessEnv): Promise<string> => {
         const options: https.RequestOptions = {};

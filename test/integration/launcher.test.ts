@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, ensureCliBuilt, runCli, type CliResult } from '../helpers/cli.js';
+import { tokenKubeconfig } from '../helpers/fixtures.js';
 import { run } from '../helpers/tools.js';
 
 /** The absolute path `command -v NAME` finds. */
@@ -96,7 +97,7 @@ describe('the code cache of the imgbuild command', () => {
     await writeFile(path.join(context, 'Dockerfile'), 'FROM 127.0.0.1:5000/base/app:1\n');
     const kubeconfig = path.join(workDir, 'kubeconfig');
     // Nothing listens on port 1: the client must get as far as trying.
-    await writeFile(kubeconfig, ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: c', '  cluster:', '    server: https://127.0.0.1:1', 'users:', '- name: u', '  user:', '    token: t', 'contexts:', '- name: x', '  context:', '    cluster: c', '    user: u', 'current-context: x', ''].join('\n'));
+    await writeFile(kubeconfig, tokenKubeconfig('https://127.0.0.1:1'));
     const home = path.join(workDir, 'home-kubernetes');
     const rendered = await imgbuild(['build', context, '--engine', 'kaniko', '--dry-run', '--kubeconfig', kubeconfig, '--to', '127.0.0.1:5000/dest/app:1'], home);
     assert.equal(rendered.code, 0, describeResult(rendered));

@@ -43,7 +43,7 @@ describe('registry transport (real registry behind a proxy)', () => {
   const url = (host: string, path: string) => new URL(`http://${host}${path}`);
 
   test('answers dumped, read as text or streamed give their connection back: 60 requests over 2 connections', { timeout: 30_000 }, async () => {
-    transport = new Transport({ certificates: [], insecure: false, connectionsPerHost: 2 });
+    transport = new Transport({ certificates: async () => [], insecure: false, connectionsPerHost: 2 });
     for (let i = 0; i < 20; i++) {
       // A HEAD answer and a small body arrive whole at once; they must still be read to their end.
       const head = await transport.request({ url: url(proxy.host, `/v2/base/app/blobs/${layerDigest}`), method: 'HEAD', headers: {} });
@@ -83,7 +83,7 @@ describe('registry transport (real registry behind a proxy)', () => {
   });
 
   test('GET follows a redirect to another origin without the Authorization header', async () => {
-    transport = new Transport({ certificates: [], insecure: false });
+    transport = new Transport({ certificates: async () => [], insecure: false });
     const blobPath = `/v2/base/app/blobs/${layerDigest}`;
     proxy.failNext({ method: 'GET', kind: 'blob', status: 307, headers: { location: `http://${elsewhere.host}${blobPath}` } });
     const response = await transport.request({ url: url(proxy.host, blobPath), method: 'GET', headers: { authorization: 'Bearer secret-token' } });
@@ -95,7 +95,7 @@ describe('registry transport (real registry behind a proxy)', () => {
   });
 
   test('a redirect within the same origin keeps the Authorization header; PUT is never redirected', async () => {
-    transport = new Transport({ certificates: [], insecure: false });
+    transport = new Transport({ certificates: async () => [], insecure: false });
     const blobPath = `/v2/base/app/blobs/${layerDigest}`;
     proxy.failNext({ method: 'GET', kind: 'blob', status: 302, headers: { location: blobPath } });
     const response = await transport.request({ url: url(proxy.host, blobPath), method: 'GET', headers: { authorization: 'Bearer secret-token' } });

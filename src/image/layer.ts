@@ -139,10 +139,6 @@ export function describeLayer(specs: readonly AddSpec[], options: LayerOptions):
 function toHeaderFields(entry: PlannedEntry, options: LayerOptions): TarHeaderFields {
   const uid = entry.owner?.uid ?? options.chown?.uid ?? 0;
   const gid = entry.owner?.gid ?? options.chown?.gid ?? 0;
-  const pax: Record<string, string> = {};
-  // ustar holds ids up to 6 octal digits; a PAX record carries the real value.
-  if (uid > USTAR_MAX_ID) pax.uid = String(uid);
-  if (gid > USTAR_MAX_ID) pax.gid = String(gid);
   const fields: TarHeaderFields = {
     // A trailing slash on directories, as Docker and Go's archive/tar write them.
     name: entry.kind === 'directory' ? `${entry.path}/` : entry.path,
@@ -153,12 +149,14 @@ function toHeaderFields(entry: PlannedEntry, options: LayerOptions): TarHeaderFi
     mtimeSeconds: options.sourceDateEpoch ?? Math.min(entry.mtimeSeconds, MAX_TAR_MTIME),
     size: entry.kind === 'file' ? entry.size : 0,
   };
+  // ustar holds ids up to 6 octal digits; a PAX record carries the real value.
+  if (uid > USTAR_MAX_ID) (fields.pax ??= {}).uid = String(uid);
+  if (gid > USTAR_MAX_ID) (fields.pax ??= {}).gid = String(gid);
   if (entry.kind === 'symlink') {
     fields.linkname = entry.target;
     // ustar stores the link target as raw bytes; PAX makes a non-ASCII target unambiguous UTF-8.
-    if (Buffer.byteLength(entry.target) !== entry.target.length) pax.linkpath = entry.target;
+    if (Buffer.byteLength(entry.target) !== entry.target.length) (fields.pax ??= {}).linkpath = entry.target;
   }
-  if (Object.keys(pax).length > 0) fields.pax = pax;
   return fields;
 }
 
@@ -172,25 +170,31 @@ function plannedTarBytes(entries: readonly PlannedEntry[]): number {
 /** Tar bytes in chunks of TAR_CHUNK_SIZE; the event loop gets a turn after each chunk. */
 async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOptions): AsyncGenerator<Buffer> {
   const writer = new TarChunkWriter(TAR_CHUNK_SIZE);
+  const { full } = writer;
   for (const entry of entries) {
-    const fields = toHeaderFields(entry, options);
-    const pieces = entry.kind === 'file'
-      ? chain(writer.header(fields), writer.fileContent(path.resolve(entry.sourcePath), fields.size))
-      : writer.header(fields);
     try {
-      for (const chunk of pieces) {
-        yield chunk;
-        await setImmediate();
+      const fields = toHeaderFields(entry, options);
+      writer.header(fields);
+      if (entry.kind === 'file') {
+        if (writer.fitsInMemory(fields.size)) {
+          writer.fileContent(entry.sourcePath, fields.size);
+        } else {
+          for (const _ of writer.fileContentInSteps(entry.sourcePath, fields.size)) {
+            yield full.shift()!;
+            await setImmediate();
+          }
+        }
       }
     } catch (error) {
       throw wrapReadError(error, entry);
     }
+    while (full.length > 0) {
+      yield full.shift()!;
+      await setImmediate();
+    }
   }
-  yield* writer.finish();
-}
-
-function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
-  for (const part of parts) yield* part;
+  writer.finish();
+  yield* full;
 }
 
 function wrapReadError(error: unknown, entry: PlannedEntry): Error {

@@ -271,18 +271,21 @@ export function compareTarPaths(a: string, b: string): number {
  * which puts every directory before its contents.
  */
 export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): PlannedEntry[] {
+  const nonEmpty = perSpec.filter((entries) => entries.length > 0);
   // One walk gives unique paths under one root, so there is nothing to merge or refuse.
-  if (perSpec.length === 1) return sortByTarPath([...perSpec[0]!]);
+  if (nonEmpty.length <= 1) return sortByTarPath([...(nonEmpty[0] ?? [])]);
   const byPath = new Map<string, PlannedEntry>();
-  for (const entries of perSpec) {
+  for (const entries of nonEmpty) {
     for (const entry of entries) {
       byPath.delete(entry.path); // re-insert so the winner's position does not matter; order comes from the sort
       byPath.set(entry.path, entry);
     }
   }
+  // Ancestors already found to be directories or absent: siblings share them, so each is looked up once.
+  const clearAncestors = new Set<string>();
   for (const entry of byPath.values()) {
     let parent = path.posix.dirname(entry.path);
-    while (parent !== '.' && parent !== '/') {
+    while (parent !== '.' && parent !== '/' && !clearAncestors.has(parent)) {
       const ancestor = byPath.get(parent);
       if (ancestor !== undefined && ancestor.kind !== 'directory') {
         throw new UsageError(
@@ -290,6 +293,7 @@ export function mergeEntries(perSpec: readonly (readonly PlannedEntry[])[]): Pla
           'change one of the --add destinations so a file and a directory do not share a path',
         );
       }
+      clearAncestors.add(parent);
       parent = path.posix.dirname(parent);
     }
   }

@@ -361,7 +361,7 @@ export async function copyLayerEntries(step: CopyStep, resolved: ResolvedCopySte
   }
   const chmod = step.chmod;
   const modeOf = (entry: PlannedEntry) => (chmod === undefined ? entry.mode : typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
-  const copied = perSpec.map((entries) => (keptModes.has(entries) ? entries : entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) }))));
+  const copied = perSpec.map((entries) => (keptModes.has(entries) || chmod === undefined ? entries : entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) }))));
   return mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]);
 }
 

@@ -504,6 +504,12 @@ describe('mergeEntries', () => {
     assert.throws(() => mergeEntries([[directory('d'), file('d/x')], [file('d')]]), UsageError);
     assert.doesNotThrow(() => mergeEntries([[directory('d'), file('d/x')], [directory('d')]]));
   });
+
+  test('a file two levels up is refused after siblings have cleared the nearer directory', () => {
+    const deep = [directory('d'), directory('d/e'), file('d/e/x'), file('d/e/y'), directory('d/e/f'), file('d/e/f/z')];
+    assert.throws(() => mergeEntries([deep, [], [file('d')]]), /would be written under \/d,/);
+    assert.deepEqual(mergeEntries([[], deep, []]).map((entry) => entry.path), ['d', 'd/e', 'd/e/f', 'd/e/f/z', 'd/e/x', 'd/e/y']);
+  });
 });
 
 describe('compareTarPaths', () => {

@@ -89,7 +89,7 @@ describe('TarChunkWriter.fileContent', () => {
       const script = `
         import { ShortReadError, TarChunkWriter } from ${JSON.stringify(writerModule)};
         try {
-          [...new TarChunkWriter(1024 * 1024).fileContent(process.argv[1], 10)];
+          new TarChunkWriter(1024 * 1024).fileContent(process.argv[1], 10);
           console.log('read');
         } catch (error) {
           console.log(error instanceof ShortReadError ? 'short read' : String(error));

@@ -32,32 +32,39 @@ export interface TarHeaderFields {
  * A numeric field: `digits` octal digits and a space, or all sevens when the value does not
  * fit (tar-stream's convention; ids and mtimes are clamped before they get here). Written
  * byte by byte: a string per field made a visible share of the work for many small files.
+ * Returns the sum of the bytes written, for the header checksum.
  */
-function writeOctal(target: Buffer, at: number, value: number, digits: number): void {
+function writeOctal(target: Buffer, at: number, value: number, digits: number): number {
+  let sum = 0x20;
   if (value >= 8 ** digits) {
     target.fill(0x37, at, at + digits); // '7'
+    sum += 0x37 * digits;
   } else {
     let rest = value;
     for (let i = digits - 1; i >= 0; i--) {
-      target[at + i] = ZERO_OFFSET + (rest % 8);
+      const digit = ZERO_OFFSET + (rest % 8);
+      target[at + i] = digit;
+      sum += digit;
       rest = Math.floor(rest / 8);
     }
   }
   target[at + digits] = 0x20;
+  return sum;
 }
 
-function writeSize(target: Buffer, at: number, size: number): void {
-  if (size >= 8 ** 11) {
-    // GNU base-256 for sizes of 8 GiB and more.
-    target[at + 124] = 0x80;
-    let rest = size;
-    for (let i = 11; i > 0; i--) {
-      target[at + 124 + i] = rest & 0xff;
-      rest = Math.floor(rest / 0x100);
-    }
-  } else {
-    writeOctal(target, at + 124, size, 11);
+/** The size field; returns the sum of its bytes. */
+function writeSize(target: Buffer, at: number, size: number): number {
+  if (size < 8 ** 11) return writeOctal(target, at + 124, size, 11);
+  // GNU base-256 for sizes of 8 GiB and more.
+  target[at + 124] = 0x80;
+  let sum = 0x80;
+  let rest = size;
+  for (let i = 11; i > 0; i--) {
+    target[at + 124 + i] = rest & 0xff;
+    sum += rest & 0xff;
+    rest = Math.floor(rest / 0x100);
   }
+  return sum;
 }
 
 /** The name split into ustar's name and prefix fields, or undefined when the entry needs PAX. */
@@ -77,12 +84,21 @@ function ustarName(fullName: string, linkname: string | undefined): { name: stri
   return { name, prefix };
 }
 
-/** ASCII text (ustarName checked it) byte by byte: Buffer#write's encoding dispatch cost more for short names. */
-function writeAscii(target: Buffer, at: number, text: string): void {
-  for (let i = 0; i < text.length; i++) target[at + i] = text.charCodeAt(i);
+/** ASCII text (ustarName checked it) byte by byte: Buffer#write's encoding dispatch cost more for short names. Returns the byte sum. */
+function writeAscii(target: Buffer, at: number, text: string): number {
+  let sum = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    target[at + i] = code;
+    sum += code;
+  }
+  return sum;
 }
 
-/** Writes one 512-byte ustar header at `at` (the caller's bytes there must be zero). */
+/**
+ * Writes one 512-byte ustar header at `at` (the caller's bytes there must be zero). The
+ * checksum adds up the bytes as they are written instead of reading the 512 back.
+ */
 function writeUstarHeader(
   target: Buffer,
   at: number,
@@ -90,19 +106,21 @@ function writeUstarHeader(
   type: keyof typeof TYPEFLAG,
   fields: Omit<TarHeaderFields, 'name' | 'type'>,
 ): void {
-  writeAscii(target, at, name);
-  writeOctal(target, at + 100, fields.permissions, 6);
-  writeOctal(target, at + 108, fields.uid, 6);
-  writeOctal(target, at + 116, fields.gid, 6);
-  writeSize(target, at, fields.size);
-  writeOctal(target, at + 136, fields.mtimeSeconds | 0, 11);
+  let checksum = 8 * 0x20 + USTAR_CONSTANT_SUM; // the checksum field counts as spaces
+  checksum += writeAscii(target, at, name);
+  checksum += writeOctal(target, at + 100, fields.permissions, 6);
+  checksum += writeOctal(target, at + 108, fields.uid, 6);
+  checksum += writeOctal(target, at + 116, fields.gid, 6);
+  checksum += writeSize(target, at, fields.size);
+  checksum += writeOctal(target, at + 136, fields.mtimeSeconds | 0, 11);
   target[at + 156] = ZERO_OFFSET + TYPEFLAG[type];
-  if (fields.linkname) target.write(fields.linkname, at + 157, 'utf8');
+  checksum += ZERO_OFFSET + TYPEFLAG[type];
+  if (fields.linkname) {
+    const length = target.write(fields.linkname, at + 157, 'utf8');
+    for (let i = at + 157; i < at + 157 + length; i++) checksum += target[i]!;
+  }
   USTAR_CONSTANT_FIELDS.copy(target, at + 257);
-  if (prefix) writeAscii(target, at + 345, prefix);
-  let checksum = 8 * 0x20; // the checksum field counts as spaces
-  for (let i = at; i < at + 148; i++) checksum += target[i]!;
-  for (let i = at + 156; i < at + BLOCK; i++) checksum += target[i]!;
+  if (prefix) checksum += writeAscii(target, at + 345, prefix);
   writeOctal(target, at + 148, checksum, 6);
 }
 
@@ -114,6 +132,7 @@ const USTAR_CONSTANT_FIELDS = (() => {
   writeOctal(fields, 337 - 257, 0, 6);
   return fields;
 })();
+const USTAR_CONSTANT_SUM = USTAR_CONSTANT_FIELDS.reduce((sum, byte) => sum + byte, 0);
 
 function ustarHeader(fullName: string, type: keyof typeof TYPEFLAG, fields: Omit<TarHeaderFields, 'name' | 'type'>): Buffer | undefined {
   const split = ustarName(fullName, fields.linkname);
@@ -157,6 +176,14 @@ export function encodeTarHeader(fields: TarHeaderFields): Buffer {
   const paxHeader = ustarHeader('PaxHeader', 'pax-header', { ...placeholder, size: recordBytes.length })!;
   const entryHeader = ustarHeader('PaxHeader', fields.type, placeholder)!;
   return Buffer.concat([paxHeader, recordBytes, Buffer.alloc(paddingAfter(recordBytes.length)), entryHeader]);
+}
+
+/**
+ * O_NONBLOCK: a file swapped for a FIFO since the walk must not block the event loop in
+ * open(); it then reads as empty, which fails as a short read.
+ */
+function openNonBlocking(sourcePath: string): number {
+  return openSync(sourcePath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
 }
 
 /** Raised when a file delivers fewer bytes than its header promised. */
@@ -237,30 +264,41 @@ export class TarChunkWriter {
    * for files fitsInMemory() accepts; bigger ones go through fileContentInSteps.
    */
   fileContent(sourcePath: string, size: number): void {
-    const steps = this.fileContentInSteps(sourcePath, size);
-    while (!steps.next().done); // each step only completes a chunk, which waits in `full`
+    // A loop of its own rather than draining fileContentInSteps: a generator per small file costs.
+    if (size > 0) {
+      const fd = openNonBlocking(sourcePath);
+      try {
+        for (let left = size; left > 0; ) left -= this.readOnce(fd, sourcePath, left);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    this.zeros(paddingAfter(size));
   }
 
   /** As fileContent, one step per completed chunk, so the caller can hand each out first. */
   *fileContentInSteps(sourcePath: string, size: number): Generator<void> {
     if (size > 0) {
-      // O_NONBLOCK: a file swapped for a FIFO since the walk must not block the event loop
-      // in open(); it then reads as empty, which fails as a short read.
-      const fd = openSync(sourcePath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      const fd = openNonBlocking(sourcePath);
       try {
         for (let left = size; left > 0; ) {
-          const read = readSync(fd, this.chunk, this.used, Math.min(left, this.chunk.length - this.used), null);
-          if (read === 0) throw new ShortReadError(sourcePath);
-          left -= read;
-          const completes = this.used + read === this.chunk.length;
-          this.advance(read);
-          if (completes) yield;
+          const chunksBefore = this.full.length;
+          left -= this.readOnce(fd, sourcePath, left);
+          if (this.full.length > chunksBefore) yield;
         }
       } finally {
         closeSync(fd);
       }
     }
     this.zeros(paddingAfter(size));
+  }
+
+  /** One read of up to `left` bytes into the chunk; returns how many came. */
+  private readOnce(fd: number, sourcePath: string, left: number): number {
+    const read = readSync(fd, this.chunk, this.used, Math.min(left, this.chunk.length - this.used), null);
+    if (read === 0) throw new ShortReadError(sourcePath);
+    this.advance(read);
+    return read;
   }
 
   /** The end-of-archive marker; the last chunk, however full, joins `full`. */

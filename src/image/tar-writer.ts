@@ -155,14 +155,14 @@ function paddingAfter(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
 }
 
-/**
- * The header bytes of one entry: a ustar header, or a PAX header, its records and padding,
- * then a ustar header named `PaxHeader` (readers take the name from the records).
- */
 function hasPaxRecords(fields: TarHeaderFields): boolean {
   return fields.pax !== undefined && Object.keys(fields.pax).length > 0;
 }
 
+/**
+ * The header bytes of one entry: a ustar header, or a PAX header, its records and padding,
+ * then a ustar header named `PaxHeader` (readers take the name from the records).
+ */
 export function encodeTarHeader(fields: TarHeaderFields): Buffer {
   if (!hasPaxRecords(fields)) {
     const plain = ustarHeader(fields.name, fields.type, fields);

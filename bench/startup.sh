@@ -60,10 +60,11 @@ node_label() { "$1" --version; }
 
 # The command line of imgbuild from build $2 run by node $1: the `imgbuild` command npm links
 # (dist/imgbuild, with that node first on PATH) when the build has one, else node on cli.mjs
-# (builds before the shell launcher). Its code caches go to $3 (default: one directory for
-# the whole run, filled by the untimed first run, as a user's second run finds it).
+# (builds before the shell launcher). Its code caches go to $3 (default: one directory per
+# build for the whole run, filled by the untimed first run, as a user's second run finds it;
+# one per build because the launcher removes the caches of other builds it finds).
 imgbuild_command() {
-  local node=$1 build=$2 cache=${3:-$WORK/xdg-cache}
+  local node=$1 build=$2 cache=${3:-$WORK/xdg-cache-$2}
   if [[ -x $WORK/$build/imgbuild ]]; then
     IMGBUILD=(env "PATH=$(dirname "$(command -v "$node")"):$PATH" "XDG_CACHE_HOME=$cache" "$WORK/$build/imgbuild")
   else

@@ -360,8 +360,12 @@ export async function copyLayerEntries(step: CopyStep, resolved: ResolvedCopySte
     perSpec.push(entries);
   }
   const chmod = step.chmod;
-  const modeOf = (entry: PlannedEntry) => (chmod === undefined ? entry.mode : typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
-  const copied = perSpec.map((entries) => (keptModes.has(entries) || chmod === undefined ? entries : entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) }))));
+  const withChmod = (entries: PlannedEntry[]): PlannedEntry[] => {
+    if (chmod === undefined || keptModes.has(entries)) return entries;
+    const modeOf = (entry: PlannedEntry) => (typeof chmod === 'number' ? chmod : applyChmod(chmod, entry.mode, entry.kind === 'directory'));
+    return entries.map((entry) => (entry.kind === 'symlink' ? entry : { ...entry, mode: modeOf(entry) }));
+  };
+  const copied = perSpec.map(withChmod);
   return mergeEntries([directoryEntries(resolved.directories, step.where, options), ...copied]);
 }
 

@@ -206,6 +206,27 @@ async function encodeBlock(block: Buffer, level: number, contexts: DeflateContex
   return coding.smallerThanStored(deflated, block) ? deflated : storedBlocks(block);
 }
 
+/** zlib's own Huffman-only coding, for blocks coded synchronously on the main thread. */
+const zlibHuffman: HuffmanDeflater = {
+  deflate: (input, final) =>
+    zlib.deflateRawSync(input, { level: 1, strategy: constants.Z_HUFFMAN_ONLY, finishFlush: final ? constants.Z_FINISH : constants.Z_SYNC_FLUSH }),
+};
+let syncCoding: ReturnType<typeof blockCoding> | undefined;
+
+/**
+ * What AdaptiveGzip writes for `data` of at most one block, made synchronously: for small
+ * layers, where streams and the thread pool cost more than the compression (a 1 KiB add).
+ */
+export function gzipOneBlock(data: Buffer, level: number): Buffer {
+  if (data.length > BLOCK_SIZE) throw new RangeError(`gzipOneBlock takes at most ${BLOCK_SIZE} bytes, got ${data.length}`);
+  syncCoding ??= blockCoding(zlib, zlibHuffman);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc32(data) >>> 0, 0);
+  trailer.writeUInt32LE(data.length, 4);
+  const blocks = data.length > 0 ? [syncCoding.encodeBlockSync(data, level)] : [];
+  return Buffer.concat([GZIP_HEADER, ...blocks, FINAL_BLOCK, trailer]);
+}
+
 /** Encodes one block off the main thread (see deflate-workers.ts); same bytes as encodeBlock. */
 export interface BlockEncoder {
   encode(block: Buffer, level: number): Promise<Buffer>;

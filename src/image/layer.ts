@@ -21,9 +21,9 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
-import type { Digest } from '../digest.js';
+import { type Digest, sha256Digest } from '../digest.js';
 import { DigestWorker, OFF_THREAD_WORTH, OffThreadDigestingStream } from './offthread-digest.js';
-import { AdaptiveGzip } from './adaptive-gzip.js';
+import { AdaptiveGzip, gzipOneBlock } from './adaptive-gzip.js';
 import { DeflateWorkers } from './deflate-workers.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
@@ -78,6 +78,12 @@ const MAX_LINUX_ID = 4294967294; // (uid_t)-1 means "no change" to the kernel
 const MAX_TAR_MTIME = 2 ** 31 - 1;
 /** Tar bytes handed to the hash and gzip at a time: one AdaptiveGzip block. */
 const TAR_CHUNK_SIZE = 1024 * 1024;
+/**
+ * Layers whose tar is about this size or less are made in memory in one go, without streams
+ * or threads, and written to their file at once (same bytes): for a 1 KiB add, the stream
+ * pipeline cost more than the rest of building the layer. At most one gzip block.
+ */
+const SMALL_LAYER_BYTES = 256 * 1024;
 
 export function parseChmod(text: string): number {
   if (!/^[0-7]{3,4}$/.test(text)) {
@@ -167,22 +173,25 @@ function plannedTarBytes(entries: readonly PlannedEntry[]): number {
   return total;
 }
 
+/** One entry's header and, when it holds a file of at most a chunk, the file's bytes. */
+function writeEntry(writer: TarChunkWriter, entry: PlannedEntry, options: LayerOptions): TarHeaderFields {
+  const fields = toHeaderFields(entry, options);
+  writer.header(fields);
+  if (entry.kind === 'file' && writer.fitsInMemory(fields.size)) writer.fileContent(entry.sourcePath, fields.size);
+  return fields;
+}
+
 /** Tar bytes in chunks of TAR_CHUNK_SIZE; the event loop gets a turn after each chunk. */
 async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOptions): AsyncGenerator<Buffer> {
   const writer = new TarChunkWriter(TAR_CHUNK_SIZE);
   const { full } = writer;
   for (const entry of entries) {
     try {
-      const fields = toHeaderFields(entry, options);
-      writer.header(fields);
-      if (entry.kind === 'file') {
-        if (writer.fitsInMemory(fields.size)) {
-          writer.fileContent(entry.sourcePath, fields.size);
-        } else {
-          for (const _ of writer.fileContentInSteps(entry.sourcePath, fields.size)) {
-            yield full.shift()!;
-            await setImmediate();
-          }
+      const fields = writeEntry(writer, entry, options);
+      if (entry.kind === 'file' && !writer.fitsInMemory(fields.size)) {
+        for (const _ of writer.fileContentInSteps(entry.sourcePath, fields.size)) {
+          yield full.shift()!;
+          await setImmediate();
         }
       }
     } catch (error) {
@@ -195,6 +204,20 @@ async function* tarChunks(entries: readonly PlannedEntry[], options: LayerOption
   }
   writer.finish();
   yield* full;
+}
+
+/** The whole tar of a small layer (see SMALL_LAYER_BYTES), in one buffer. */
+function tarInMemory(entries: readonly PlannedEntry[], options: LayerOptions): Buffer {
+  const writer = new TarChunkWriter(SMALL_LAYER_BYTES);
+  for (const entry of entries) {
+    try {
+      writeEntry(writer, entry, options);
+    } catch (error) {
+      throw wrapReadError(error, entry);
+    }
+  }
+  writer.finish();
+  return writer.full.length === 1 ? writer.full[0]! : Buffer.concat(writer.full);
 }
 
 function wrapReadError(error: unknown, entry: PlannedEntry): Error {
@@ -268,7 +291,43 @@ export async function writeLayer(entries: PlannedEntry[], options: LayerOptions,
       cause: error,
     });
   }
+  let written: WrittenBlob;
+  try {
+    written = plannedTarBytes(entries) <= SMALL_LAYER_BYTES ? await writeSmallBlob(handle, blobPath, entries, options) : await writeStreamedBlob(handle, blobPath, entries, options);
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await rm(blobPath, { force: true });
+    throw error;
+  }
 
+  let disposed = false;
+  return {
+    blobPath,
+    ...written,
+    entries: entries.length,
+    createdBy,
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await rm(blobPath, { force: true });
+    },
+  };
+}
+
+type WrittenBlob = Pick<BuiltLayer, 'digest' | 'diffId' | 'size'>;
+
+/** A small layer: tar, gzip and digests in memory, then one write. */
+async function writeSmallBlob(handle: FileHandle, blobPath: string, entries: readonly PlannedEntry[], options: LayerOptions): Promise<WrittenBlob> {
+  const tar = tarInMemory(entries, options);
+  const blob = gzipOneBlock(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
+  await handle.writeFile(blob);
+  await handle.close();
+  options.onBlobProgress?.(blobPath, blob.length);
+  return { digest: sha256Digest(blob), diffId: sha256Digest(tar), size: blob.length };
+}
+
+/** Any layer: the tar streams from the files through a hash, gzip and a hash into the file. */
+async function writeStreamedBlob(handle: FileHandle, blobPath: string, entries: readonly PlannedEntry[], options: LayerOptions): Promise<WrittenBlob> {
   // When the layer is big, both digests on one worker thread (see offthread-digest.ts) and the
   // blocks deflated on others (see deflate-workers.ts); the bytes are the same either way.
   const big = plannedTarBytes(entries) >= OFF_THREAD_WORTH;
@@ -281,26 +340,8 @@ export async function writeLayer(entries: PlannedEntry[], options: LayerOptions,
     // A byte stream holding one chunk ahead: an object stream would queue 16 chunks.
     const tar = Readable.from(tarChunks(entries, options), { objectMode: false, highWaterMark: TAR_CHUNK_SIZE });
     await pipeline(tar, tarHash, gzip, blobHash, fileSink(handle, blobPath, options.onBlobProgress));
-  } catch (error) {
-    await handle.close().catch(() => {});
-    await rm(blobPath, { force: true });
-    throw error;
   } finally {
     await Promise.all([digestWorker?.close(), deflateWorkers?.close()]);
   }
-
-  let disposed = false;
-  return {
-    blobPath,
-    digest: blobHash.digest(),
-    diffId: tarHash.digest(),
-    size: blobHash.size,
-    entries: entries.length,
-    createdBy,
-    async dispose() {
-      if (disposed) return;
-      disposed = true;
-      await rm(blobPath, { force: true });
-    },
-  };
+  return { digest: blobHash.digest(), diffId: tarHash.digest(), size: blobHash.size };
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { AdaptiveGzip, BLOCK_SIZE, sampledEntropy, storedBlocks } from '../../src/image/adaptive-gzip.js';
+import { AdaptiveGzip, BLOCK_SIZE, gzipOneBlock, sampledEntropy, storedBlocks } from '../../src/image/adaptive-gzip.js';
 
 async function compress(input: Buffer, level = 1, chunkSize = 65536): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -39,6 +39,17 @@ describe('AdaptiveGzip', () => {
     const a = await compress(mixed, 1, 4096);
     const b = await compress(mixed, 1, 3 * 1024 * 1024 + 7);
     assert.ok(a.equals(b));
+  });
+
+  test('gzipOneBlock writes the stream\'s bytes for up to one block, whichever coding the block gets', async () => {
+    const base64 = Buffer.from(randomBytes(60_000).toString('base64')); // Huffman-only pays, repeats do not
+    const inputs = [Buffer.alloc(0), Buffer.from('x'), text.subarray(0, 200_000), base64, random.subarray(0, 50_000), text.subarray(0, BLOCK_SIZE)];
+    for (const input of inputs) {
+      for (const level of [0, 1, 6, 9]) {
+        assert.ok(gzipOneBlock(input, level).equals(await compress(input, level)), `${input.length} bytes at level ${level}`);
+      }
+    }
+    assert.throws(() => gzipOneBlock(text.subarray(0, BLOCK_SIZE + 1), 1), RangeError);
   });
 
   test('level 0 stores everything', async () => {

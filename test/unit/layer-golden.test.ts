@@ -50,6 +50,9 @@ async function layerOf(specs: string[], options: LayerOptions): Promise<Golden> 
 /** Every kind of entry, a file renamed, a file into a directory, and a path written twice (the later wins). */
 const MIXED_SPECS = ['$W/mixed/:/opt/app/', '$W/mixed/a.txt:/etc/app/', '$W/mixed/bin/run.sh:/usr/local/bin/run', '$W/mixed/a.txt:/opt/app/empty'];
 
+/** Every kind of entry but big files (PAX names, non-ASCII, symlinks, setuid): well under 256 KiB of tar. */
+const SMALL_SPECS = ['$W/mixed/bin/:/usr/local/bin/', '$W/mixed/blocks/:/opt/blocks/', '$W/mixed/long/:/opt/long/', '$W/mixed/nested/:/opt/nested/', '$W/mixed/donn\u00e9es/:/opt/data/', '$W/mixed/a.txt:/etc/app/', '$W/mixed/link:/opt/link', '$W/mixed/empty:/opt/empty'];
+
 describe('golden layer digests (a change here changes users\' image digests)', () => {
   test('mixed tree, SOURCE_DATE_EPOCH', async () => {
     assert.deepEqual(await layerOf(MIXED_SPECS, { sourceDateEpoch: 1_700_000_000 }), {
@@ -57,6 +60,24 @@ describe('golden layer digests (a change here changes users\' image digests)', (
       diffId: 'sha256:fa2b1fa1f40f0e5c23a63f3c972032839d7fd5e1349a4f90c36709f656a21275',
       size: 4_489_155,
       entries: 34,
+    });
+  });
+
+  test('the mixed tree without its big files: a layer small enough to be made in memory', async () => {
+    assert.deepEqual(await layerOf(SMALL_SPECS, { sourceDateEpoch: 1_700_000_000 }), {
+      digest: 'sha256:f3ecee7d5670b36509316f2fe4dabd1ee5e7c47424b33bb43f1992139f6852ff',
+      diffId: 'sha256:89a8dfb9d8fab8ee446f5a3a785e9fdbefd67730d750e6fc482596703cffdc3a',
+      size: 2_226,
+      entries: 21,
+    });
+  });
+
+  test('the small layer with --chmod 0640 --chown 1000:1000, level 9', async () => {
+    assert.deepEqual(await layerOf(SMALL_SPECS, { chmod: 0o640, chown: { uid: 1000, gid: 1000 }, compressionLevel: 9 }), {
+      digest: 'sha256:4240987921d9b19b28a589131a4210d4b2a80c65af7313bc60743018f315b221',
+      diffId: 'sha256:8f8e188c9fe7785d451d64544f23c752f469ccb6a5931a334f98acb757c85c57',
+      size: 2_034,
+      entries: 21,
     });
   });
 

@@ -1,23 +1,16 @@
-import type * as Http from 'node:http';
-import type * as Https from 'node:https';
 import { createRequire } from 'node:module';
-import { Readable } from 'node:stream';
-import { createSecureContext } from 'node:tls';
+import type { Readable } from 'node:stream';
+import type * as Tls from 'node:tls';
+import { Http1Client, type ResponseStream } from './http1.js';
 
 /**
- * HTTP/1.1 requests over Node's own http and https modules, with keep-alive connections.
+ * HTTP/1.1 requests with keep-alive connections, over imgbuild's own small client (see
+ * http1.ts for why not Node's http module, and below for why not a library).
  *
- * Node's HTTP parser is native code already in the binary; an HTTP library in JavaScript
- * with a WebAssembly parser costs a command that sends a dozen small requests more than the
- * requests themselves (compiling the module, and waiting at exit for V8 to finish optimising
- * it): about 60 ms of a 1 KiB add on Node 20.
+ * An HTTP library in JavaScript with a WebAssembly parser costs a command that sends a dozen
+ * small requests more than the requests themselves (compiling the module, and waiting at exit
+ * for V8 to finish optimising it): about 60 ms of a 1 KiB add on Node 20.
  */
-
-// Required, not imported: importing node:http as an ES module makes Node 22 and later evaluate
-// every export, among them WebSocket, which loads Node's bundled fetch library (~20 ms).
-const requireBuiltin = createRequire(import.meta.url);
-const http = requireBuiltin('node:http') as typeof Http;
-const https = requireBuiltin('node:https') as typeof Https;
 
 /** A response body: a stream, with the ways to consume it that callers need. */
 export interface ResponseBody extends Readable {
@@ -59,11 +52,21 @@ const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export class Transport {
-  private readonly plain: Http.Agent;
-  private secure: Promise<Https.Agent> | undefined;
+  private readonly client: Http1Client;
 
-  constructor(private readonly options: TransportOptions) {
-    this.plain = new http.Agent({ keepAlive: true, maxSockets: options.connectionsPerHost ?? 16 });
+  constructor(options: TransportOptions) {
+    let tlsOptions: Promise<Tls.ConnectionOptions> | undefined;
+    this.client = new Http1Client({
+      connectionsPerOrigin: options.connectionsPerHost ?? 16,
+      idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+      // The CA files are read, and every trusted CA parsed (tens of milliseconds), only when
+      // HTTPS is used, once.
+      tlsOptions: () =>
+        (tlsOptions ??= options.certificates().then((ca) => {
+          const tls = createRequire(import.meta.url)('node:tls') as typeof Tls;
+          return { secureContext: tls.createSecureContext({ ca }), rejectUnauthorized: !options.insecure };
+        })),
+    });
   }
 
   /**
@@ -74,7 +77,7 @@ export class Transport {
   async request(request: TransportRequest): Promise<TransportResponse> {
     let { url, headers } = request;
     for (let redirects = 0; ; redirects++) {
-      const response = await this.requestOnce({ ...request, url, headers }, await this.agentFor(url));
+      const response = await this.requestOnce({ ...request, url, headers });
       const location = response.headers.location;
       const follow = (request.method === 'GET' || request.method === 'HEAD') && REDIRECTS.has(response.statusCode);
       if (!follow || typeof location !== 'string' || redirects >= MAX_REDIRECTS) return response;
@@ -87,59 +90,23 @@ export class Transport {
     }
   }
 
-  private agentFor(url: URL): Http.Agent | Promise<Https.Agent> {
-    if (url.protocol === 'http:') return this.plain;
-    if (url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${url.protocol} in ${url.href}`);
-    // The CA files are read, and every trusted CA parsed (tens of milliseconds), only when
-    // HTTPS is used, once.
-    this.secure ??= this.options.certificates().then(
-      (ca) => new https.Agent({ keepAlive: true, maxSockets: this.options.connectionsPerHost ?? 16, secureContext: createSecureContext({ ca }), rejectUnauthorized: !this.options.insecure }),
-    );
-    return this.secure;
-  }
-
-  private requestOnce(request: TransportRequest, agent: Http.Agent): Promise<TransportResponse> {
-    const { url, body } = request;
+  private async requestOnce(request: TransportRequest): Promise<TransportResponse> {
+    if (request.url.protocol !== 'http:' && request.url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${request.url.protocol} in ${request.url.href}`);
+    const { body } = request;
     const headers: Record<string, string> = { ...request.headers };
     if (typeof body === 'string' || Buffer.isBuffer(body)) headers['content-length'] = String(Buffer.byteLength(body));
     else if (!body && ['POST', 'PUT', 'PATCH'].includes(request.method)) headers['content-length'] = '0';
-    const idleTimeoutMs = this.options.idleTimeoutMs ?? 120_000;
-    return new Promise((resolve, reject) => {
-      const outgoing = (url.protocol === 'https:' ? https : http).request(url, {
-        method: request.method,
-        headers,
-        agent,
-        signal: request.signal,
-      });
-      outgoing.setTimeout(idleTimeoutMs, () => {
-        const error = Object.assign(new Error(`no data from ${url.host} for ${idleTimeoutMs / 1000} s`), { code: 'ETIMEDOUT' });
-        outgoing.destroy(error);
-      });
-      outgoing.on('error', reject);
-      outgoing.once('response', (incoming) => {
-        const headers: TransportResponse['headers'] = {};
-        for (const [name, values] of Object.entries(incoming.headersDistinct)) {
-          if (values) headers[name] = values.length === 1 ? values[0] : values;
-        }
-        resolve({ statusCode: incoming.statusCode ?? 0, headers, body: withConsumers(incoming) });
-      });
-      if (body instanceof Readable) {
-        body.once('error', (error) => outgoing.destroy(error));
-        body.pipe(outgoing);
-      } else {
-        outgoing.end(body ?? undefined);
-      }
-    });
+    const response = await this.client.request({ ...request, headers });
+    return { statusCode: response.statusCode, headers: response.headers, body: withConsumers(response.body, response.headers) };
   }
 
   /** Closes every connection. */
   close(): void {
-    this.plain.destroy();
-    this.secure?.then((agent) => agent.destroy(), () => {});
+    this.client.close();
   }
 }
 
-function withConsumers(incoming: Http.IncomingMessage): ResponseBody {
+function withConsumers(incoming: ResponseStream, headers: TransportResponse['headers']): ResponseBody {
   const collect = async (): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     for await (const chunk of incoming) chunks.push(chunk as Buffer);
@@ -149,7 +116,7 @@ function withConsumers(incoming: Http.IncomingMessage): ResponseBody {
     // A body already received in full must still be read to its end: only then does the
     // connection go back to the pool.
     if (incoming.readableEnded || incoming.destroyed) return Promise.resolve();
-    if (!incoming.complete && Number(incoming.headers['content-length'] ?? 0) > DUMP_LIMIT) {
+    if (!incoming.complete && Number(headers['content-length'] ?? 0) > DUMP_LIMIT) {
       incoming.destroy();
       return Promise.resolve();
     }

@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import type { V1ConfigMap, V1Job, V1Secret } from '@kubernetes/client-node';
 import type { Digest } from '../digest.js';
 import { InputError, UsageError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { monotonicMs, silentLogger, type Logger } from '../logger.js';
 import { parseReference } from '../reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CredentialStore } from '../registry/credentials.js';
@@ -232,7 +232,7 @@ export function parsePodResult(message: string | undefined): Omit<BuildResult, '
 
 /** Runs the job in the cluster and returns what the pod pushed. Every object is deleted at the end unless `keep`. */
 export async function buildInCluster(request: InClusterBuildRequest): Promise<InClusterBuildResult> {
-  const started = performance.now();
+  const started = monotonicMs();
   const logger = request.logger ?? silentLogger;
   const api = new ClusterApi(resolveCluster(request.cluster));
   const prepared = await prepare(request, api.namespace, false);
@@ -266,7 +266,7 @@ export async function buildInCluster(request: InClusterBuildRequest): Promise<In
         restricted: true,
       });
     }
-    result.totalSeconds = (performance.now() - started) / 1000;
+    result.totalSeconds = (monotonicMs() - started) / 1000;
     return result;
   });
 }

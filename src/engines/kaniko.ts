@@ -7,7 +7,7 @@
 import type { V1ConfigMap, V1Job, V1Secret } from '@kubernetes/client-node';
 import type { Digest } from '../digest.js';
 import { UsageError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { monotonicMs, silentLogger, type Logger } from '../logger.js';
 import { parseReference, repositoryName } from '../reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CredentialStore } from '../registry/credentials.js';
@@ -184,7 +184,7 @@ const DIGEST = /sha256:[0-9a-f]{64}/;
 
 /** Runs the build and returns what was pushed. Every object is deleted at the end unless `keep`. */
 export async function buildWithKaniko(request: KanikoBuildRequest): Promise<KanikoBuildResult> {
-  const started = performance.now();
+  const started = monotonicMs();
   const logger = request.logger ?? silentLogger;
   const cluster: ResolvedCluster = resolveCluster(request.cluster);
   const api = new ClusterApi(cluster);
@@ -195,7 +195,7 @@ export async function buildWithKaniko(request: KanikoBuildRequest): Promise<Kani
     const result = await digestResult(request, prepared, finished.terminated, finished.logTail, logger);
     result.podSeconds = podSeconds(finished);
     if (request.verify) result.verification = await runVerification(request, api, prepared.identity, prepared.diagnosisContext, result, request.onLog ?? (() => {}));
-    result.totalSeconds = (performance.now() - started) / 1000;
+    result.totalSeconds = (monotonicMs() - started) / 1000;
     return result;
   });
 }

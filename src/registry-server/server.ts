@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { isStoredDigest, type Digest } from '../digest.js';
 import { ImgbuildError, InputError, RegistryError, UsageError } from '../errors.js';
 import { MediaType } from '../image/mediatypes.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { monotonicMs, silentLogger, type Logger } from '../logger.js';
 import { FilesystemStorage } from '../storage/filesystem.js';
 import { manifestLinks, MAX_MANIFEST_BYTES } from '../storage/manifest-links.js';
 import type { ManagedStorage } from '../storage/storage.js';
@@ -279,13 +279,13 @@ export function createRegistryHandler(storage: ManagedStorage, options: { htpass
   }
 
   return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const started = performance.now();
+    const started = monotonicMs();
     let user = '-';
     const remote = request.socket.remoteAddress ?? '-';
     response.setHeader(...API_VERSION_HEADER);
     response.once('close', () => {
       const outcome = response.writableFinished ? String(response.statusCode) : `${response.statusCode} (cut)`;
-      logger.info(`${remote} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(performance.now() - started)}ms`);
+      logger.info(`${remote} ${user} "${request.method} ${request.url}" ${outcome} ${response.getHeader('content-length') ?? '-'} ${Math.round(monotonicMs() - started)}ms`);
     });
     try {
       const url = new URL(request.url ?? '/', 'http://registry.invalid');

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, RegistryError, TlsError } from '../errors.js';
 import { orAbort } from '../abort.js';
 import { isLoopbackRegistry } from '../reference.js';
-import type { Logger } from '../logger.js';
+import { type Logger, monotonicMs } from '../logger.js';
 import { trustedCertificates } from './trust.js';
 import { type ResponseBody, Transport } from './transport.js';
 
@@ -244,7 +244,7 @@ export class RegistryHttp {
 
   private async sendOnce(request: HttpRequest, origin: string): Promise<HttpResponse> {
     const url = new URL(request.url, origin);
-    const started = performance.now();
+    const started = monotonicMs();
     const response = await this.transport.request({
       url,
       method: request.method,
@@ -253,7 +253,7 @@ export class RegistryHttp {
       signal: request.signal,
     });
     // Path only: query strings of upload locations and token requests are noise in a log.
-    this.logger.debug(`${request.method} ${url.origin}${url.pathname} → ${response.statusCode} (${Math.round(performance.now() - started)} ms)`);
+    this.logger.debug(`${request.method} ${url.origin}${url.pathname} → ${response.statusCode} (${Math.round(monotonicMs() - started)} ms)`);
     return { status: response.statusCode, headers: response.headers, body: response.body, url: url.toString() };
   }
 

@@ -74,9 +74,14 @@ describe('credentials through the CLI as docker finds them (token-auth registry)
     return dir;
   }
 
-  /** add to dest/app:TAG with -v (every log line a secret could slip into), credentials from DOCKER_CONFIG only. */
+  /**
+   * add to dest/app:TAG with -v (every log line a secret could slip into), credentials from
+   * DOCKER_CONFIG only; run as the `imgbuild` command, whose bundle loads child_process (for
+   * the helpers) only when a helper runs (scripts/bundle.mjs, lazyBuiltins).
+   */
   function addWithConfig(configDir: string, tag: string): Promise<CliResult> {
     return runCli(['add', '-v', '--from', `${host}/base/app:1`, '--add', 'hello.txt:/opt/hello.txt', '--to', `${host}/dest/app:${tag}`], {
+      launcher: true,
       cwd: workDir,
       env: { DOCKER_CONFIG: configDir, PATH: `${binDir}:${process.env.PATH}` },
     });

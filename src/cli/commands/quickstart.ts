@@ -1,5 +1,6 @@
 import { QUICKSTART_FILE, quickstartDockerfile, runQuickstart, type QuickstartResult } from '../../quickstart.js';
 import type { RegistryFlags } from '../context.js';
+import { monotonicMs } from '../../logger.js';
 import { type OutputFormat, printJson, withContext } from './shared.js';
 
 export interface QuickstartFlags extends Pick<RegistryFlags, 'verbose' | 'quiet'> {
@@ -51,7 +52,7 @@ function printText(result: QuickstartResult, keep: boolean, seconds: number): vo
 
 export async function runQuickstartCommand(flags: QuickstartFlags): Promise<void> {
   await withContext(flags, undefined, async (context) => {
-    const started = performance.now();
+    const started = monotonicMs();
     const logger = context.logger;
     const { result, registry } = await runQuickstart({
       dir: context.workDir(),
@@ -63,7 +64,7 @@ export async function runQuickstartCommand(flags: QuickstartFlags): Promise<void
     });
     const keep = flags.keep === true;
     try {
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = (monotonicMs() - started) / 1000;
       if (flags.output === 'json') printJson({ ...result, kept: keep, seconds: Number(seconds.toFixed(3)), next: nextCommands() });
       else printText(result, keep, seconds);
       if (keep) {

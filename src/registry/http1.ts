@@ -376,6 +376,7 @@ class OriginPool {
   private readonly idle: Connection[] = [];
   private open = 0;
   private readonly waiting: Array<{ take(connection: Connection | Error): void }> = [];
+  private closed = false;
 
   constructor(
     private readonly url: URL,
@@ -429,8 +430,12 @@ class OriginPool {
     return new Connection(socket, this, this.options.idleTimeoutMs, this.url.host);
   }
 
-  /** A connection done with its request: to the next waiting request, else kept idle. */
+  /** A connection done with its request: to the next waiting request, else kept idle (closed once the client is). */
   release(connection: Connection): void {
+    if (this.closed) {
+      connection.socket.destroy();
+      return;
+    }
     const waiter = this.waiting.shift();
     if (waiter) {
       waiter.take(connection);
@@ -464,6 +469,7 @@ class OriginPool {
   }
 
   close(): void {
+    this.closed = true;
     for (const connection of this.idle.splice(0)) connection.socket.destroy();
   }
 }

@@ -238,6 +238,35 @@ describe('Http1Client', () => {
     http.close();
   });
 
+  test('close() ends idle connections at once and those in use when their answer has been read', async () => {
+    let endedByClient = 0;
+    const server = createTcpServer((socket) => {
+      socket.on('end', () => endedByClient++);
+      socket.on('error', () => {});
+      socket.once('data', (chunk) => {
+        // /slow gets the rest of its body only after the client has been closed.
+        if (!chunk.toString('latin1').startsWith('GET /slow ')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        else {
+          socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nla');
+          setTimeout(() => socket.write('te'), 100);
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    servers.push(server);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const http = client(2);
+    const [fast, slow] = await Promise.all([get(http, `${url}/fast`), get(http, `${url}/slow`)]);
+    assert.equal(await text(fast!), 'ok');
+    http.close();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(endedByClient, 1, 'the idle connection was not closed');
+    assert.equal(await text(slow!), 'late');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(endedByClient, 2, 'the connection in use was kept after its answer');
+  });
+
   test('a connection the server closed while idle is not reused', async () => {
     const { url, connections } = await rawServer((_index, socket) => {
       socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');

@@ -17,6 +17,8 @@ BENCH_APT_NEEDS=(
   /usr/bin/buildah:buildah
   /usr/bin/skopeo:skopeo
   /bin/busybox:busybox-static
+  /usr/bin/hyperfine:hyperfine
+  /usr/bin/time:time
 )
 
 # ---- helpers shared by run.sh and layers.sh (the caller sets TOOLS, has_tool, BYTES_OF) ----

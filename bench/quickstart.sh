@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RUNS=${BENCH_RUNS:-10}
 NODE=${BENCH_NODE:-node}
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || fail_usage "BENCH_RUNS must be a positive integer, got '$RUNS'"
-command -v hyperfine >/dev/null || fail_usage "hyperfine is missing; install it (Debian: apt-get install hyperfine)"
+command -v hyperfine >/dev/null || fail_usage "hyperfine is missing; run: bash bench/setup.sh (or apt-get install hyperfine)"
 [[ -x $REPO_ROOT/dist/imgbuild ]] || fail_usage "$REPO_ROOT/dist/imgbuild is missing; run 'npm run build'"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/imgbuild-bench-quickstart.XXXXXX")

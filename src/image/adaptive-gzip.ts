@@ -214,17 +214,19 @@ const zlibHuffman: HuffmanDeflater = {
 let syncCoding: ReturnType<typeof blockCoding> | undefined;
 
 /**
- * What AdaptiveGzip writes for `data` of at most one block, made synchronously: for small
- * layers, where streams and the thread pool cost more than the compression (a 1 KiB add).
+ * What AdaptiveGzip writes for `data`, made synchronously in memory, block by block as the
+ * stream cuts it: for small layers, where streams and the thread pool cost more than the
+ * compression (a 1 KiB add). Any size works; callers keep it to a few blocks.
  */
-export function gzipOneBlock(data: Buffer, level: number): Buffer {
-  if (data.length > BLOCK_SIZE) throw new RangeError(`gzipOneBlock takes at most ${BLOCK_SIZE} bytes, got ${data.length}`);
+export function gzipInMemory(data: Buffer, level: number): Buffer {
   syncCoding ??= blockCoding(zlib, zlibHuffman);
+  const parts: Buffer[] = [GZIP_HEADER];
+  for (let offset = 0; offset < data.length; offset += BLOCK_SIZE) parts.push(syncCoding.encodeBlockSync(data.subarray(offset, offset + BLOCK_SIZE), level));
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc32(data) >>> 0, 0);
-  trailer.writeUInt32LE(data.length, 4);
-  const blocks = data.length > 0 ? [syncCoding.encodeBlockSync(data, level)] : [];
-  return Buffer.concat([GZIP_HEADER, ...blocks, FINAL_BLOCK, trailer]);
+  trailer.writeUInt32LE(data.length % 2 ** 32, 4);
+  parts.push(FINAL_BLOCK, trailer);
+  return Buffer.concat(parts);
 }
 
 /** Encodes one block off the main thread (see deflate-workers.ts); same bytes as encodeBlock. */

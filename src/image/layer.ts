@@ -23,7 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { setImmediate } from 'node:timers/promises';
 import { type Digest, sha256Digest } from '../digest.js';
 import { DigestWorker, OFF_THREAD_WORTH, OffThreadDigestingStream } from './offthread-digest.js';
-import { AdaptiveGzip, gzipOneBlock } from './adaptive-gzip.js';
+import { AdaptiveGzip, gzipInMemory } from './adaptive-gzip.js';
 import { DeflateWorkers } from './deflate-workers.js';
 import { ImgbuildError, InputError, UsageError } from '../errors.js';
 import { ShortReadError, TarChunkWriter, type TarHeaderFields } from './tar-writer.js';
@@ -79,9 +79,11 @@ const MAX_TAR_MTIME = 2 ** 31 - 1;
 /** Tar bytes handed to the hash and gzip at a time: one AdaptiveGzip block. */
 const TAR_CHUNK_SIZE = 1024 * 1024;
 /**
- * Layers whose tar is about this size or less are made in memory in one go, without streams
- * or threads, and written to their file at once (same bytes): for a 1 KiB add, the stream
- * pipeline cost more than the rest of building the layer. At most one gzip block.
+ * Layers whose planned tar (headers and contents; PAX records come on top) is this size or
+ * less are made in memory in one go, without streams or threads, and written to their file at
+ * once (same bytes): for a 1 KiB add, the stream pipeline cost more than the rest of building
+ * the layer. PAX records can make the tar several times its plan (long non-ASCII names);
+ * gzipInMemory takes any size.
  */
 const SMALL_LAYER_BYTES = 256 * 1024;
 
@@ -319,7 +321,7 @@ type WrittenBlob = Pick<BuiltLayer, 'digest' | 'diffId' | 'size'>;
 /** A small layer: tar, gzip and digests in memory, then one write. */
 async function writeSmallBlob(handle: FileHandle, blobPath: string, entries: readonly PlannedEntry[], options: LayerOptions): Promise<WrittenBlob> {
   const tar = tarInMemory(entries, options);
-  const blob = gzipOneBlock(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
+  const blob = gzipInMemory(tar, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
   await handle.writeFile(blob);
   await handle.close();
   options.onBlobProgress?.(blobPath, blob.length);

@@ -319,6 +319,22 @@ describe('buildLayer', () => {
     assert.equal(target.trim(), `../${'d'.repeat(150)}/ziel-ü`);
   });
 
+  test('a layer planned small whose PAX headers make its tar larger than a gzip block (1 MiB)', async () => {
+    // 480 empty files under a 1,800-byte non-ASCII path: ~250 KiB planned (headers and
+    // contents), but each entry needs a PAX header and record too, ~1.5 MiB of tar in all.
+    const deep = inWork('pax-heavy', ...Array.from({ length: 10 }, () => '\u00fc'.repeat(90)));
+    await mkdir(deep, { recursive: true });
+    await Promise.all(Array.from({ length: 480 }, (_, i) => writeFile(path.join(deep, `f${String(i).padStart(4, '0')}`), '')));
+    const layer = await build([`${inWork('pax-heavy')}:/data/`], { sourceDateEpoch: 0 });
+    const tar = gunzipSync(await readFile(layer.blobPath));
+    assert.ok(tar.length > 1024 * 1024, `tar of ${tar.length} bytes`);
+    assert.equal(layer.diffId, `sha256:${createHash('sha256').update(tar).digest('hex')}`);
+    const { stdout } = await runChecked('tar', ['-tzf', layer.blobPath], { env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+    const listed = stdout.trim().split('\n');
+    assert.equal(listed.filter((name) => !name.endsWith('/')).length, 480);
+    assert.ok(listed.at(-1)!.endsWith('/f0479'), listed.at(-1));
+  });
+
   test('a name that is not UTF-8 is refused; a real U+FFFD in a name is kept', async () => {
     const latin1 = inWork('latin1-names');
     await mkdir(latin1);

@@ -1,7 +1,6 @@
 import { connect as connectPlain, isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { createRequire } from 'node:module';
-import type * as Tls from 'node:tls';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 
 /**
  * A small HTTP/1.1 client: keep-alive connections per origin, a request body from a buffer or a
@@ -23,13 +22,16 @@ export interface Http1Options {
   /** A connection silent this long while a request is on it fails the request with ETIMEDOUT. */
   idleTimeoutMs: number;
   /** TLS options for https: origins (trust, certificate checks), asked for at the first such connection. */
-  tlsOptions: () => Promise<Tls.ConnectionOptions>;
+  tlsOptions: () => Promise<ConnectionOptions>;
 }
 
 export interface Http1Request {
   url: URL;
   method: string;
-  /** Sent as given; Host is added. A stream body without content-length goes in chunked coding. */
+  /**
+   * Sent as given; Host is added, and Content-Length for a buffer or string body and for a
+   * POST, PUT or PATCH without one. A stream body without content-length goes in chunked coding.
+   */
   headers: Record<string, string>;
   body?: Buffer | string | Readable | null;
   signal?: AbortSignal;
@@ -71,6 +73,8 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 /** Buffer bodies up to this size leave in the same packet as the head. */
 const COALESCE_BYTES = 64 * 1024;
 const INVALID_HEADER = /[\r\n\0]/;
+/** Methods whose requests carry a body: without one they say so (Content-Length: 0). */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 function protocolError(message: string): Error {
   return Object.assign(new Error(message), { code: 'HPE_INVALID' });
@@ -419,11 +423,9 @@ class OriginPool {
     const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
     let socket: Socket;
     if (this.url.protocol === 'https:') {
-      // Loaded for the first TLS connection only: a plain-HTTP registry never needs it.
-      const tls = createRequire(import.meta.url)('node:tls') as typeof Tls;
       const options = await this.options.tlsOptions();
       // Server name indication is for names; an address is checked against the certificate's IPs.
-      socket = tls.connect({ ...options, host, port, ...(isIP(host) ? {} : { servername: host }) });
+      socket = connectTls({ ...options, host, port, ...(isIP(host) ? {} : { servername: host }) });
     } else {
       socket = connectPlain({ host, port });
     }
@@ -482,8 +484,8 @@ export class Http1Client {
   async request(request: Http1Request): Promise<Http1Response> {
     const { url, method, signal } = request;
     if (signal?.aborted) throw abortError(signal);
-    const head = requestHead(request);
-    const chunked = request.body instanceof Readable && !Object.keys(request.headers).some((name) => name.toLowerCase() === 'content-length');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${url.protocol} in ${url.href}`);
+    const { head, chunked } = requestHead(request);
     const headBytes = Buffer.from(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
     const key = `${url.protocol}//${url.host}`;
     let pool = this.pools.get(key);
@@ -521,14 +523,20 @@ export class Http1Client {
   }
 }
 
-function requestHead(request: Http1Request): string {
-  const { url, method } = request;
+/** The request line and headers (without the blank line), and whether the body goes chunked. */
+function requestHead(request: Http1Request): { head: string; chunked: boolean } {
+  const { url, method, body } = request;
   let head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  let length = false;
   for (const [name, value] of Object.entries(request.headers)) {
     if (INVALID_HEADER.test(name) || INVALID_HEADER.test(value) || name.includes(':')) {
       throw Object.assign(new TypeError(`invalid character in header ${JSON.stringify(name)}`), { code: 'ERR_INVALID_CHAR' });
     }
     head += `${name}: ${value}\r\n`;
+    length ||= name.toLowerCase() === 'content-length';
   }
-  return head;
+  if (length) return { head, chunked: false };
+  if (body instanceof Readable) return { head, chunked: true };
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return { head: `${head}content-length: ${Buffer.byteLength(body)}\r\n`, chunked: false };
+  return { head: BODY_METHODS.has(method) ? `${head}content-length: 0\r\n` : head, chunked: false };
 }

@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import type * as Tls from 'node:tls';
-import { Http1Client, type ResponseStream } from './http1.js';
+import { createSecureContext, type ConnectionOptions } from 'node:tls';
+import { Http1Client, type Http1Request, type ResponseStream } from './http1.js';
 
 /**
  * HTTP/1.1 requests with keep-alive connections, over imgbuild's own small client (see
@@ -27,13 +26,8 @@ export interface TransportResponse {
   body: ResponseBody;
 }
 
-export interface TransportRequest {
-  url: URL;
-  method: string;
-  headers: Record<string, string>;
-  body?: Buffer | string | Readable | null;
-  signal?: AbortSignal;
-}
+/** A request as the HTTP client takes it (it adds Host and the body's framing). */
+export type TransportRequest = Http1Request;
 
 export interface TransportOptions {
   /** PEM certificates to trust for HTTPS (the system's and any extra), asked for once, at the first HTTPS request. */
@@ -55,17 +49,14 @@ export class Transport {
   private readonly client: Http1Client;
 
   constructor(options: TransportOptions) {
-    let tlsOptions: Promise<Tls.ConnectionOptions> | undefined;
+    let tlsOptions: Promise<ConnectionOptions> | undefined;
     this.client = new Http1Client({
       connectionsPerOrigin: options.connectionsPerHost ?? 16,
       idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
       // The CA files are read, and every trusted CA parsed (tens of milliseconds), only when
       // HTTPS is used, once.
       tlsOptions: () =>
-        (tlsOptions ??= options.certificates().then((ca) => {
-          const tls = createRequire(import.meta.url)('node:tls') as typeof Tls;
-          return { secureContext: tls.createSecureContext({ ca }), rejectUnauthorized: !options.insecure };
-        })),
+        (tlsOptions ??= options.certificates().then((ca) => ({ secureContext: createSecureContext({ ca }), rejectUnauthorized: !options.insecure }))),
     });
   }
 
@@ -91,12 +82,7 @@ export class Transport {
   }
 
   private async requestOnce(request: TransportRequest): Promise<TransportResponse> {
-    if (request.url.protocol !== 'http:' && request.url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${request.url.protocol} in ${request.url.href}`);
-    const { body } = request;
-    const headers: Record<string, string> = { ...request.headers };
-    if (typeof body === 'string' || Buffer.isBuffer(body)) headers['content-length'] = String(Buffer.byteLength(body));
-    else if (!body && ['POST', 'PUT', 'PATCH'].includes(request.method)) headers['content-length'] = '0';
-    const response = await this.client.request({ ...request, headers });
+    const response = await this.client.request(request);
     return { statusCode: response.statusCode, headers: response.headers, body: withConsumers(response.body, response.headers) };
   }
 

@@ -133,6 +133,22 @@ describe('Http1Client', () => {
     http.close();
   });
 
+  test('buffers and strings get their Content-Length, a POST without body a zero one; other schemes are refused', async () => {
+    const { url } = await httpServer(async (request, response) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      response.end(`${request.method} ${request.headers['content-length'] ?? 'none'} ${request.headers['transfer-encoding'] ?? 'none'} ${Buffer.concat(chunks).toString()}`);
+    });
+    const http = client();
+    const send = (method: string, body?: Buffer | string) => http.request({ url: new URL(`${url}/x`), method, headers: {}, body }).then(text);
+    assert.equal(await send('PUT', Buffer.from('four')), 'PUT 4 none four');
+    assert.equal(await send('PATCH', 'été'), 'PATCH 5 none été');
+    assert.equal(await send('POST'), 'POST 0 none ');
+    assert.equal(await send('GET'), 'GET none none ');
+    await assert.rejects(http.request({ url: new URL('ftp://127.0.0.1/x'), method: 'GET', headers: {} }), /unsupported URL scheme ftp:/);
+    http.close();
+  });
+
   test('a large answer read slowly arrives whole', async () => {
     const data = randomBytes(20 * 1024 * 1024);
     const { url } = await httpServer((_request, response) => response.end(data));

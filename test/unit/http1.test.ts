@@ -229,7 +229,7 @@ describe('Http1Client', () => {
     http.close();
   });
 
-  test('silence past the idle timeout fails with ETIMEDOUT; a body cut short fails with ECONNRESET', async () => {
+  test('silence past the idle timeout fails with ETIMEDOUT; a body cut short fails with ECONNRESET', { timeout: 10_000 }, async () => {
     const silent = await rawServer(() => {});
     const slow = client(4, 100);
     await assert.rejects(get(slow, `${silent.url}/silent`), { code: 'ETIMEDOUT' });
@@ -245,12 +245,14 @@ describe('Http1Client', () => {
   test('malformed answers are errors, not guesses', async () => {
     const { url } = await rawServer((index, socket) => {
       if (index === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!');
-      else socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+      else if (index === 1) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+      else socket.write('HTTP/1.1 200 OK\r\na header line without its colon\r\nContent-Length: 0\r\n\r\n');
     });
     const http = client(1);
     await assert.rejects(get(http, `${url}/a`), { code: 'HPE_INVALID' });
     await assert.rejects(get(http, `${url}/b`).then(text), { code: 'HPE_INVALID' });
     await assert.rejects(get(http, `${url}/c`, { 'x-bad': 'a\r\nx-injected: 1' }), { code: 'ERR_INVALID_CHAR' });
+    await assert.rejects(get(http, `${url}/d`), { code: 'HPE_INVALID' });
     http.close();
   });
 
